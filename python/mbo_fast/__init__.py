@@ -1,0 +1,180 @@
+"""mbo-fast: exact limit order books from Databento MBO data, rebuilt in Rust.
+
+    >>> import mbo_fast
+    >>> bbo = mbo_fast.read_bbo("CLX5_mbo.dbn")          # numpy columns, one row per F_LAST
+    >>> market = mbo_fast.Market(); market.apply("CLX5_mbo.dbn")
+    >>> market.books()[0].levels("B", 5)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numpy.typing import NDArray
+
+from . import _core
+from ._core import UNDEF_PRICE, Bbo, Book
+from ._source import Source, to_raw_source
+from .errors import DecodeError, MboError, SchemaError, SourceError
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "UNDEF_PRICE",
+    "Bbo",
+    "Book",
+    "Columns",
+    "DecodeError",
+    "Market",
+    "MboError",
+    "Replay",
+    "SchemaError",
+    "Source",
+    "SourceError",
+    "info",
+    "read_bbo",
+    "read_depth",
+    "read_records",
+]
+
+
+class Columns(dict[str, NDArray[Any]]):
+    """Named numpy columns of equal length; `pandas.DataFrame(cols)` and `polars.DataFrame(cols)`
+    accept it as is (read_depth's 2-D columns: use `cols.level(i)` to flatten one level)."""
+
+    def __getattr__(self, name: str) -> NDArray[Any]:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __len__(self) -> int:  # rows, not columns: what a table user expects
+        return 0 if not dict.__len__(self) else int(next(iter(self.values())).shape[0])
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.keys())
+
+    def level(self, i: int) -> Columns:
+        """read_depth: the 1-D columns of level i (0 = best), prefixed like MBP-10 (`bid_px_00`)."""
+        out = Columns()
+        for name, col in self.items():
+            if col.ndim == 2:
+                out[f"{name}_{i:02d}"] = col[:, i]
+            else:
+                out[name] = col
+        return out
+
+
+def read_bbo(
+    source: Source, *, instrument_id: int | None = None, publisher_id: int | None = None
+) -> Columns:
+    """Best bid/offer after every record carrying F_LAST, one row per such record.
+
+    Columns: index, ts_recv, ts_event, instrument_id, publisher_id, bid_px, bid_sz, bid_ct,
+    ask_px, ask_sz, ask_ct. Prices are int64 in 1e-9 units; an empty side has
+    px == UNDEF_PRICE, size 0 and count 0. Filters select the rows' book, not the records applied.
+    """
+    raw = to_raw_source(source)
+    return Columns(_core.read_bbo_columns(raw, instrument_id, publisher_id))
+
+
+def read_depth(
+    source: Source,
+    depth: int = 10,
+    *,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Columns:
+    """MBP-N style levels after every F_LAST record: like read_bbo, but bid_px/bid_sz/bid_ct/
+    ask_px/ask_sz/ask_ct are 2-D arrays of shape (rows, depth), best level first."""
+    if depth < 1:
+        raise ValueError("depth must be >= 1")
+    raw = to_raw_source(source)
+    return Columns(_core.read_depth_columns(raw, depth, instrument_id, publisher_id))
+
+
+def read_records(source: Source) -> Columns:
+    """Every MBO record of the source as numpy columns (no book work)."""
+    return Columns(_core.read_records(to_raw_source(source)))
+
+
+def info(source: Source) -> dict[str, Any]:
+    """Metadata, counts by action, time range and instruments of a source."""
+    return _core.info(to_raw_source(source))
+
+
+class Market:
+    """All books of one or more streams, applied in order with the GIL released.
+
+    >>> m = Market(); m.apply("CLX5_mbo.dbn"); m.book(m.books()[0].instrument_id, 1).bbo()
+    """
+
+    def __init__(self) -> None:
+        self._inner = _core.Market()
+
+    def apply(self, source: Source) -> int:
+        """Apply every record of `source`; returns the number of records read."""
+        return self._inner.apply(to_raw_source(source))
+
+    @property
+    def record_count(self) -> int:
+        return self._inner.record_count
+
+    def book(self, instrument_id: int, publisher_id: int) -> Book:
+        return self._inner.book(instrument_id, publisher_id)
+
+    def books(self) -> list[Book]:
+        return self._inner.books()
+
+    def consolidated_bbo(self, instrument_id: int) -> Bbo:
+        """Best bid/ask across every publisher of an instrument; sizes/counts summed at the best price."""
+        return self._inner.consolidated_bbo(instrument_id)
+
+    def to_json(self) -> str:
+        return self._inner.to_json()
+
+
+class Replay:
+    """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books."""
+
+    def __init__(self, source: Source, *, checkpoint_every: int | None = None) -> None:
+        self._inner = _core.Replay(to_raw_source(source), checkpoint_every)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    @property
+    def position(self) -> int:
+        """Number of records applied; the books reflect records [0, position)."""
+        return self._inner.position
+
+    @property
+    def ts_recv(self) -> int | None:
+        return self._inner.ts_recv
+
+    def seek(self, index: int | None = None, *, ts: int | None = None) -> int:
+        """index=i: the state after record i. ts=t: after every record with ts_recv <= t."""
+        if (index is None) == (ts is None):
+            raise ValueError("give exactly one of index= or ts=")
+        return self._inner.seek(index, ts)
+
+    def step(self, n: int = 1) -> int:
+        return self._inner.step(n)
+
+    def rewind(self) -> None:
+        self._inner.rewind()
+
+    def book(self, instrument_id: int, publisher_id: int) -> Book:
+        return self._inner.book(instrument_id, publisher_id)
+
+    def books(self) -> list[Book]:
+        return self._inner.books()
+
+    def consolidated_bbo(self, instrument_id: int) -> Bbo:
+        return self._inner.consolidated_bbo(instrument_id)
+
+    def record(self, index: int) -> dict[str, Any]:
+        return self._inner.record(index)
+
+

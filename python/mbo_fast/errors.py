@@ -1,0 +1,27 @@
+"""The exception hierarchy. The compiled core raises these classes (it imports them from here)."""
+
+from __future__ import annotations
+
+
+class MboError(Exception):
+    """Base class of every error mbo-fast raises on purpose."""
+
+
+class DecodeError(MboError, ValueError):
+    """The input is not a readable DBN MBO stream: corrupt, truncated, or another schema.
+
+    `offset` is the byte offset in the (decompressed) DBN stream where decoding failed,
+    when it is known.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class SchemaError(DecodeError):
+    """A valid DBN stream whose schema is not MBO."""
+
+
+class SourceError(MboError, OSError):
+    """The source could not be opened or read (missing file, permission, I/O error)."""
