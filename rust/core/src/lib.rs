@@ -1,1 +1,22 @@
-pub fn x(){}
+//! mbo-fast core: exact L3 order books from Databento MBO data. No Python in here: the
+//! `mbo-fast-python` crate binds it.
+
+pub mod book;
+pub mod capture;
+pub mod decode;
+pub mod error;
+pub mod export;
+pub mod fmt;
+pub mod info;
+pub mod market;
+pub mod replay;
+#[cfg(test)]
+mod testing;
+
+pub use book::{Anomalies, Book, Level, RestingOrder, Side, Top};
+pub use decode::{MboStream, Source};
+pub use error::{Error, Result};
+pub use market::{BookKey, Market};
+pub use replay::Replay;
+
+pub use dbn::{flags, MboMsg, UNDEF_PRICE};

@@ -1,0 +1,643 @@
+//! One L3 limit order book: every resting order, in FIFO order per price level.
+//!
+//! Layout, chosen for the hot loop (one `apply` per record, no allocation in steady state):
+//! - orders live in a slab (`Vec<Node>`) and are chained per level as a doubly linked list, so a
+//!   cancel or a move-to-back is O(1) once the order is found;
+//! - `order_id -> slab slot` is a hash map with a fast integer hasher;
+//! - each side is a `Vec<Level>` sorted worst to best, so the best level is the last element and
+//!   the levels that change most (near the touch) are the cheapest to insert and remove.
+
+use dbn::{flags, MboMsg, UNDEF_PRICE};
+use rustc_hash::FxHashMap;
+
+const NIL: u32 = u32::MAX;
+
+/// A side of the book. Records say `B` (bid) or `A` (ask); anything else is "no side".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Bid,
+    Ask,
+}
+
+impl Side {
+    pub fn from_byte(byte: u8) -> Option<Side> {
+        match byte {
+            b'B' => Some(Side::Bid),
+            b'A' => Some(Side::Ask),
+            _ => None,
+        }
+    }
+
+    pub fn as_byte(self) -> u8 {
+        match self {
+            Side::Bid => b'B',
+            Side::Ask => b'A',
+        }
+    }
+
+    /// Sort key under which "better" is always "greater": bids by price, asks by inverted price.
+    /// `!price` (bitwise not) is strictly decreasing in price and cannot overflow.
+    #[inline]
+    fn key(self, price: i64) -> i64 {
+        match self {
+            Side::Bid => price,
+            Side::Ask => !price,
+        }
+    }
+}
+
+/// Counters of records the book could not apply literally. They never stop processing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Anomalies {
+    pub cancel_unknown: u64,
+    pub cancel_oversize: u64,
+    pub add_duplicate: u64,
+    pub modify_unknown_as_add: u64,
+    pub modify_to_zero: u64,
+    pub modify_side_change: u64,
+    pub side_n_book_action: u64,
+    pub fill_unknown: u64,
+    pub unknown_action: u64,
+}
+
+impl Anomalies {
+    pub fn as_pairs(&self) -> [(&'static str, u64); 9] {
+        [
+            ("cancel_unknown", self.cancel_unknown),
+            ("cancel_oversize", self.cancel_oversize),
+            ("add_duplicate", self.add_duplicate),
+            ("modify_unknown_as_add", self.modify_unknown_as_add),
+            ("modify_to_zero", self.modify_to_zero),
+            ("modify_side_change", self.modify_side_change),
+            ("side_n_book_action", self.side_n_book_action),
+            ("fill_unknown", self.fill_unknown),
+            ("unknown_action", self.unknown_action),
+        ]
+    }
+
+    pub fn add(&mut self, other: &Anomalies) {
+        self.cancel_unknown += other.cancel_unknown;
+        self.cancel_oversize += other.cancel_oversize;
+        self.add_duplicate += other.add_duplicate;
+        self.modify_unknown_as_add += other.modify_unknown_as_add;
+        self.modify_to_zero += other.modify_to_zero;
+        self.modify_side_change += other.modify_side_change;
+        self.side_n_book_action += other.side_n_book_action;
+        self.fill_unknown += other.fill_unknown;
+        self.unknown_action += other.unknown_action;
+    }
+}
+
+/// An aggregated price level. `count` is the number of resting orders; a level set by an F_TOB
+/// add has a size but no orders (count 0), as in Databento's top-of-book records.
+#[derive(Clone, Debug)]
+pub struct Level {
+    pub price: i64,
+    pub size: u64,
+    pub count: u32,
+    head: u32,
+    tail: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    order_id: u64,
+    price: i64,
+    size: u32,
+    side: Side,
+    prev: u32,
+    next: u32,
+}
+
+/// The levels of one side, sorted worst to best (best = last).
+#[derive(Clone, Debug, Default)]
+struct Ladder {
+    levels: Vec<Level>,
+}
+
+impl Ladder {
+    /// Position of `price` in the ladder: `Ok(i)` if the level exists, `Err(i)` where it would go.
+    #[inline]
+    fn find(&self, side: Side, price: i64) -> Result<usize, usize> {
+        let key = side.key(price);
+        // Most activity is at the touch: try the best level before a binary search.
+        if let Some(best) = self.levels.last() {
+            let best_key = side.key(best.price);
+            if key == best_key {
+                return Ok(self.levels.len() - 1);
+            }
+            if key > best_key {
+                return Err(self.levels.len());
+            }
+        }
+        self.levels
+            .binary_search_by(|level| side.key(level.price).cmp(&key))
+    }
+}
+
+/// A summary of one side's best level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Top {
+    /// `UNDEF_PRICE` when the side is empty.
+    pub price: i64,
+    pub size: u64,
+    pub count: u32,
+}
+
+impl Top {
+    pub const EMPTY: Top = Top {
+        price: UNDEF_PRICE,
+        size: 0,
+        count: 0,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.price == UNDEF_PRICE && self.size == 0 && self.count == 0
+    }
+}
+
+/// A resting order as seen from outside the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestingOrder {
+    pub side: Side,
+    pub price: i64,
+    pub size: u32,
+    /// 0-based place in its level's queue.
+    pub queue_position: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Book {
+    pub instrument_id: u32,
+    pub publisher_id: u16,
+    bids: Ladder,
+    asks: Ladder,
+    index: FxHashMap<u64, u32>,
+    slab: Vec<Node>,
+    free: Vec<u32>,
+    pub anomalies: Anomalies,
+    /// A record with F_MAYBE_BAD_BOOK was applied since the last clear.
+    pub maybe_bad: bool,
+    /// The last record applied carried F_LAST: the book is at an event boundary.
+    pub consistent: bool,
+}
+
+impl Book {
+    pub fn new(instrument_id: u32, publisher_id: u16) -> Self {
+        Book {
+            instrument_id,
+            publisher_id,
+            bids: Ladder::default(),
+            asks: Ladder::default(),
+            index: FxHashMap::default(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            anomalies: Anomalies::default(),
+            maybe_bad: false,
+            consistent: false,
+        }
+    }
+
+    /// Apply one MBO record with Databento's semantics (see the README's "Book semantics").
+    pub fn apply(&mut self, msg: &MboMsg) {
+        let flag_bits = msg.flags.raw();
+        self.apply_action(msg, flag_bits);
+        if flag_bits & flags::MAYBE_BAD_BOOK != 0 {
+            self.maybe_bad = true;
+        }
+        self.consistent = flag_bits & flags::LAST != 0;
+    }
+
+    fn apply_action(&mut self, msg: &MboMsg, flag_bits: u8) {
+        let action = msg.action as u8;
+        match action {
+            b'A' | b'C' | b'M' => {
+                let Some(side) = Side::from_byte(msg.side as u8) else {
+                    self.anomalies.side_n_book_action += 1;
+                    return;
+                };
+                match action {
+                    b'A' if flag_bits & flags::TOB != 0 => {
+                        self.set_top_of_book(side, msg.price, msg.size)
+                    }
+                    b'A' => self.add(msg.order_id, side, msg.price, msg.size),
+                    b'C' => self.cancel(msg.order_id, msg.size),
+                    _ => self.modify(msg.order_id, side, msg.price, msg.size),
+                }
+            }
+            b'R' => self.clear(),
+            b'F' => {
+                if !self.index.contains_key(&msg.order_id) {
+                    self.anomalies.fill_unknown += 1;
+                }
+            }
+            // Trades and "none" records never change the book: the C/M that follow a fill do.
+            b'T' | b'N' => {}
+            _ => self.anomalies.unknown_action += 1,
+        }
+    }
+
+    fn add(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
+        if let Some(&slot) = self.index.get(&order_id) {
+            self.anomalies.add_duplicate += 1;
+            self.remove(slot);
+        }
+        if size > 0 {
+            self.push_back(order_id, side, price, size);
+        }
+    }
+
+    fn cancel(&mut self, order_id: u64, size: u32) {
+        let Some(&slot) = self.index.get(&order_id) else {
+            self.anomalies.cancel_unknown += 1;
+            return;
+        };
+        let resting = self.slab[slot as usize].size;
+        if size > resting {
+            self.anomalies.cancel_oversize += 1;
+            self.remove(slot);
+        } else if size == resting {
+            self.remove(slot);
+        } else {
+            self.resize_in_place(slot, resting - size);
+        }
+    }
+
+    fn modify(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
+        let Some(&slot) = self.index.get(&order_id) else {
+            self.anomalies.modify_unknown_as_add += 1;
+            if size > 0 {
+                self.push_back(order_id, side, price, size);
+            }
+            return;
+        };
+        let node = &self.slab[slot as usize];
+        let (old_side, old_price, old_size) = (node.side, node.price, node.size);
+        if size == 0 {
+            self.anomalies.modify_to_zero += 1;
+            self.remove(slot);
+        } else if side != old_side {
+            self.anomalies.modify_side_change += 1;
+            self.remove(slot);
+            self.push_back(order_id, side, price, size);
+        } else if price != old_price || size > old_size {
+            // Loses priority: a new price, or more size at the same price, goes to the back.
+            self.remove(slot);
+            self.push_back(order_id, side, price, size);
+        } else {
+            self.resize_in_place(slot, size);
+        }
+    }
+
+    /// F_TOB add: the side becomes one level with no individual orders (or empty for UNDEF_PRICE).
+    fn set_top_of_book(&mut self, side: Side, price: i64, size: u32) {
+        let slots: Vec<u32> = self
+            .ladder(side)
+            .levels
+            .iter()
+            .flat_map(|level| QueueIter::new(&self.slab, level.head))
+            .collect();
+        for slot in slots {
+            let order_id = self.slab[slot as usize].order_id;
+            self.index.remove(&order_id);
+            self.free.push(slot);
+        }
+        let ladder = self.ladder_mut(side);
+        ladder.levels.clear();
+        if price != UNDEF_PRICE && size > 0 {
+            ladder.levels.push(Level {
+                price,
+                size: u64::from(size),
+                count: 0,
+                head: NIL,
+                tail: NIL,
+            });
+        }
+    }
+
+    /// R: empty the book. Anomaly counters describe the stream, so they survive a clear.
+    pub fn clear(&mut self) {
+        self.bids.levels.clear();
+        self.asks.levels.clear();
+        self.index.clear();
+        self.slab.clear();
+        self.free.clear();
+        self.maybe_bad = false;
+    }
+
+    fn ladder(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Bid => &self.bids,
+            Side::Ask => &self.asks,
+        }
+    }
+
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        }
+    }
+
+    fn push_back(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slab.push(Node {
+                    order_id,
+                    price,
+                    size,
+                    side,
+                    prev: NIL,
+                    next: NIL,
+                });
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let ladder = match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        };
+        let at = match ladder.find(side, price) {
+            Ok(at) => at,
+            Err(at) => {
+                ladder.levels.insert(
+                    at,
+                    Level {
+                        price,
+                        size: 0,
+                        count: 0,
+                        head: NIL,
+                        tail: NIL,
+                    },
+                );
+                at
+            }
+        };
+        let level = &mut ladder.levels[at];
+        let prev = level.tail;
+        level.tail = slot;
+        if prev == NIL {
+            level.head = slot;
+        }
+        level.size += u64::from(size);
+        level.count += 1;
+        self.slab[slot as usize] = Node {
+            order_id,
+            price,
+            size,
+            side,
+            prev,
+            next: NIL,
+        };
+        if prev != NIL {
+            self.slab[prev as usize].next = slot;
+        }
+        self.index.insert(order_id, slot);
+    }
+
+    /// Unlink an order from its level (dropping the level when it empties) and free its slot.
+    fn remove(&mut self, slot: u32) {
+        let Node {
+            order_id,
+            price,
+            size,
+            side,
+            prev,
+            next,
+        } = self.slab[slot as usize];
+        if prev != NIL {
+            self.slab[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.slab[next as usize].prev = prev;
+        }
+        let ladder = match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        };
+        if let Ok(at) = ladder.find(side, price) {
+            let level = &mut ladder.levels[at];
+            if level.head == slot {
+                level.head = next;
+            }
+            if level.tail == slot {
+                level.tail = prev;
+            }
+            level.size -= u64::from(size);
+            level.count -= 1;
+            if level.count == 0 && level.size == 0 {
+                ladder.levels.remove(at);
+            }
+        }
+        self.index.remove(&order_id);
+        self.free.push(slot);
+    }
+
+    fn resize_in_place(&mut self, slot: u32, new_size: u32) {
+        let node = &mut self.slab[slot as usize];
+        let (side, price, old_size) = (node.side, node.price, node.size);
+        node.size = new_size;
+        let ladder = self.ladder_mut(side);
+        if let Ok(at) = ladder.find(side, price) {
+            let level = &mut ladder.levels[at];
+            level.size = level.size - u64::from(old_size) + u64::from(new_size);
+        }
+    }
+
+    // ---- reading the book ----
+
+    /// Levels of one side, best first.
+    pub fn levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + '_ {
+        self.ladder(side).levels.iter().rev()
+    }
+
+    pub fn top(&self, side: Side) -> Top {
+        match self.ladder(side).levels.last() {
+            Some(level) => Top {
+                price: level.price,
+                size: level.size,
+                count: level.count,
+            },
+            None => Top::EMPTY,
+        }
+    }
+
+    /// Both sides present and the best bid at or through the best ask (crossed or locked).
+    pub fn crossed(&self) -> bool {
+        match (self.bids.levels.last(), self.asks.levels.last()) {
+            (Some(bid), Some(ask)) => bid.price >= ask.price,
+            _ => false,
+        }
+    }
+
+    pub fn order_count(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn level_count(&self, side: Side) -> usize {
+        self.ladder(side).levels.len()
+    }
+
+    /// `(order_id, size)` of the orders at `price`, in priority order.
+    pub fn orders_at(&self, side: Side, price: i64) -> Vec<(u64, u32)> {
+        let ladder = self.ladder(side);
+        match ladder.find(side, price) {
+            Ok(at) => self.queue(&ladder.levels[at]).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The queue of a level, front (highest priority) first.
+    pub fn queue<'a>(&'a self, level: &Level) -> impl Iterator<Item = (u64, u32)> + 'a {
+        QueueIter::new(&self.slab, level.head).map(move |slot| {
+            let node = &self.slab[slot as usize];
+            (node.order_id, node.size)
+        })
+    }
+
+    pub fn order(&self, order_id: u64) -> Option<RestingOrder> {
+        let &slot = self.index.get(&order_id)?;
+        let node = &self.slab[slot as usize];
+        let mut queue_position = 0;
+        let mut cursor = node.prev;
+        while cursor != NIL {
+            queue_position += 1;
+            cursor = self.slab[cursor as usize].prev;
+        }
+        Some(RestingOrder {
+            side: node.side,
+            price: node.price,
+            size: node.size,
+            queue_position,
+        })
+    }
+}
+
+/// Walks a level's linked list of slab slots from the front.
+struct QueueIter<'a> {
+    slab: &'a [Node],
+    cursor: u32,
+}
+
+impl<'a> QueueIter<'a> {
+    fn new(slab: &'a [Node], head: u32) -> Self {
+        QueueIter { slab, cursor: head }
+    }
+}
+
+impl Iterator for QueueIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.cursor == NIL {
+            return None;
+        }
+        let slot = self.cursor;
+        self.cursor = self.slab[slot as usize].next;
+        Some(slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::mbo;
+
+    fn bids(book: &Book) -> Vec<(i64, u64, u32)> {
+        book.levels(Side::Bid)
+            .map(|l| (l.price, l.size, l.count))
+            .collect()
+    }
+
+    #[test]
+    fn add_appends_to_the_back_of_its_level() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'B', 1, 100, 5, 0x80));
+        book.apply(&mbo(b'A', b'B', 2, 100, 3, 0x80));
+        book.apply(&mbo(b'A', b'B', 3, 99, 1, 0x80));
+        assert_eq!(bids(&book), vec![(100, 8, 2), (99, 1, 1)]);
+        assert_eq!(book.orders_at(Side::Bid, 100), vec![(1, 5), (2, 3)]);
+    }
+
+    #[test]
+    fn cancel_uses_the_stored_price_and_removes_at_zero() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'A', 7, 105, 10, 0x80));
+        book.apply(&mbo(b'C', b'A', 7, 0, 4, 0x80)); // record price is irrelevant
+        assert_eq!(book.top(Side::Ask).size, 6);
+        book.apply(&mbo(b'C', b'A', 7, 0, 9, 0x80));
+        assert_eq!(book.anomalies.cancel_oversize, 1);
+        assert_eq!(book.order_count(), 0);
+        assert!(book.top(Side::Ask).is_empty());
+        book.apply(&mbo(b'C', b'A', 7, 0, 1, 0x80));
+        assert_eq!(book.anomalies.cancel_unknown, 1);
+    }
+
+    #[test]
+    fn modify_priority_rules() {
+        let mut book = Book::new(1, 1);
+        for id in 1..=3 {
+            book.apply(&mbo(b'A', b'B', id, 100, 5, 0x80));
+        }
+        book.apply(&mbo(b'M', b'B', 1, 100, 4, 0x80)); // smaller: keeps its place
+        assert_eq!(book.orders_at(Side::Bid, 100), vec![(1, 4), (2, 5), (3, 5)]);
+        book.apply(&mbo(b'M', b'B', 1, 100, 6, 0x80)); // larger: back of the queue
+        assert_eq!(book.orders_at(Side::Bid, 100), vec![(2, 5), (3, 5), (1, 6)]);
+        book.apply(&mbo(b'M', b'A', 2, 101, 5, 0x80)); // side change
+        assert_eq!(book.anomalies.modify_side_change, 1);
+        assert_eq!(book.orders_at(Side::Ask, 101), vec![(2, 5)]);
+        book.apply(&mbo(b'M', b'B', 3, 0, 0, 0x80));
+        assert_eq!(book.anomalies.modify_to_zero, 1);
+        book.apply(&mbo(b'M', b'B', 9, 98, 2, 0x80));
+        assert_eq!(book.anomalies.modify_unknown_as_add, 1);
+        assert_eq!(bids(&book), vec![(100, 6, 1), (98, 2, 1)]);
+        assert_eq!(book.order(1).unwrap().queue_position, 0);
+    }
+
+    #[test]
+    fn tob_add_replaces_the_side_and_undef_empties_it() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'B', 1, 100, 5, 0x80));
+        book.apply(&mbo(b'A', b'B', 0, 101, 20, 0x80 | 0x40));
+        assert_eq!(bids(&book), vec![(101, 20, 0)]);
+        assert_eq!(book.order_count(), 0);
+        book.apply(&mbo(b'A', b'B', 0, UNDEF_PRICE, 0, 0x80 | 0x40));
+        assert!(book.top(Side::Bid).is_empty());
+    }
+
+    #[test]
+    fn trades_fills_and_side_n_do_not_change_the_book() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'B', 1, 100, 5, 0x80));
+        book.apply(&mbo(b'T', b'A', 0, 100, 5, 0));
+        book.apply(&mbo(b'F', b'B', 1, 100, 5, 0));
+        book.apply(&mbo(b'F', b'B', 77, 100, 5, 0));
+        book.apply(&mbo(b'A', b'N', 2, 100, 5, 0x80));
+        assert_eq!(bids(&book), vec![(100, 5, 1)]);
+        assert_eq!(book.anomalies.fill_unknown, 1);
+        assert_eq!(book.anomalies.side_n_book_action, 1);
+        assert!(book.consistent);
+    }
+
+    #[test]
+    fn clear_empties_and_crossed_is_kept() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'B', 1, 101, 5, 0));
+        book.apply(&mbo(b'A', b'A', 2, 100, 5, 0x80 | 0x04));
+        assert!(book.crossed() && book.maybe_bad);
+        book.apply(&mbo(b'R', b'N', 0, UNDEF_PRICE, 0, 0x80));
+        assert_eq!(book.order_count(), 0);
+        assert!(!book.crossed() && !book.maybe_bad);
+    }
+
+    #[test]
+    fn duplicate_add_replaces_the_resting_order() {
+        let mut book = Book::new(1, 1);
+        book.apply(&mbo(b'A', b'B', 1, 100, 5, 0x80));
+        book.apply(&mbo(b'A', b'B', 2, 100, 5, 0x80));
+        book.apply(&mbo(b'A', b'B', 1, 100, 7, 0x80));
+        assert_eq!(book.anomalies.add_duplicate, 1);
+        assert_eq!(book.orders_at(Side::Bid, 100), vec![(2, 5), (1, 7)]);
+    }
+}

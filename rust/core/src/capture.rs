@@ -1,0 +1,187 @@
+//! Book states captured at event boundaries (records with F_LAST), as columns.
+//!
+//! One pass over the stream: decode, apply, and at each F_LAST record append one row for that
+//! record's book. Memory is the output columns plus the books; the input is streamed.
+
+use dbn::{flags, MboMsg, UNDEF_PRICE};
+
+use crate::book::{Book, Side, Top};
+use crate::decode::{MboStream, Source};
+use crate::error::Result;
+use crate::market::Market;
+
+/// Which books' boundaries to keep. Every record is still applied.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter {
+    pub instrument_id: Option<u32>,
+    pub publisher_id: Option<u16>,
+}
+
+impl Filter {
+    #[inline]
+    pub fn matches(&self, book: &Book) -> bool {
+        self.instrument_id.is_none_or(|id| id == book.instrument_id)
+            && self.publisher_id.is_none_or(|id| id == book.publisher_id)
+    }
+}
+
+/// Decode and apply a whole stream, calling `visit` after every F_LAST record whose book passes
+/// the filter. Returns the market at the end of the stream.
+pub fn for_each_boundary(
+    source: Source<'_>,
+    filter: Filter,
+    mut visit: impl FnMut(u64, &MboMsg, &Book),
+) -> Result<Market> {
+    let mut stream = MboStream::open(source)?;
+    let mut market = Market::new();
+    while let Some((index, msg)) = stream.next_mbo()? {
+        let slot = market.apply(&msg);
+        if msg.flags.raw() & flags::LAST != 0 {
+            let book = market.book_at(slot);
+            if filter.matches(book) {
+                visit(index, &msg, book);
+            }
+        }
+    }
+    Ok(market)
+}
+
+/// The identifying columns of every captured row.
+#[derive(Debug, Default)]
+pub struct RowKeys {
+    pub index: Vec<u64>,
+    pub ts_recv: Vec<u64>,
+    pub ts_event: Vec<u64>,
+    pub instrument_id: Vec<u32>,
+    pub publisher_id: Vec<u16>,
+}
+
+impl RowKeys {
+    #[inline]
+    fn push(&mut self, index: u64, msg: &MboMsg) {
+        self.index.push(index);
+        self.ts_recv.push(msg.ts_recv);
+        self.ts_event.push(msg.hd.ts_event);
+        self.instrument_id.push(msg.hd.instrument_id);
+        self.publisher_id.push(msg.hd.publisher_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// Price, size and order count of one side; size saturates at u32 like Databento's MBP records.
+#[derive(Debug, Default)]
+pub struct SideColumns {
+    pub px: Vec<i64>,
+    pub sz: Vec<u32>,
+    pub ct: Vec<u32>,
+}
+
+impl SideColumns {
+    #[inline]
+    fn push(&mut self, price: i64, size: u64, count: u32) {
+        self.px.push(price);
+        self.sz.push(u32::try_from(size).unwrap_or(u32::MAX));
+        self.ct.push(count);
+    }
+
+    #[inline]
+    fn push_top(&mut self, top: Top) {
+        self.push(top.price, top.size, top.count);
+    }
+}
+
+/// Best bid and offer after every boundary.
+#[derive(Debug, Default)]
+pub struct BboColumns {
+    pub keys: RowKeys,
+    pub bid: SideColumns,
+    pub ask: SideColumns,
+}
+
+pub fn read_bbo(source: Source<'_>, filter: Filter) -> Result<BboColumns> {
+    let mut out = BboColumns::default();
+    for_each_boundary(source, filter, |index, msg, book| {
+        out.keys.push(index, msg);
+        out.bid.push_top(book.top(Side::Bid));
+        out.ask.push_top(book.top(Side::Ask));
+    })?;
+    Ok(out)
+}
+
+/// The top `depth` levels of each side after every boundary, row-major `(rows, depth)`;
+/// missing levels are `UNDEF_PRICE` with size and count 0.
+#[derive(Debug, Default)]
+pub struct DepthColumns {
+    pub depth: usize,
+    pub keys: RowKeys,
+    pub bid: SideColumns,
+    pub ask: SideColumns,
+}
+
+pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<DepthColumns> {
+    let mut out = DepthColumns {
+        depth,
+        ..Default::default()
+    };
+    for_each_boundary(source, filter, |index, msg, book| {
+        out.keys.push(index, msg);
+        push_levels(&mut out.bid, book, Side::Bid, depth);
+        push_levels(&mut out.ask, book, Side::Ask, depth);
+    })?;
+    Ok(out)
+}
+
+fn push_levels(columns: &mut SideColumns, book: &Book, side: Side, depth: usize) {
+    let mut written = 0;
+    for level in book.levels(side).take(depth) {
+        columns.push(level.price, level.size, level.count);
+        written += 1;
+    }
+    for _ in written..depth {
+        columns.push(UNDEF_PRICE, 0, 0);
+    }
+}
+
+/// Every MBO record, column by column (no book work).
+#[derive(Debug, Default)]
+pub struct RecordColumns {
+    pub keys: RowKeys,
+    pub order_id: Vec<u64>,
+    pub price: Vec<i64>,
+    pub size: Vec<u32>,
+    pub flags: Vec<u8>,
+    pub action: Vec<u8>,
+    pub side: Vec<u8>,
+    pub sequence: Vec<u32>,
+    pub channel_id: Vec<u8>,
+}
+
+impl RecordColumns {
+    pub fn push(&mut self, index: u64, msg: &MboMsg) {
+        self.keys.push(index, msg);
+        self.order_id.push(msg.order_id);
+        self.price.push(msg.price);
+        self.size.push(msg.size);
+        self.flags.push(msg.flags.raw());
+        self.action.push(msg.action as u8);
+        self.side.push(msg.side as u8);
+        self.sequence.push(msg.sequence);
+        self.channel_id.push(msg.channel_id);
+    }
+}
+
+pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {
+    let mut stream = MboStream::open(source)?;
+    let mut out = RecordColumns::default();
+    while let Some((index, msg)) = stream.next_mbo()? {
+        out.push(index, &msg);
+    }
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! Every book of a stream, one per `(instrument_id, publisher_id)`, and the views across them.
+
+use dbn::MboMsg;
+use rustc_hash::FxHashMap;
+
+use crate::book::{Book, Side, Top};
+
+pub type BookKey = (u32, u16);
+
+#[derive(Clone, Debug, Default)]
+pub struct Market {
+    books: Vec<Book>,
+    by_key: FxHashMap<BookKey, usize>,
+    /// Consecutive records usually hit the same book: skip the hash lookup for them.
+    last: Option<(BookKey, usize)>,
+}
+
+impl Market {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Apply one record to its book (created on first sight) and return that book's slot.
+    #[inline]
+    pub fn apply(&mut self, msg: &MboMsg) -> usize {
+        let key = (msg.hd.instrument_id, msg.hd.publisher_id);
+        let slot = self.slot_for(key);
+        self.books[slot].apply(msg);
+        slot
+    }
+
+    #[inline]
+    fn slot_for(&mut self, key: BookKey) -> usize {
+        if let Some((last_key, slot)) = self.last {
+            if last_key == key {
+                return slot;
+            }
+        }
+        let books = &mut self.books;
+        let slot = *self.by_key.entry(key).or_insert_with(|| {
+            books.push(Book::new(key.0, key.1));
+            books.len() - 1
+        });
+        self.last = Some((key, slot));
+        slot
+    }
+
+    /// The book in `slot` (as returned by `apply`).
+    pub fn book_at(&self, slot: usize) -> &Book {
+        &self.books[slot]
+    }
+
+    pub fn book(&self, instrument_id: u32, publisher_id: u16) -> Option<&Book> {
+        self.by_key
+            .get(&(instrument_id, publisher_id))
+            .map(|&slot| &self.books[slot])
+    }
+
+    /// All books sorted by `(instrument_id, publisher_id)`.
+    pub fn books(&self) -> Vec<&Book> {
+        let mut books: Vec<&Book> = self.books.iter().collect();
+        books.sort_by_key(|b| (b.instrument_id, b.publisher_id));
+        books
+    }
+
+    pub fn keys(&self) -> Vec<BookKey> {
+        self.books()
+            .iter()
+            .map(|b| (b.instrument_id, b.publisher_id))
+            .collect()
+    }
+
+    /// Best bid and ask for an instrument across all of its publishers' books. At the best
+    /// price, sizes and counts are summed over the books quoting it.
+    pub fn consolidated_top(&self, instrument_id: u32) -> (Top, Top) {
+        let books = self
+            .books
+            .iter()
+            .filter(|b| b.instrument_id == instrument_id);
+        let mut bid = Top::EMPTY;
+        let mut ask = Top::EMPTY;
+        for book in books {
+            merge_top(&mut bid, book.top(Side::Bid), Side::Bid);
+            merge_top(&mut ask, book.top(Side::Ask), Side::Ask);
+        }
+        (bid, ask)
+    }
+}
+
+fn merge_top(acc: &mut Top, top: Top, side: Side) {
+    if top.is_empty() {
+        return;
+    }
+    let better = match side {
+        Side::Bid => top.price > acc.price,
+        Side::Ask => top.price < acc.price,
+    };
+    if acc.is_empty() || better {
+        *acc = top;
+    } else if top.price == acc.price {
+        acc.size += top.size;
+        acc.count += top.count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::mbo_for;
+
+    #[test]
+    fn books_are_per_instrument_and_publisher() {
+        let mut market = Market::new();
+        market.apply(&mbo_for(1, 1, b'A', b'B', 1, 100, 5, 0x80));
+        market.apply(&mbo_for(1, 2, b'A', b'B', 1, 100, 3, 0x80));
+        market.apply(&mbo_for(1, 2, b'A', b'A', 2, 102, 3, 0x80));
+        market.apply(&mbo_for(2, 1, b'A', b'B', 1, 99, 1, 0x80));
+        assert_eq!(market.keys(), vec![(1, 1), (1, 2), (2, 1)]);
+        let (bid, ask) = market.consolidated_top(1);
+        assert_eq!((bid.price, bid.size, bid.count), (100, 8, 2));
+        assert_eq!((ask.price, ask.size, ask.count), (102, 3, 1));
+        assert!(market.consolidated_top(3).0.is_empty());
+    }
+}

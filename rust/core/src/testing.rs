@@ -1,0 +1,33 @@
+//! Record builders for unit tests.
+
+use dbn::{FlagSet, MboMsg, RecordHeader};
+
+#[allow(clippy::too_many_arguments)]
+pub fn mbo_for(
+    instrument_id: u32,
+    publisher_id: u16,
+    action: u8,
+    side: u8,
+    order_id: u64,
+    price: i64,
+    size: u32,
+    flags: u8,
+) -> MboMsg {
+    MboMsg {
+        hd: RecordHeader::new::<MboMsg>(dbn::rtype::MBO, publisher_id, instrument_id, 0),
+        order_id,
+        price,
+        size,
+        flags: FlagSet::new(flags),
+        channel_id: 0,
+        action: action as std::ffi::c_char,
+        side: side as std::ffi::c_char,
+        ts_recv: 0,
+        ts_in_delta: 0,
+        sequence: 0,
+    }
+}
+
+pub fn mbo(action: u8, side: u8, order_id: u64, price: i64, size: u32, flags: u8) -> MboMsg {
+    mbo_for(1, 1, action, side, order_id, price, size, flags)
+}
