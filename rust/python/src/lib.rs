@@ -1,1 +1,27 @@
+//! The private `mbo_fast._core` extension module: bindings only. Book logic lives in
+//! `mbo-fast-core`; the public API is the `mbo_fast` Python package.
 
+mod books;
+mod columns;
+mod errors;
+mod read;
+mod replay;
+mod source;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("UNDEF_PRICE", mbo_fast_core::UNDEF_PRICE)?;
+    m.add_class::<books::Bbo>()?;
+    m.add_class::<books::PyBook>()?;
+    m.add_class::<books::PyMarket>()?;
+    m.add_class::<replay::PyReplay>()?;
+    m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(read::read_depth_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(read::read_records, m)?)?;
+    m.add_function(wrap_pyfunction!(read::export_depth_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(read::info, m)?)?;
+    Ok(())
+}

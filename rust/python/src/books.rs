@@ -1,0 +1,283 @@
+//! `Market`, `Book` (a live view into a market) and `Bbo`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mbo_fast_core::{export, Book, Market, Replay, Side, Top, UNDEF_PRICE};
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::to_py;
+use crate::source::RawSource;
+
+/// Lock a mutex even if a panic poisoned it: the state is plain data, valid after any panic
+/// that PyO3 turned into a Python exception.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn parse_side(side: &str) -> PyResult<Side> {
+    match side {
+        "B" | "b" | "bid" | "Bid" | "BID" => Ok(Side::Bid),
+        "A" | "a" | "ask" | "Ask" | "ASK" => Ok(Side::Ask),
+        _ => Err(PyValueError::new_err(format!(
+            "side must be 'B'/'bid' or 'A'/'ask', not {side:?}"
+        ))),
+    }
+}
+
+fn optional_price(price: i64) -> Option<i64> {
+    (price != UNDEF_PRICE).then_some(price)
+}
+
+fn saturate(size: u64) -> u32 {
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+/// Best bid and offer. An empty side has `px` None, size 0 and count 0.
+#[pyclass(frozen, eq, get_all, module = "mbo_fast._core")]
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bbo {
+    bid_px: Option<i64>,
+    bid_sz: u32,
+    bid_ct: u32,
+    ask_px: Option<i64>,
+    ask_sz: u32,
+    ask_ct: u32,
+}
+
+impl Bbo {
+    pub fn new(bid: Top, ask: Top) -> Self {
+        Bbo {
+            bid_px: optional_price(bid.price),
+            bid_sz: saturate(bid.size),
+            bid_ct: bid.count,
+            ask_px: optional_price(ask.price),
+            ask_sz: saturate(ask.size),
+            ask_ct: ask.count,
+        }
+    }
+}
+
+#[pymethods]
+impl Bbo {
+    fn __repr__(&self) -> String {
+        let px = |p: Option<i64>| p.map_or("None".to_owned(), |p| p.to_string());
+        format!(
+            "Bbo(bid_px={}, bid_sz={}, bid_ct={}, ask_px={}, ask_sz={}, ask_ct={})",
+            px(self.bid_px),
+            self.bid_sz,
+            self.bid_ct,
+            px(self.ask_px),
+            self.ask_sz,
+            self.ask_ct
+        )
+    }
+}
+
+/// Who holds the books a `Book` view reads.
+#[derive(Clone)]
+pub enum Owner {
+    Market(Arc<Mutex<Market>>),
+    Replay(Arc<Mutex<Replay>>),
+}
+
+impl Owner {
+    pub fn with_market<T>(&self, f: impl FnOnce(&Market) -> T) -> T {
+        match self {
+            Owner::Market(market) => f(&lock(market)),
+            Owner::Replay(replay) => f(lock(replay).market()),
+        }
+    }
+}
+
+/// A live view of one `(instrument_id, publisher_id)` book: every call reads the current state.
+#[pyclass(frozen, name = "Book", module = "mbo_fast._core")]
+pub struct PyBook {
+    owner: Owner,
+    instrument_id: u32,
+    publisher_id: u16,
+}
+
+impl PyBook {
+    pub fn new(owner: Owner, instrument_id: u32, publisher_id: u16) -> Self {
+        PyBook {
+            owner,
+            instrument_id,
+            publisher_id,
+        }
+    }
+
+    /// Run `f` on the book, or on an empty book if it does not exist at this point of a replay.
+    fn with_book<T>(&self, f: impl FnOnce(&Book) -> T) -> T {
+        self.owner.with_market(
+            |market| match market.book(self.instrument_id, self.publisher_id) {
+                Some(book) => f(book),
+                None => f(&Book::new(self.instrument_id, self.publisher_id)),
+            },
+        )
+    }
+}
+
+#[pymethods]
+impl PyBook {
+    #[getter]
+    fn instrument_id(&self) -> u32 {
+        self.instrument_id
+    }
+
+    #[getter]
+    fn publisher_id(&self) -> u16 {
+        self.publisher_id
+    }
+
+    fn bbo(&self) -> Bbo {
+        self.with_book(|book| Bbo::new(book.top(Side::Bid), book.top(Side::Ask)))
+    }
+
+    #[pyo3(signature = (side, depth=None))]
+    fn levels(&self, side: &str, depth: Option<usize>) -> PyResult<Vec<(i64, u64, u32)>> {
+        let side = parse_side(side)?;
+        Ok(self.with_book(|book| {
+            book.levels(side)
+                .take(depth.unwrap_or(usize::MAX))
+                .map(|level| (level.price, level.size, level.count))
+                .collect()
+        }))
+    }
+
+    fn orders(&self, side: &str, price: i64) -> PyResult<Vec<(u64, u32)>> {
+        let side = parse_side(side)?;
+        Ok(self.with_book(|book| book.orders_at(side, price)))
+    }
+
+    fn order(&self, order_id: u64) -> Option<(String, i64, u32, usize)> {
+        self.with_book(|book| {
+            book.order(order_id).map(|o| {
+                let side = char::from(o.side.as_byte()).to_string();
+                (side, o.price, o.size, o.queue_position)
+            })
+        })
+    }
+
+    #[getter]
+    fn order_count(&self) -> usize {
+        self.with_book(Book::order_count)
+    }
+
+    #[getter]
+    fn crossed(&self) -> bool {
+        self.with_book(Book::crossed)
+    }
+
+    #[getter]
+    fn maybe_bad(&self) -> bool {
+        self.with_book(|book| book.maybe_bad)
+    }
+
+    #[getter]
+    fn consistent(&self) -> bool {
+        self.with_book(|book| book.consistent)
+    }
+
+    #[getter]
+    fn anomalies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let pairs = self.with_book(|book| book.anomalies.as_pairs());
+        let dict = PyDict::new(py);
+        for (name, count) in pairs {
+            dict.set_item(name, count)?;
+        }
+        Ok(dict)
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut json = String::new();
+        self.with_book(|book| export::write_book_json(&mut json, book));
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    fn __repr__(&self) -> String {
+        let (orders, crossed) = self.with_book(|book| (book.order_count(), book.crossed()));
+        format!(
+            "Book(instrument_id={}, publisher_id={}, orders={orders}, crossed={crossed})",
+            self.instrument_id, self.publisher_id
+        )
+    }
+}
+
+pub fn book_view(
+    owner: &Owner,
+    keys: &[(u32, u16)],
+    instrument_id: u32,
+    publisher_id: u16,
+) -> PyResult<PyBook> {
+    if !keys.contains(&(instrument_id, publisher_id)) {
+        return Err(PyKeyError::new_err(format!(
+            "no book for instrument_id={instrument_id}, publisher_id={publisher_id}"
+        )));
+    }
+    Ok(PyBook::new(owner.clone(), instrument_id, publisher_id))
+}
+
+/// Every book of one or more streams.
+#[pyclass(frozen, name = "Market", module = "mbo_fast._core")]
+pub struct PyMarket {
+    market: Arc<Mutex<Market>>,
+    record_count: Mutex<u64>,
+}
+
+#[pymethods]
+impl PyMarket {
+    #[new]
+    fn new() -> Self {
+        PyMarket {
+            market: Arc::new(Mutex::new(Market::new())),
+            record_count: Mutex::new(0),
+        }
+    }
+
+    /// Decode and apply every record of `source` with the GIL released.
+    fn apply(&self, py: Python<'_>, source: RawSource<'_>) -> PyResult<u64> {
+        let source = source.as_source();
+        let market = Arc::clone(&self.market);
+        let applied = py.detach(move || lock(&market).apply_stream(source));
+        let applied = applied.map_err(to_py)?;
+        *lock(&self.record_count) += applied;
+        Ok(applied)
+    }
+
+    #[getter]
+    fn record_count(&self) -> u64 {
+        *lock(&self.record_count)
+    }
+
+    fn book(&self, instrument_id: u32, publisher_id: u16) -> PyResult<PyBook> {
+        let keys = lock(&self.market).keys();
+        book_view(&self.owner(), &keys, instrument_id, publisher_id)
+    }
+
+    fn books(&self) -> Vec<PyBook> {
+        let keys = lock(&self.market).keys();
+        keys.into_iter()
+            .map(|(iid, pid)| PyBook::new(self.owner(), iid, pid))
+            .collect()
+    }
+
+    fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
+        let (bid, ask) = lock(&self.market).consolidated_top(instrument_id);
+        Bbo::new(bid, ask)
+    }
+
+    fn to_json(&self, py: Python<'_>) -> String {
+        let market = Arc::clone(&self.market);
+        py.detach(move || export::market_json(&lock(&market)))
+    }
+}
+
+impl PyMarket {
+    fn owner(&self) -> Owner {
+        Owner::Market(Arc::clone(&self.market))
+    }
+}

@@ -1,0 +1,22 @@
+//! Core errors as the Python exceptions of `mbo_fast.errors` (defined in Python so they can
+//! inherit from both `MboError` and the matching builtin, e.g. `OSError`).
+
+use mbo_fast_core::Error;
+use pyo3::exceptions::PyValueError;
+use pyo3::PyErr;
+
+pyo3::import_exception!(mbo_fast.errors, DecodeError);
+pyo3::import_exception!(mbo_fast.errors, SchemaError);
+pyo3::import_exception!(mbo_fast.errors, SourceError);
+
+pub fn to_py(err: Error) -> PyErr {
+    match err {
+        Error::Source { path, source } => {
+            let errno = source.raw_os_error().unwrap_or(0);
+            SourceError::new_err((errno, format!("cannot read {path}: {source}"), path))
+        }
+        Error::Decode { offset, .. } => DecodeError::new_err((err.to_string(), offset)),
+        Error::Schema { message } => SchemaError::new_err((message, Option::<u64>::None)),
+        Error::BadArgument { message } => PyValueError::new_err(message),
+    }
+}

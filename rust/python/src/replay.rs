@@ -1,0 +1,126 @@
+//! `Replay`: a seekable cursor over a stream held in memory.
+
+use std::sync::{Arc, Mutex};
+
+use mbo_fast_core::Replay;
+use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::books::{book_view, lock, Bbo, Owner, PyBook};
+use crate::errors::to_py;
+use crate::source::RawSource;
+
+#[pyclass(frozen, name = "Replay", module = "mbo_fast._core")]
+pub struct PyReplay {
+    replay: Arc<Mutex<Replay>>,
+}
+
+impl PyReplay {
+    fn owner(&self) -> Owner {
+        Owner::Replay(Arc::clone(&self.replay))
+    }
+}
+
+#[pymethods]
+impl PyReplay {
+    #[new]
+    #[pyo3(signature = (source, checkpoint_every=None))]
+    fn new(
+        py: Python<'_>,
+        source: RawSource<'_>,
+        checkpoint_every: Option<usize>,
+    ) -> PyResult<Self> {
+        let source = source.as_source();
+        let replay = py
+            .detach(move || Replay::open(source, checkpoint_every))
+            .map_err(to_py)?;
+        Ok(PyReplay {
+            replay: Arc::new(Mutex::new(replay)),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        lock(&self.replay).len()
+    }
+
+    #[getter]
+    fn position(&self) -> usize {
+        lock(&self.replay).position()
+    }
+
+    #[getter]
+    fn ts_recv(&self) -> Option<u64> {
+        lock(&self.replay).ts_recv()
+    }
+
+    #[pyo3(signature = (index=None, ts=None))]
+    fn seek(&self, py: Python<'_>, index: Option<i64>, ts: Option<u64>) -> PyResult<usize> {
+        let replay = Arc::clone(&self.replay);
+        match (index, ts) {
+            (Some(index), None) => {
+                let len = lock(&replay).len() as i64;
+                // Negative indexes count from the end, as in Python sequences.
+                let index = if index < 0 { index + len } else { index };
+                if index < 0 || index >= len {
+                    return Err(PyIndexError::new_err(format!(
+                        "index out of range: 0 <= index < {len}"
+                    )));
+                }
+                py.detach(move || lock(&replay).seek_index(index as usize))
+                    .map_err(to_py)
+            }
+            (None, Some(ts)) => py.detach(move || lock(&replay).seek_ts(ts)).map_err(to_py),
+            _ => Err(PyValueError::new_err("give exactly one of index= or ts=")),
+        }
+    }
+
+    #[pyo3(signature = (n=1))]
+    fn step(&self, py: Python<'_>, n: usize) -> usize {
+        let replay = Arc::clone(&self.replay);
+        py.detach(move || lock(&replay).step(n))
+    }
+
+    fn rewind(&self) -> PyResult<()> {
+        lock(&self.replay).seek_position(0).map(drop).map_err(to_py)
+    }
+
+    fn book(&self, instrument_id: u32, publisher_id: u16) -> PyResult<PyBook> {
+        let keys = lock(&self.replay).keys().to_vec();
+        book_view(&self.owner(), &keys, instrument_id, publisher_id)
+    }
+
+    fn books(&self) -> Vec<PyBook> {
+        let keys = lock(&self.replay).market().keys();
+        keys.into_iter()
+            .map(|(iid, pid)| PyBook::new(self.owner(), iid, pid))
+            .collect()
+    }
+
+    fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
+        let (bid, ask) = lock(&self.replay).market().consolidated_top(instrument_id);
+        Bbo::new(bid, ask)
+    }
+
+    fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
+        let replay = lock(&self.replay);
+        let msg = replay
+            .record(index)
+            .ok_or_else(|| PyIndexError::new_err(format!("record index {index} out of range")))?;
+        let dict = PyDict::new(py);
+        dict.set_item("index", index)?;
+        dict.set_item("ts_recv", msg.ts_recv)?;
+        dict.set_item("ts_event", msg.hd.ts_event)?;
+        dict.set_item("instrument_id", msg.hd.instrument_id)?;
+        dict.set_item("publisher_id", msg.hd.publisher_id)?;
+        dict.set_item("order_id", msg.order_id)?;
+        dict.set_item("price", msg.price)?;
+        dict.set_item("size", msg.size)?;
+        dict.set_item("flags", msg.flags.raw())?;
+        dict.set_item("action", char::from(msg.action as u8).to_string())?;
+        dict.set_item("side", char::from(msg.side as u8).to_string())?;
+        dict.set_item("sequence", msg.sequence)?;
+        dict.set_item("channel_id", msg.channel_id)?;
+        Ok(dict)
+    }
+}
