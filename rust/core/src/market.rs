@@ -4,6 +4,8 @@ use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
 use crate::book::{Book, Side, Top};
+use crate::decode::{MboStream, Source};
+use crate::error::Result;
 
 pub type BookKey = (u32, u16);
 
@@ -43,6 +45,16 @@ impl Market {
         });
         self.last = Some((key, slot));
         slot
+    }
+
+    /// Apply every record of a stream; returns the number of MBO records read. On a decode
+    /// error the records before it stay applied (the error carries the byte offset).
+    pub fn apply_stream(&mut self, source: Source<'_>) -> Result<u64> {
+        let mut stream = MboStream::open(source)?;
+        while let Some((_, msg)) = stream.next_mbo()? {
+            self.apply(&msg);
+        }
+        Ok(stream.records_read())
     }
 
     /// The book in `slot` (as returned by `apply`).

@@ -8,7 +8,7 @@ use dbn::MboMsg;
 
 use crate::decode::{MboStream, Source};
 use crate::error::{Error, Result};
-use crate::market::Market;
+use crate::market::{BookKey, Market};
 
 pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 15;
 
@@ -21,6 +21,8 @@ pub struct Replay {
     every: usize,
     market: Market,
     position: usize,
+    /// Every book the stream ever touches, sorted.
+    keys: Vec<BookKey>,
 }
 
 impl Replay {
@@ -51,6 +53,7 @@ impl Replay {
             }
         }
         Replay {
+            keys: market.keys(),
             records,
             ts_recv_max,
             checkpoints,
@@ -71,6 +74,11 @@ impl Replay {
     /// Records applied so far: the market reflects records `[0, position)`.
     pub fn position(&self) -> usize {
         self.position
+    }
+
+    /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
+    pub fn keys(&self) -> &[BookKey] {
+        &self.keys
     }
 
     pub fn market(&self) -> &Market {

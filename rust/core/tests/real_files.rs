@@ -6,7 +6,9 @@ use mbo_fast_core::info::info;
 use mbo_fast_core::{Side, Source};
 
 fn sample(name: &str) -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
     path.exists().then(|| path.to_string_lossy().into_owned())
 }
 
@@ -20,7 +22,9 @@ fn total_anomalies(info: &mbo_fast_core::info::Info) -> mbo_fast_core::Anomalies
 
 #[test]
 fn clx5_facts() {
-    let Some(path) = sample("CLX5_mbo.dbn") else { return };
+    let Some(path) = sample("CLX5_mbo.dbn") else {
+        return;
+    };
     let info = info(Source::Path(&path)).unwrap();
     assert_eq!(info.records, 38_212);
     assert_eq!(info.f_last, 32_053);
@@ -41,7 +45,9 @@ fn clx5_facts() {
 
 #[test]
 fn esh4_facts() {
-    let Some(path) = sample("esh4-glbx-mdp3-20231225.mbo.dbn.zst") else { return };
+    let Some(path) = sample("esh4-glbx-mdp3-20231225.mbo.dbn.zst") else {
+        return;
+    };
     let info = info(Source::Path(&path)).unwrap();
     assert_eq!(info.records, 68_792);
     assert_eq!(info.f_last, 47_022);
