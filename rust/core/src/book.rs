@@ -8,9 +8,13 @@
 //!   the levels that change most (near the touch) are the cheapest to insert and remove.
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 const NIL: u32 = u32::MAX;
+/// Levels searched linearly from the best before a binary search (see `Ladder::find`).
+const NEAR_TOUCH: usize = 8;
 
 /// A side of the book. Records say `B` (bid) or `A` (ask); anything else is "no side".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,14 +109,17 @@ struct Node {
     price: i64,
     size: u32,
     side: Side,
+    /// Slot of its level in `Queues::levels`: a cancel never searches the ladder.
+    level: u32,
     prev: u32,
     next: u32,
 }
 
-/// The levels of one side, sorted worst to best (best = last).
+/// The levels of one side as `(sort key, level slot)`, sorted worst to best (best = last).
+/// Keys are contiguous so the search touches few cache lines.
 #[derive(Clone, Debug, Default)]
 struct Ladder {
-    levels: Vec<Level>,
+    keys: Vec<(i64, u32)>,
 }
 
 impl Ladder {
@@ -120,18 +127,21 @@ impl Ladder {
     #[inline]
     fn find(&self, side: Side, price: i64) -> Result<usize, usize> {
         let key = side.key(price);
-        // Most activity is at the touch: try the best level before a binary search.
-        if let Some(best) = self.levels.last() {
-            let best_key = side.key(best.price);
-            if key == best_key {
-                return Ok(self.levels.len() - 1);
-            }
-            if key > best_key {
-                return Err(self.levels.len());
+        // Most activity is within a few levels of the touch: walk down from the best level
+        // before falling back to a binary search over the rest.
+        let len = self.keys.len();
+        let near = len.saturating_sub(NEAR_TOUCH);
+        for at in (near..len).rev() {
+            let level_key = self.keys[at].0;
+            if level_key <= key {
+                return if level_key == key {
+                    Ok(at)
+                } else {
+                    Err(at + 1)
+                };
             }
         }
-        self.levels
-            .binary_search_by(|level| side.key(level.price).cmp(&key))
+        self.keys[..near].binary_search_by(|&(level_key, _)| level_key.cmp(&key))
     }
 }
 
@@ -166,15 +176,212 @@ pub struct RestingOrder {
     pub queue_position: usize,
 }
 
+/// The resting orders of both sides: slab-allocated nodes chained per level, levels in a slab
+/// of their own. Knows nothing of order ids (the `Book` keeps that index), so moving an order
+/// never touches the hash map.
+#[derive(Clone, Debug, Default)]
+struct Queues {
+    bids: Ladder,
+    asks: Ladder,
+    levels: Vec<Level>,
+    free_levels: Vec<u32>,
+    slab: Vec<Node>,
+    free: Vec<u32>,
+}
+
+impl Queues {
+    fn ladder(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Bid => &self.bids,
+            Side::Ask => &self.asks,
+        }
+    }
+
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        }
+    }
+
+    fn level(&self, side: Side, price: i64) -> Option<&Level> {
+        let ladder = self.ladder(side);
+        let at = ladder.find(side, price).ok()?;
+        Some(&self.levels[ladder.keys[at].1 as usize])
+    }
+
+    /// Levels of one side, best first.
+    fn side_levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + '_ {
+        self.ladder(side)
+            .keys
+            .iter()
+            .rev()
+            .map(|&(_, id)| &self.levels[id as usize])
+    }
+
+    fn best(&self, side: Side) -> Option<&Level> {
+        let &(_, id) = self.ladder(side).keys.last()?;
+        Some(&self.levels[id as usize])
+    }
+
+    fn alloc(&mut self, order_id: u64) -> u32 {
+        match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slab.push(Node {
+                    order_id,
+                    price: 0,
+                    size: 0,
+                    side: Side::Bid,
+                    level: NIL,
+                    prev: NIL,
+                    next: NIL,
+                });
+                (self.slab.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, slot: u32) {
+        self.free.push(slot);
+    }
+
+    /// The slot of the level at `(side, price)`, created empty if there is none.
+    fn level_slot(&mut self, side: Side, price: i64, size: u64) -> u32 {
+        let ladder = match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        };
+        match ladder.find(side, price) {
+            Ok(at) => ladder.keys[at].1,
+            Err(at) => {
+                let level = Level {
+                    price,
+                    size,
+                    count: 0,
+                    head: NIL,
+                    tail: NIL,
+                };
+                let id = match self.free_levels.pop() {
+                    Some(id) => {
+                        self.levels[id as usize] = level;
+                        id
+                    }
+                    None => {
+                        self.levels.push(level);
+                        (self.levels.len() - 1) as u32
+                    }
+                };
+                ladder.keys.insert(at, (side.key(price), id));
+                id
+            }
+        }
+    }
+
+    /// Append `slot` to the back of the level at `(side, price)`, creating the level if needed.
+    fn link_back(&mut self, slot: u32, order_id: u64, side: Side, price: i64, size: u32) {
+        let id = self.level_slot(side, price, 0);
+        let level = &mut self.levels[id as usize];
+        let prev = level.tail;
+        level.tail = slot;
+        if prev == NIL {
+            level.head = slot;
+        }
+        level.size += u64::from(size);
+        level.count += 1;
+        self.slab[slot as usize] = Node {
+            order_id,
+            price,
+            size,
+            side,
+            level: id,
+            prev,
+            next: NIL,
+        };
+        if prev != NIL {
+            self.slab[prev as usize].next = slot;
+        }
+    }
+
+    /// Take `slot` out of its level's queue, dropping the level when nothing is left in it.
+    fn unlink(&mut self, slot: u32) {
+        let Node {
+            price,
+            size,
+            side,
+            level: id,
+            prev,
+            next,
+            ..
+        } = self.slab[slot as usize];
+        if prev != NIL {
+            self.slab[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.slab[next as usize].prev = prev;
+        }
+        let level = &mut self.levels[id as usize];
+        if level.head == slot {
+            level.head = next;
+        }
+        if level.tail == slot {
+            level.tail = prev;
+        }
+        level.size -= u64::from(size);
+        level.count -= 1;
+        if level.count == 0 && level.size == 0 {
+            let ladder = match side {
+                Side::Bid => &mut self.bids,
+                Side::Ask => &mut self.asks,
+            };
+            if let Ok(at) = ladder.find(side, price) {
+                ladder.keys.remove(at);
+            }
+            self.free_levels.push(id);
+        }
+    }
+
+    fn resize_in_place(&mut self, slot: u32, new_size: u32) {
+        let node = &mut self.slab[slot as usize];
+        let old_size = node.size;
+        node.size = new_size;
+        let level = &mut self.levels[node.level as usize];
+        level.size = level.size - u64::from(old_size) + u64::from(new_size);
+    }
+
+    /// Empty one side; returns the slots of the orders that rested there.
+    fn clear_side(&mut self, side: Side) -> Vec<u32> {
+        let mut slots = Vec::new();
+        let keys = std::mem::take(&mut self.ladder_mut(side).keys);
+        for &(_, id) in &keys {
+            slots.extend(QueueIter::new(&self.slab, self.levels[id as usize].head));
+            self.free_levels.push(id);
+        }
+        self.free.extend_from_slice(&slots);
+        // Hand the (now empty) vector back to keep its capacity.
+        let mut keys = keys;
+        keys.clear();
+        self.ladder_mut(side).keys = keys;
+        slots
+    }
+
+    fn clear(&mut self) {
+        self.bids.keys.clear();
+        self.asks.keys.clear();
+        self.levels.clear();
+        self.free_levels.clear();
+        self.slab.clear();
+        self.free.clear();
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Book {
     pub instrument_id: u32,
     pub publisher_id: u16,
-    bids: Ladder,
-    asks: Ladder,
+    /// order_id -> slab slot of every resting order.
     index: FxHashMap<u64, u32>,
-    slab: Vec<Node>,
-    free: Vec<u32>,
+    queues: Queues,
     pub anomalies: Anomalies,
     /// A record with F_MAYBE_BAD_BOOK was applied since the last clear.
     pub maybe_bad: bool,
@@ -187,11 +394,8 @@ impl Book {
         Book {
             instrument_id,
             publisher_id,
-            bids: Ladder::default(),
-            asks: Ladder::default(),
             index: FxHashMap::default(),
-            slab: Vec::new(),
-            free: Vec::new(),
+            queues: Queues::default(),
             anomalies: Anomalies::default(),
             maybe_bad: false,
             consistent: false,
@@ -199,6 +403,7 @@ impl Book {
     }
 
     /// Apply one MBO record with Databento's semantics (see the README's "Book semantics").
+    #[inline]
     pub fn apply(&mut self, msg: &MboMsg) {
         let flag_bits = msg.flags.raw();
         self.apply_action(msg, flag_bits);
@@ -208,6 +413,7 @@ impl Book {
         self.consistent = flag_bits & flags::LAST != 0;
     }
 
+    #[inline]
     fn apply_action(&mut self, msg: &MboMsg, flag_bits: u8) {
         let action = msg.action as u8;
         match action {
@@ -237,223 +443,111 @@ impl Book {
         }
     }
 
+    // Each operation below does exactly one hash-map operation on its order id.
+
     fn add(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
-        if let Some(&slot) = self.index.get(&order_id) {
-            self.anomalies.add_duplicate += 1;
-            self.remove(slot);
-        }
-        if size > 0 {
-            self.push_back(order_id, side, price, size);
+        match self.index.entry(order_id) {
+            Entry::Occupied(entry) => {
+                // The same id again replaces the resting order: out of its queue, then re-added.
+                self.anomalies.add_duplicate += 1;
+                let slot = *entry.get();
+                self.queues.unlink(slot);
+                if size > 0 {
+                    self.queues.link_back(slot, order_id, side, price, size);
+                } else {
+                    entry.remove();
+                    self.queues.release(slot);
+                }
+            }
+            Entry::Vacant(entry) => {
+                if size > 0 {
+                    let slot = self.queues.alloc(order_id);
+                    entry.insert(slot);
+                    self.queues.link_back(slot, order_id, side, price, size);
+                }
+            }
         }
     }
 
     fn cancel(&mut self, order_id: u64, size: u32) {
-        let Some(&slot) = self.index.get(&order_id) else {
+        let Entry::Occupied(entry) = self.index.entry(order_id) else {
             self.anomalies.cancel_unknown += 1;
             return;
         };
-        let resting = self.slab[slot as usize].size;
-        if size > resting {
-            self.anomalies.cancel_oversize += 1;
-            self.remove(slot);
-        } else if size == resting {
-            self.remove(slot);
+        let slot = *entry.get();
+        let resting = self.queues.slab[slot as usize].size;
+        if size >= resting {
+            if size > resting {
+                self.anomalies.cancel_oversize += 1;
+            }
+            entry.remove();
+            self.queues.unlink(slot);
+            self.queues.release(slot);
         } else {
-            self.resize_in_place(slot, resting - size);
+            self.queues.resize_in_place(slot, resting - size);
         }
     }
 
     fn modify(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
-        let Some(&slot) = self.index.get(&order_id) else {
-            self.anomalies.modify_unknown_as_add += 1;
-            if size > 0 {
-                self.push_back(order_id, side, price, size);
+        let entry = match self.index.entry(order_id) {
+            Entry::Occupied(entry) => entry,
+            Entry::Vacant(entry) => {
+                self.anomalies.modify_unknown_as_add += 1;
+                if size > 0 {
+                    let slot = self.queues.alloc(order_id);
+                    entry.insert(slot);
+                    self.queues.link_back(slot, order_id, side, price, size);
+                }
+                return;
             }
-            return;
         };
-        let node = &self.slab[slot as usize];
+        let slot = *entry.get();
+        let node = &self.queues.slab[slot as usize];
         let (old_side, old_price, old_size) = (node.side, node.price, node.size);
         if size == 0 {
             self.anomalies.modify_to_zero += 1;
-            self.remove(slot);
-        } else if side != old_side {
-            self.anomalies.modify_side_change += 1;
-            self.remove(slot);
-            self.push_back(order_id, side, price, size);
-        } else if price != old_price || size > old_size {
-            // Loses priority: a new price, or more size at the same price, goes to the back.
-            self.remove(slot);
-            self.push_back(order_id, side, price, size);
+            entry.remove();
+            self.queues.unlink(slot);
+            self.queues.release(slot);
+        } else if side != old_side || price != old_price || size > old_size {
+            // Loses priority: another side, a new price, or more size goes to the back.
+            if side != old_side {
+                self.anomalies.modify_side_change += 1;
+            }
+            self.queues.unlink(slot);
+            self.queues.link_back(slot, order_id, side, price, size);
         } else {
-            self.resize_in_place(slot, size);
+            self.queues.resize_in_place(slot, size);
         }
     }
 
     /// F_TOB add: the side becomes one level with no individual orders (or empty for UNDEF_PRICE).
     fn set_top_of_book(&mut self, side: Side, price: i64, size: u32) {
-        let slots: Vec<u32> = self
-            .ladder(side)
-            .levels
-            .iter()
-            .flat_map(|level| QueueIter::new(&self.slab, level.head))
-            .collect();
-        for slot in slots {
-            let order_id = self.slab[slot as usize].order_id;
-            self.index.remove(&order_id);
-            self.free.push(slot);
+        for slot in self.queues.clear_side(side) {
+            self.index.remove(&self.queues.slab[slot as usize].order_id);
         }
-        let ladder = self.ladder_mut(side);
-        ladder.levels.clear();
         if price != UNDEF_PRICE && size > 0 {
-            ladder.levels.push(Level {
-                price,
-                size: u64::from(size),
-                count: 0,
-                head: NIL,
-                tail: NIL,
-            });
+            self.queues.level_slot(side, price, u64::from(size));
         }
     }
 
     /// R: empty the book. Anomaly counters describe the stream, so they survive a clear.
     pub fn clear(&mut self) {
-        self.bids.levels.clear();
-        self.asks.levels.clear();
         self.index.clear();
-        self.slab.clear();
-        self.free.clear();
+        self.queues.clear();
         self.maybe_bad = false;
-    }
-
-    fn ladder(&self, side: Side) -> &Ladder {
-        match side {
-            Side::Bid => &self.bids,
-            Side::Ask => &self.asks,
-        }
-    }
-
-    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
-        match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        }
-    }
-
-    fn push_back(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                self.slab.push(Node {
-                    order_id,
-                    price,
-                    size,
-                    side,
-                    prev: NIL,
-                    next: NIL,
-                });
-                (self.slab.len() - 1) as u32
-            }
-        };
-        let ladder = match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        };
-        let at = match ladder.find(side, price) {
-            Ok(at) => at,
-            Err(at) => {
-                ladder.levels.insert(
-                    at,
-                    Level {
-                        price,
-                        size: 0,
-                        count: 0,
-                        head: NIL,
-                        tail: NIL,
-                    },
-                );
-                at
-            }
-        };
-        let level = &mut ladder.levels[at];
-        let prev = level.tail;
-        level.tail = slot;
-        if prev == NIL {
-            level.head = slot;
-        }
-        level.size += u64::from(size);
-        level.count += 1;
-        self.slab[slot as usize] = Node {
-            order_id,
-            price,
-            size,
-            side,
-            prev,
-            next: NIL,
-        };
-        if prev != NIL {
-            self.slab[prev as usize].next = slot;
-        }
-        self.index.insert(order_id, slot);
-    }
-
-    /// Unlink an order from its level (dropping the level when it empties) and free its slot.
-    fn remove(&mut self, slot: u32) {
-        let Node {
-            order_id,
-            price,
-            size,
-            side,
-            prev,
-            next,
-        } = self.slab[slot as usize];
-        if prev != NIL {
-            self.slab[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.slab[next as usize].prev = prev;
-        }
-        let ladder = match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        };
-        if let Ok(at) = ladder.find(side, price) {
-            let level = &mut ladder.levels[at];
-            if level.head == slot {
-                level.head = next;
-            }
-            if level.tail == slot {
-                level.tail = prev;
-            }
-            level.size -= u64::from(size);
-            level.count -= 1;
-            if level.count == 0 && level.size == 0 {
-                ladder.levels.remove(at);
-            }
-        }
-        self.index.remove(&order_id);
-        self.free.push(slot);
-    }
-
-    fn resize_in_place(&mut self, slot: u32, new_size: u32) {
-        let node = &mut self.slab[slot as usize];
-        let (side, price, old_size) = (node.side, node.price, node.size);
-        node.size = new_size;
-        let ladder = self.ladder_mut(side);
-        if let Ok(at) = ladder.find(side, price) {
-            let level = &mut ladder.levels[at];
-            level.size = level.size - u64::from(old_size) + u64::from(new_size);
-        }
     }
 
     // ---- reading the book ----
 
     /// Levels of one side, best first.
     pub fn levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + '_ {
-        self.ladder(side).levels.iter().rev()
+        self.queues.side_levels(side)
     }
 
+    #[inline]
     pub fn top(&self, side: Side) -> Top {
-        match self.ladder(side).levels.last() {
+        match self.queues.best(side) {
             Some(level) => Top {
                 price: level.price,
                 size: level.size,
@@ -465,7 +559,7 @@ impl Book {
 
     /// Both sides present and the best bid at or through the best ask (crossed or locked).
     pub fn crossed(&self) -> bool {
-        match (self.bids.levels.last(), self.asks.levels.last()) {
+        match (self.queues.best(Side::Bid), self.queues.best(Side::Ask)) {
             (Some(bid), Some(ask)) => bid.price >= ask.price,
             _ => false,
         }
@@ -476,34 +570,33 @@ impl Book {
     }
 
     pub fn level_count(&self, side: Side) -> usize {
-        self.ladder(side).levels.len()
+        self.queues.ladder(side).keys.len()
     }
 
     /// `(order_id, size)` of the orders at `price`, in priority order.
     pub fn orders_at(&self, side: Side, price: i64) -> Vec<(u64, u32)> {
-        let ladder = self.ladder(side);
-        match ladder.find(side, price) {
-            Ok(at) => self.queue(&ladder.levels[at]).collect(),
-            Err(_) => Vec::new(),
+        match self.queues.level(side, price) {
+            Some(level) => self.queue(level).collect(),
+            None => Vec::new(),
         }
     }
 
     /// The queue of a level, front (highest priority) first.
     pub fn queue<'a>(&'a self, level: &Level) -> impl Iterator<Item = (u64, u32)> + 'a {
-        QueueIter::new(&self.slab, level.head).map(move |slot| {
-            let node = &self.slab[slot as usize];
+        QueueIter::new(&self.queues.slab, level.head).map(move |slot| {
+            let node = &self.queues.slab[slot as usize];
             (node.order_id, node.size)
         })
     }
 
     pub fn order(&self, order_id: u64) -> Option<RestingOrder> {
         let &slot = self.index.get(&order_id)?;
-        let node = &self.slab[slot as usize];
+        let node = &self.queues.slab[slot as usize];
         let mut queue_position = 0;
         let mut cursor = node.prev;
         while cursor != NIL {
             queue_position += 1;
-            cursor = self.slab[cursor as usize].prev;
+            cursor = self.queues.slab[cursor as usize].prev;
         }
         Some(RestingOrder {
             side: node.side,

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::book::{Book, Side};
-use crate::capture::{for_each_boundary, Filter};
+use dbn::MboMsg;
+
+use crate::capture::{for_each_boundary, Boundary, Filter};
 use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::fmt::{write_iso_nanos, write_price};
@@ -90,26 +92,53 @@ pub fn export_depth_jsonl(
     filter: Filter,
     writer: &mut dyn Write,
 ) -> Result<u64> {
-    let mut line = String::with_capacity(512);
-    let mut lines = 0u64;
-    let mut write_error = None;
-    for_each_boundary(source, filter, |index, msg, book| {
-        if write_error.is_some() {
+    let mut sink = JsonLines {
+        depth,
+        writer,
+        line: String::with_capacity(512),
+        lines: 0,
+        error: None,
+    };
+    for_each_boundary(source, filter, &mut sink)?;
+    let output_error = |err| Error::Source {
+        path: "<export output>".to_owned(),
+        source: err,
+    };
+    if let Some(err) = sink.error {
+        return Err(output_error(err));
+    }
+    sink.writer.flush().map_err(output_error)?;
+    Ok(sink.lines)
+}
+
+struct JsonLines<'w> {
+    depth: usize,
+    writer: &'w mut dyn Write,
+    line: String,
+    lines: u64,
+    /// The first write error; later boundaries are skipped.
+    error: Option<std::io::Error>,
+}
+
+impl Boundary for JsonLines<'_> {
+    fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
+        if self.error.is_some() {
             return;
         }
+        let line = &mut self.line;
         line.clear();
         let _ = write!(
             line,
             "{{\"index\":{index},\"ts_recv\":{},\"ts_recv_iso\":\"",
             msg.ts_recv
         );
-        write_iso_nanos(&mut line, msg.ts_recv);
+        write_iso_nanos(line, msg.ts_recv);
         let _ = write!(
             line,
             "\",\"ts_event\":{},\"ts_event_iso\":\"",
             msg.hd.ts_event
         );
-        write_iso_nanos(&mut line, msg.hd.ts_event);
+        write_iso_nanos(line, msg.hd.ts_event);
         let _ = write!(
             line,
             "\",\"instrument_id\":{},\"publisher_id\":{},\"action\":\"{}\",\"side\":\"{}\",\
@@ -121,26 +150,15 @@ pub fn export_depth_jsonl(
             msg.flags.raw(),
             book.crossed()
         );
-        write_decimal_levels(&mut line, book, Side::Bid, depth);
+        write_decimal_levels(line, book, Side::Bid, self.depth);
         line.push_str(",\"asks\":");
-        write_decimal_levels(&mut line, book, Side::Ask, depth);
+        write_decimal_levels(line, book, Side::Ask, self.depth);
         line.push_str("}\n");
-        match writer.write_all(line.as_bytes()) {
-            Ok(()) => lines += 1,
-            Err(err) => write_error = Some(err),
+        match self.writer.write_all(line.as_bytes()) {
+            Ok(()) => self.lines += 1,
+            Err(err) => self.error = Some(err),
         }
-    })?;
-    if let Some(err) = write_error {
-        return Err(Error::Source {
-            path: "<export output>".to_owned(),
-            source: err,
-        });
     }
-    writer.flush().map_err(|err| Error::Source {
-        path: "<export output>".to_owned(),
-        source: err,
-    })?;
-    Ok(lines)
 }
 
 fn write_decimal_levels(out: &mut String, book: &Book, side: Side, depth: usize) {
