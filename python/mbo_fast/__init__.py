@@ -1,13 +1,14 @@
 """mbo-fast: exact limit order books from Databento MBO data, rebuilt in Rust.
 
-    >>> import mbo_fast
-    >>> bbo = mbo_fast.read_bbo("CLX5_mbo.dbn")          # numpy columns, one row per F_LAST
-    >>> market = mbo_fast.Market(); market.apply("CLX5_mbo.dbn")
-    >>> market.books()[0].levels("B", 5)
+>>> import mbo_fast
+>>> bbo = mbo_fast.read_bbo("CLX5_mbo.dbn")          # numpy columns, one row per F_LAST
+>>> market = mbo_fast.Market(); market.apply("CLX5_mbo.dbn")
+>>> market.books()[0].levels("B", 5)
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from numpy.typing import NDArray
@@ -31,6 +32,7 @@ __all__ = [
     "SchemaError",
     "Source",
     "SourceError",
+    "export_depth",
     "info",
     "read_bbo",
     "read_depth",
@@ -99,6 +101,23 @@ def read_records(source: Source) -> Columns:
     return Columns(_core.read_records(to_raw_source(source)))
 
 
+def export_depth(
+    source: Source,
+    depth: int = 10,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> bytes | int:
+    """MBP-N depth as JSON lines, one per F_LAST record, prices as decimal strings: written to
+    `path` (returns the number of lines) or returned as bytes."""
+    if depth < 1:
+        raise ValueError("depth must be >= 1")
+    out = None if path is None else os.fspath(path)
+    raw = to_raw_source(source)
+    return _core.export_depth_jsonl(raw, depth, out, instrument_id, publisher_id)
+
+
 def info(source: Source) -> dict[str, Any]:
     """Metadata, counts by action, time range and instruments of a source."""
     return _core.info(to_raw_source(source))
@@ -128,7 +147,8 @@ class Market:
         return self._inner.books()
 
     def consolidated_bbo(self, instrument_id: int) -> Bbo:
-        """Best bid/ask across every publisher of an instrument; sizes/counts summed at the best price."""
+        """Best bid/ask across every publisher of an instrument, sizes and counts summed over the
+        publishers quoting the best price."""
         return self._inner.consolidated_bbo(instrument_id)
 
     def to_json(self) -> str:
@@ -176,5 +196,3 @@ class Replay:
 
     def record(self, index: int) -> dict[str, Any]:
         return self._inner.record(index)
-
-

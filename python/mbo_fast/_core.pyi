@@ -2,14 +2,13 @@
 
 from typing import Any, Literal, final
 
-import numpy as np
 from numpy.typing import NDArray
 
 __version__: str
 UNDEF_PRICE: int
 
 # A source the core reads directly: a filesystem path (str) or the bytes of a DBN stream
-# (plain or zstd). `mbo_fast` normalises os.PathLike, bytes-likes and databento.DBNStore to these.
+# (plain or zstd). `mbo_fast` normalises os.PathLike, bytes-likes and DBNStore to these.
 _RawSource = str | bytes
 
 SideName = Literal["B", "A", "bid", "ask"]
@@ -25,7 +24,8 @@ def read_depth_columns(
 ) -> _Columns: ...
 def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
-    order_id, price, size, flags, action, side, sequence, channel_id); action/side are uint8 ASCII."""
+    order_id, price, size, flags, action, side, sequence, channel_id); action and side are
+    uint8 ASCII codes."""
 
 def info(source: _RawSource) -> dict[str, Any]:
     """Metadata, record counts by action, time range, instruments (with symbols), books."""
@@ -37,7 +37,7 @@ def export_depth_jsonl(
     instrument_id: int | None,
     publisher_id: int | None,
 ) -> bytes | int:
-    """One JSON line per F_LAST boundary. Writes to `path` (returns lines written) or returns bytes."""
+    """One JSON line per F_LAST boundary: written to `path` (returns the line count) or returned."""
 
 @final
 class Bbo:

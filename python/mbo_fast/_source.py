@@ -13,7 +13,7 @@ def to_raw_source(source: Source) -> str | bytes:
     if isinstance(source, str):
         return source
     if isinstance(source, os.PathLike):
-        return os.fspath(source)  # type: ignore[return-value]
+        return os.fspath(source)
     if isinstance(source, bytes):
         return source
     if isinstance(source, (bytearray, memoryview)):
@@ -24,6 +24,5 @@ def to_raw_source(source: Source) -> str | bytes:
         if isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data)
     raise TypeError(
-        "source must be a path, DBN bytes or a databento.DBNStore, "
-        f"not {type(source).__name__}"
+        f"source must be a path, DBN bytes or a databento.DBNStore, not {type(source).__name__}"
     )

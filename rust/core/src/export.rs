@@ -91,6 +91,7 @@ pub fn export_depth_jsonl(
     depth: usize,
     filter: Filter,
     writer: &mut dyn Write,
+    output_name: &str,
 ) -> Result<u64> {
     let mut sink = JsonLines {
         depth,
@@ -100,8 +101,8 @@ pub fn export_depth_jsonl(
         error: None,
     };
     for_each_boundary(source, filter, &mut sink)?;
-    let output_error = |err| Error::Source {
-        path: "<export output>".to_owned(),
+    let output_error = |err| Error::Output {
+        path: output_name.to_owned(),
         source: err,
     };
     if let Some(err) = sink.error {

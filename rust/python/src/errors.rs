@@ -11,9 +11,16 @@ pyo3::import_exception!(mbo_fast.errors, SourceError);
 
 pub fn to_py(err: Error) -> PyErr {
     match err {
-        Error::Source { path, source } => {
+        Error::Source {
+            ref path,
+            ref source,
+        }
+        | Error::Output {
+            ref path,
+            ref source,
+        } => {
             let errno = source.raw_os_error().unwrap_or(0);
-            SourceError::new_err((errno, format!("cannot read {path}: {source}"), path))
+            SourceError::new_err((errno, err.to_string(), path.clone()))
         }
         Error::Decode { offset, .. } => DecodeError::new_err((err.to_string(), offset)),
         Error::Schema { message } => SchemaError::new_err((message, Option::<u64>::None)),

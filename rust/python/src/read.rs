@@ -85,12 +85,12 @@ pub fn export_depth_jsonl<'py>(
         Some(path) => {
             let lines = py
                 .detach(move || {
-                    let file = File::create(&path).map_err(|err| Error::Source {
+                    let file = File::create(&path).map_err(|err| Error::Output {
                         path: path.clone(),
                         source: err,
                     })?;
                     let mut writer = BufWriter::with_capacity(1 << 20, file);
-                    export::export_depth_jsonl(source, depth, filter, &mut writer)
+                    export::export_depth_jsonl(source, depth, filter, &mut writer, &path)
                 })
                 .map_err(to_py)?;
             Ok(lines.into_pyobject(py)?.into_any())
@@ -99,7 +99,8 @@ pub fn export_depth_jsonl<'py>(
             let bytes = py
                 .detach(move || {
                     let mut out = Vec::new();
-                    export::export_depth_jsonl(source, depth, filter, &mut out).map(|_| out)
+                    export::export_depth_jsonl(source, depth, filter, &mut out, "<memory>")
+                        .map(|_| out)
                 })
                 .map_err(to_py)?;
             Ok(PyBytes::new(py, &bytes).into_any())
