@@ -32,19 +32,16 @@ fn optional_price(price: i64) -> Option<i64> {
     (price != UNDEF_PRICE).then_some(price)
 }
 
-fn saturate(size: u64) -> u32 {
-    u32::try_from(size).unwrap_or(u32::MAX)
-}
-
-/// Best bid and offer. An empty side has `px` None, size 0 and count 0.
+/// Best bid and offer. An empty side has `px` None, size 0 and count 0. Sizes are exact here;
+/// the numpy columns of `read_bbo` are uint32 and saturate, as in Databento's MBP records.
 #[pyclass(frozen, eq, get_all, module = "mbo_fast._core")]
 #[derive(Clone, PartialEq, Eq)]
 pub struct Bbo {
     bid_px: Option<i64>,
-    bid_sz: u32,
+    bid_sz: u64,
     bid_ct: u32,
     ask_px: Option<i64>,
-    ask_sz: u32,
+    ask_sz: u64,
     ask_ct: u32,
 }
 
@@ -52,10 +49,10 @@ impl Bbo {
     pub fn new(bid: Top, ask: Top) -> Self {
         Bbo {
             bid_px: optional_price(bid.price),
-            bid_sz: saturate(bid.size),
+            bid_sz: bid.size,
             bid_ct: bid.count,
             ask_px: optional_price(ask.price),
-            ask_sz: saturate(ask.size),
+            ask_sz: ask.size,
             ask_ct: ask.count,
         }
     }
