@@ -53,6 +53,9 @@ class Columns(dict[str, NDArray[Any]]):
     def __len__(self) -> int:  # rows, not columns: what a table user expects
         return 0 if not dict.__len__(self) else int(next(iter(self.values())).shape[0])
 
+    def __repr__(self) -> str:
+        return f"Columns(rows={len(self)}, columns={self.columns})"
+
     @property
     def columns(self) -> list[str]:
         return list(self.keys())

@@ -2,7 +2,7 @@
 //!
 //! Every `every` records the market is cloned into a checkpoint, so a seek restores the nearest
 //! checkpoint at or before the target and applies at most `every` records: with the default
-//! (32,768) that is about a millisecond wherever the target is.
+//! (16,384) that is well under a millisecond wherever the target is.
 
 use dbn::MboMsg;
 
@@ -10,7 +10,7 @@ use crate::decode::{MboStream, Source};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
 
-pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 15;
+pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 14;
 
 pub struct Replay {
     records: Vec<MboMsg>,
