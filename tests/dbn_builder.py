@@ -1,0 +1,210 @@
+"""Build DBN MBO byte streams from record tuples, and load the real sample files as tuples.
+
+The metadata header comes from `databento_dbn.Metadata(...)`; the 56-byte MBO records are
+packed with `struct` (the layout is the same in DBN v1, v2 and v3). Packing by hand lets tests
+write action/side bytes that `databento_dbn.MBOMsg` refuses (unknown actions, odd sides).
+`tests/test_reference_model.py` checks that re-packing a real file reproduces its bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+import databento_dbn as dbn
+
+from reference_book import Rec
+
+# header: length (4-byte words), rtype, publisher_id, instrument_id, ts_event;
+# body: order_id, price, size, flags, channel_id, action, side, ts_recv, ts_in_delta, sequence.
+MBO_STRUCT = struct.Struct("<BBHIQQqIBBccQiI")
+MBO_RTYPE = 0xA0
+assert MBO_STRUCT.size == 56
+
+
+def metadata_bytes(
+    version: int = 3,
+    schema: dbn.Schema = dbn.Schema.MBO,
+    *,
+    dataset: str = "GLBX.MDP3",
+    start: int = 0,
+    ts_out: bool = False,
+) -> bytes:
+    """An encoded DBN metadata header (`DBN` + version + u32 length + metadata)."""
+    meta = dbn.Metadata(
+        dataset=dataset,
+        start=start,
+        stype_in=dbn.SType.RAW_SYMBOL,
+        stype_out=dbn.SType.INSTRUMENT_ID,
+        schema=schema,
+        symbols=[],
+        ts_out=ts_out,
+        version=version,
+    )
+    return bytes(meta)
+
+
+def _byte(v: str | bytes | int) -> bytes:
+    if isinstance(v, int):
+        return bytes([v])
+    if isinstance(v, str):
+        return v.encode("latin-1")
+    return bytes(v)
+
+
+def pack_record(rec: Rec, *, ts_out: int | None = None) -> bytes:
+    """One MBO record (56 bytes, or 64 with a trailing ts_out)."""
+    length = 14 if ts_out is None else 16
+    body = MBO_STRUCT.pack(
+        length,
+        MBO_RTYPE,
+        rec.publisher_id,
+        rec.instrument_id,
+        rec.ts_event,
+        rec.order_id,
+        rec.price,
+        rec.size,
+        rec.flags,
+        rec.channel_id,
+        _byte(rec.action),
+        _byte(rec.side),
+        rec.ts_recv,
+        rec.ts_in_delta,
+        rec.sequence,
+    )
+    if ts_out is not None:
+        body += struct.pack("<Q", ts_out)
+    return body
+
+
+def build_dbn(
+    records: Iterable[Rec], *, version: int = 3, ts_out: bool = False, zstd: bool = False
+) -> bytes:
+    """DBN bytes (metadata + records) for `records`; optionally zstd-compressed."""
+    parts = [metadata_bytes(version, ts_out=ts_out)]
+    for rec in records:
+        parts.append(pack_record(rec, ts_out=rec.ts_recv if ts_out else None))
+    data = b"".join(parts)
+    if zstd:
+        data = zstd_compress(data)
+    return data
+
+
+def zstd_compress(data: bytes) -> bytes:
+    """zstd frame of `data` (via the `zstandard` package that `databento` depends on)."""
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+def mbp1_dbn(count: int = 3, *, version: int = 3) -> bytes:
+    """A valid DBN stream of another schema (MBP-1) for schema-rejection tests."""
+    parts = [metadata_bytes(version, dbn.Schema.MBP_1)]
+    for i in range(count):
+        msg = dbn.MBP1Msg(
+            publisher_id=1,
+            instrument_id=7,
+            ts_event=1_000 + i,
+            price=100_000_000_000,
+            size=1,
+            action=dbn.Action.TRADE,
+            side=dbn.Side.BID,
+            depth=0,
+            ts_recv=2_000 + i,
+            flags=0x80,
+            sequence=i,
+        )
+        parts.append(bytes(msg)[: msg.record_size()])
+    return b"".join(parts)
+
+
+def trades_dbn(count: int = 3, *, version: int = 3) -> bytes:
+    """A valid DBN stream of the trades schema."""
+    parts = [metadata_bytes(version, dbn.Schema.TRADES)]
+    for i in range(count):
+        msg = dbn.TradeMsg(
+            publisher_id=1,
+            instrument_id=7,
+            ts_event=1_000 + i,
+            price=100_000_000_000,
+            size=1,
+            action=dbn.Action.TRADE,
+            side=dbn.Side.ASK,
+            depth=0,
+            ts_recv=2_000 + i,
+            flags=0x80,
+            sequence=i,
+        )
+        parts.append(bytes(msg)[: msg.record_size()])
+    return b"".join(parts)
+
+
+def load_records(path: str | Path) -> list[Rec]:
+    """Every MBO record of a DBN file (plain or zstd) as `Rec`s (action/side as 1-char str)."""
+    import databento
+
+    arr = databento.DBNStore.from_file(str(path)).to_ndarray()
+    actions = [a.decode("latin-1") for a in arr["action"].tolist()]
+    sides = [s.decode("latin-1") for s in arr["side"].tolist()]
+    return [
+        Rec(*row)
+        for row in zip(
+            arr["ts_recv"].tolist(),
+            arr["ts_event"].tolist(),
+            arr["instrument_id"].tolist(),
+            arr["publisher_id"].tolist(),
+            arr["order_id"].tolist(),
+            arr["price"].tolist(),
+            arr["size"].tolist(),
+            arr["flags"].tolist(),
+            actions,
+            sides,
+            arr["sequence"].tolist(),
+            arr["channel_id"].tolist(),
+            arr["ts_in_delta"].tolist(),
+        )
+    ]
+
+
+def records_body_offset(data: bytes) -> int:
+    """Byte offset of the first record in plain (uncompressed) DBN bytes."""
+    if data[:3] != b"DBN":
+        raise ValueError("not plain DBN")
+    (meta_len,) = struct.unpack_from("<I", data, 4)
+    return 8 + meta_len
+
+
+def _char(value) -> str:
+    """databento_dbn gives Action/Side enums for known bytes and plain str for others."""
+    return value if isinstance(value, str) else value.value
+
+
+def decode_records(data: bytes) -> list[Rec]:
+    """Decode DBN MBO bytes (plain or zstd) with `databento_dbn.DBNDecoder` (checks the builder)."""
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        data = zstandard.ZstdDecompressor().stream_reader(data).read()
+    decoder = dbn.DBNDecoder()
+    decoder.write(data)
+    out = []
+    for msg in decoder.decode()[1:]:  # [0] is the Metadata
+        out.append(
+            Rec(
+                msg.ts_recv,
+                msg.ts_event,
+                msg.instrument_id,
+                msg.publisher_id,
+                msg.order_id,
+                msg.price,
+                msg.size,
+                int(msg.flags),
+                _char(msg.action),
+                _char(msg.side),
+                msg.sequence,
+                msg.channel_id,
+                msg.ts_in_delta,
+            )
+        )
+    return out
