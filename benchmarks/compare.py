@@ -262,10 +262,21 @@ def worker(case: str, path: Path, repeat: int, ref_records: int) -> None:
 
 
 def _spawn(case: str, args: argparse.Namespace, repeat: int) -> subprocess.Popen[str]:
-    cmd = [sys.executable, __file__, "--worker", case, "--input", str(args.input),
-           "--repeat", str(repeat), "--ref-records", str(args.ref_records)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        case,
+        "--input",
+        str(args.input),
+        "--repeat",
+        str(repeat),
+        "--ref-records",
+        str(args.ref_records),
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
 
 
 def _result(case: str, returncode: int, out: str, err: str) -> dict[str, Any]:
@@ -273,7 +284,7 @@ def _result(case: str, returncode: int, out: str, err: str) -> dict[str, Any]:
     if returncode or not lines:
         last = (err.strip().splitlines() or ["no output"])[-1]
         return {"case": case, "skipped": f"failed (exit {returncode}): {last}"}
-    res: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+    res: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     res["case"] = case
     return res
 
@@ -299,8 +310,10 @@ def memory_run(case: str, args: argparse.Namespace) -> dict[str, Any]:
             if line.startswith("PHASE "):
                 (working.set if line.split()[1] == "work" else working.clear)()
 
-    readers = [threading.Thread(target=read_stdout, daemon=True),
-               threading.Thread(target=lambda: err.extend(stderr), daemon=True)]
+    readers = [
+        threading.Thread(target=read_stdout, daemon=True),
+        threading.Thread(target=lambda: err.extend(stderr), daemon=True),
+    ]
     for t in readers:
         t.start()
     status = Path(f"/proc/{proc.pid}/status")
@@ -327,8 +340,12 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
     mem = memory_run(case, args)
     if "skipped" in mem:
         return mem
-    res.update(repeat=repeat, work_peak=max(mem["work_peak"], mem["rss_before"]),
-               rss_before=mem["rss_before"], process_peak=mem["process_peak"])
+    res.update(
+        repeat=repeat,
+        work_peak=max(mem["work_peak"], mem["rss_before"]),
+        rss_before=mem["rss_before"],
+        process_peak=mem["process_peak"],
+    )
     return res
 
 
@@ -406,8 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_input.py")], check=True)
     if not args.input.with_name(args.input.name + ".zst").exists():
         raise SystemExit(f"{args.input}.zst not found: run benchmarks/make_input.py")
-    wanted = [c for c in CASES if args.cases == "all"
-              or any(c == w or c.startswith(w) for w in args.cases.split(","))]
+    wanted = [
+        c
+        for c in CASES
+        if args.cases == "all" or any(c == w or c.startswith(w) for w in args.cases.split(","))
+    ]
     total = dbn_record_count(args.input)
     results = []
     for case in wanted:
@@ -417,9 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
     cmd = " ".join(shlex.quote(a) for a in ["benchmarks/compare.py", *(argv or sys.argv[1:])])
     print(f"Input: {args.input.name} ({total:,} MBO records). Command: `.venv/bin/python {cmd}`")
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{versions()}. Best of {args.repeat} (ours) / {args.slow_repeat} (others). "
-          "RSS in MiB.\n")
+    print(
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{versions()}. Best of {args.repeat} (ours) / {args.slow_repeat} (others). "
+        "RSS in MiB.\n"
+    )
     print(table(results, total))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

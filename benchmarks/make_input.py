@@ -87,9 +87,7 @@ def widened_metadata(meta_bytes: bytes, new_end: int) -> bytes:
     meta = databento_dbn.Metadata.decode(meta_bytes)
     end_date = dt.datetime.fromtimestamp(new_end / 1e9, tz=dt.timezone.utc).date()
     end_date += dt.timedelta(days=1)
-    old_last = max(
-        (iv["end_date"] for ivs in meta.mappings.values() for iv in ivs), default=None
-    )
+    old_last = max((iv["end_date"] for ivs in meta.mappings.values() for iv in ivs), default=None)
     mappings = [
         SimpleNamespace(
             raw_symbol=raw,

@@ -14,29 +14,38 @@ from typing import Any
 from numpy.typing import NDArray
 
 from . import _core
-from ._core import UNDEF_PRICE, Bbo, Book
+from ._core import UNDEF_PRICE, Bbo, Book, Uncross
 from ._source import Source, to_raw_source
+from .backtest import Backtest, Fill, OrderState
+from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, SchemaError, SourceError
 
 __version__: str = _core.__version__
 
 __all__ = [
     "UNDEF_PRICE",
+    "Backtest",
     "Bbo",
     "Book",
     "Columns",
     "DecodeError",
+    "Engine",
+    "Fill",
     "Market",
     "MboError",
+    "OrderState",
     "Replay",
     "SchemaError",
     "Source",
     "SourceError",
+    "Submitted",
+    "Uncross",
     "export_depth",
     "info",
     "read_bbo",
     "read_depth",
     "read_records",
+    "write_dbn",
 ]
 
 

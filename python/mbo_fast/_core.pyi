@@ -77,6 +77,9 @@ class Book:
         """The last record applied to this book carried F_LAST."""
     @property
     def anomalies(self) -> dict[str, int]: ...
+    def indicative_uncross(self, reference: int | None = None) -> Uncross | None:
+        """The price maximising executable volume (then minimising |imbalance|, then nearest
+        `reference`, default the mid of best bid and ask, then the lower); None if not crossed."""
     def to_dict(self) -> dict[str, Any]:
         """The `mbo-fast book` JSON shape of this book."""
 
@@ -118,3 +121,129 @@ class Replay:
     def books(self) -> list[Book]: ...
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
     def record(self, index: int) -> dict[str, Any]: ...
+
+@final
+class Uncross:
+    """Indicative uncross of a crossed or locked book (prices in 1e-9 units)."""
+
+    price: int
+    volume: int
+    bid_volume: int
+    """Cumulative bid size at prices >= price."""
+    ask_volume: int
+    """Cumulative ask size at prices <= price."""
+    imbalance: int
+    """bid_volume - ask_volume."""
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Engine:
+    """Price-time priority matching engine for one instrument; records GLBX.MDP3-shaped MBO."""
+
+    def __init__(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        tick: int,
+        channel_id: int = 0,
+        first_order_id: int = 1,
+        first_sequence: int = 1,
+        recv_latency_ns: int | None = None,
+        pre_open: bool = False,
+    ) -> None: ...
+    @property
+    def instrument_id(self) -> int: ...
+    @property
+    def publisher_id(self) -> int: ...
+    @property
+    def tick(self) -> int: ...
+    @property
+    def pre_open(self) -> bool: ...
+    def set_pre_open(self, pre_open: bool) -> None: ...
+    def submit(
+        self, ts: int, side: str, size: int, price: int | None = None, tif: str = "GTC"
+    ) -> tuple[int, int, int]:
+        """(order_id, filled, resting); price None is a market order."""
+    def cancel(self, ts: int, order_id: int) -> int: ...
+    def modify(self, ts: int, order_id: int, price: int, size: int) -> tuple[int, int, int]: ...
+    def open(self, ts: int, reference: int | None = None) -> tuple[int, int] | None: ...
+    def open_at(self, ts: int, price: int) -> int: ...
+    def levels(self, side: str, depth: int | None = None) -> list[tuple[int, int, int]]: ...
+    def orders(self, side: str, price: int) -> list[tuple[int, int]]: ...
+    def order(self, order_id: int) -> tuple[str, int, int, int] | None: ...
+    @property
+    def order_count(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+    def take_records(self) -> _Columns: ...
+    def take_dbn(
+        self, path: str | None = None, symbols: list[str] = ..., zstd: bool = False
+    ) -> bytes | int: ...
+
+def write_dbn_columns(
+    columns: _Columns, path: str | None = None, symbols: list[str] = ..., zstd: bool = False
+) -> bytes | int:
+    """MBO columns (read_records' names and dtypes) as a DBN stream, to `path` or as bytes."""
+
+# Backtest (order injection against history). Tuples are wrapped by mbo_fast.backtest.
+# fill: (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry,
+#        volume_ahead_at_entry)
+_FillTuple = tuple[int, int, int | None, int, int, str, int, int]
+# order: (order_id, (instrument_id, publisher_id), side, price, size, filled, remaining, status,
+#         request_ts, entry_ts, orders_ahead_at_entry, volume_ahead_at_entry)
+_OrderTuple = tuple[int, tuple[int, int], str, int, int, int, int, str, int, int | None, int, int]
+
+@final
+class Backtest:
+    """Simulated limit orders against real MBO history; the historical books are untouched."""
+
+    def __init__(self, source: _RawSource, latency_ns: int = 0) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def now(self) -> int: ...
+    @property
+    def latency_ns(self) -> int: ...
+    def place(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        side: str,
+        price: int,
+        size: int,
+        at_ts: int | None = None,
+        at_index: int | None = None,
+    ) -> int: ...
+    def cancel(
+        self, order_id: int, at_ts: int | None = None, at_index: int | None = None
+    ) -> bool: ...
+    def modify(
+        self,
+        order_id: int,
+        price: int | None = None,
+        size: int | None = None,
+        at_ts: int | None = None,
+        at_index: int | None = None,
+    ) -> bool: ...
+    def run(
+        self,
+        until_ts: int | None = None,
+        until_index: int | None = None,
+        pause: str = "never",
+        book: tuple[int, int] | None = None,
+        every: int | None = None,
+    ) -> tuple[str, int | None]:
+        """Advance to the target or the next pause: ("done"|"boundary"|"scheduled"|"record", n)."""
+    def fills(self) -> list[_FillTuple]: ...
+    def orders(self) -> list[_OrderTuple]: ...
+    def order(self, order_id: int) -> _OrderTuple: ...
+    def queue_position(self, order_id: int) -> tuple[int, int] | None: ...
+    def ahead(self, order_id: int) -> list[tuple[int, int]]: ...
+    def orders_at(
+        self, instrument_id: int, publisher_id: int, side: str, price: int
+    ) -> list[tuple[int, int]]: ...
+    def bbo(self, instrument_id: int, publisher_id: int) -> Bbo: ...
+    def levels(
+        self, instrument_id: int, publisher_id: int, side: str, depth: int | None = None
+    ) -> list[tuple[int, int, int]]: ...

@@ -1,18 +1,24 @@
 //! mbo-fast core: exact L3 order books from Databento MBO data. No Python in here: the
 //! `mbo-fast-python` crate binds it.
 
+pub mod auction;
+pub mod backtest;
 pub mod book;
 pub mod capture;
 pub mod decode;
+pub mod encode;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod fmt;
 pub mod info;
 pub mod market;
 pub mod replay;
+pub mod simulate;
 #[cfg(test)]
 mod testing;
 
+pub use auction::{indicative_uncross, Uncross};
 pub use book::{Anomalies, Book, Level, RestingOrder, Side, Top};
 pub use decode::{MboStream, Source};
 pub use error::{Error, Result};

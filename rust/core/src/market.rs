@@ -3,6 +3,7 @@
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
+use crate::auction::{indicative_uncross, Uncross};
 use crate::book::{Book, Side, Top};
 use crate::decode::{MboStream, Source};
 use crate::error::Result;
@@ -80,6 +81,17 @@ impl Market {
             .iter()
             .map(|b| (b.instrument_id, b.publisher_id))
             .collect()
+    }
+
+    /// The indicative uncross of one book (see [`crate::auction`]); `None` when the book does not
+    /// exist or is not crossed.
+    pub fn indicative_uncross(
+        &self,
+        instrument_id: u32,
+        publisher_id: u16,
+        reference: Option<i64>,
+    ) -> Option<Uncross> {
+        indicative_uncross(self.book(instrument_id, publisher_id)?, reference)
     }
 
     /// Best bid and ask for an instrument across all of its publishers' books. At the best

@@ -189,6 +189,12 @@ impl PyBook {
         Ok(dict)
     }
 
+    /// Indicative uncross price and volumes, or None when the book is not crossed or locked.
+    #[pyo3(signature = (reference=None))]
+    fn indicative_uncross(&self, reference: Option<i64>) -> Option<crate::auction::Uncross> {
+        self.with_book(|book| book.indicative_uncross(reference).map(Into::into))
+    }
+
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut json = String::new();
         self.with_book(|book| export::write_book_json(&mut json, book));

@@ -1,11 +1,15 @@
 //! The private `mbo_fast._core` extension module: bindings only. Book logic lives in
 //! `mbo-fast-core`; the public API is the `mbo_fast` Python package.
 
+mod auction;
+mod backtest;
 mod books;
 mod columns;
+mod engine;
 mod errors;
 mod read;
 mod replay;
+mod simulate;
 mod source;
 
 use pyo3::prelude::*;
@@ -15,13 +19,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("UNDEF_PRICE", mbo_fast_core::UNDEF_PRICE)?;
     m.add_class::<books::Bbo>()?;
+    m.add_class::<auction::Uncross>()?;
     m.add_class::<books::PyBook>()?;
     m.add_class::<books::PyMarket>()?;
     m.add_class::<replay::PyReplay>()?;
+    m.add_class::<backtest::PyBacktest>()?;
+    m.add_class::<engine::PyEngine>()?;
+    m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_depth_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_records, m)?)?;
     m.add_function(wrap_pyfunction!(read::export_depth_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(read::info, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::simulate_session, m)?)?;
     Ok(())
 }

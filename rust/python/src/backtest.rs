@@ -1,0 +1,289 @@
+//! `Backtest`: simulated limit orders against real MBO history (see `mbo_fast_core::backtest`).
+//! The strategy loop lives in Python (`mbo_fast.backtest`); `run` here advances to the next
+//! pause with the GIL released.
+
+use std::sync::{Arc, Mutex};
+
+use mbo_fast_core::backtest::{At, Backtest, Pause, SimOrder, Stop, Until};
+use mbo_fast_core::{Side, Top};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::books::{lock, parse_side, Bbo};
+use crate::errors::to_py;
+use crate::source::RawSource;
+
+/// (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry, volume_ahead_at_entry)
+type FillTuple = (u64, u64, Option<u64>, i64, u32, &'static str, u32, u64);
+/// (order_id, (instrument_id, publisher_id), side, price, size, filled, remaining, status,
+///  request_ts, entry_ts, orders_ahead_at_entry, volume_ahead_at_entry)
+type OrderTuple = (
+    u64,
+    (u32, u16),
+    String,
+    i64,
+    u32,
+    u32,
+    u32,
+    &'static str,
+    u64,
+    Option<u64>,
+    u32,
+    u64,
+);
+
+#[pyclass(frozen, name = "Backtest", module = "mbo_fast._core")]
+pub struct PyBacktest {
+    inner: Arc<Mutex<Backtest>>,
+}
+
+fn at(at_ts: Option<u64>, at_index: Option<usize>) -> PyResult<At> {
+    match (at_ts, at_index) {
+        (None, None) => Ok(At::Now),
+        (Some(ts), None) => Ok(At::Ts(ts)),
+        (None, Some(index)) => Ok(At::Index(index)),
+        _ => Err(PyValueError::new_err(
+            "give at most one of at_ts= or at_index=",
+        )),
+    }
+}
+
+fn size_arg(size: i64) -> PyResult<u32> {
+    u32::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| PyValueError::new_err(format!("size must be in 1..=2**32-1, not {size}")))
+}
+
+fn order_tuple(o: &SimOrder) -> OrderTuple {
+    (
+        o.id,
+        o.key,
+        char::from(o.side.as_byte()).to_string(),
+        o.price,
+        o.size,
+        o.filled,
+        o.remaining,
+        o.status.as_str(),
+        o.request_ts,
+        o.entry_ts,
+        o.orders_ahead_at_entry,
+        o.volume_ahead_at_entry,
+    )
+}
+
+#[pymethods]
+impl PyBacktest {
+    #[new]
+    #[pyo3(signature = (source, latency_ns=0))]
+    fn new(py: Python<'_>, source: RawSource<'_>, latency_ns: u64) -> PyResult<Self> {
+        let source = source.as_source();
+        let backtest = py
+            .detach(move || Backtest::open(source, latency_ns))
+            .map_err(to_py)?;
+        Ok(PyBacktest {
+            inner: Arc::new(Mutex::new(backtest)),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        lock(&self.inner).len()
+    }
+
+    #[getter]
+    fn position(&self) -> usize {
+        lock(&self.inner).position()
+    }
+
+    #[getter]
+    fn now(&self) -> u64 {
+        lock(&self.inner).now()
+    }
+
+    #[getter]
+    fn latency_ns(&self) -> u64 {
+        lock(&self.inner).latency_ns()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (instrument_id, publisher_id, side, price, size, at_ts=None, at_index=None))]
+    fn place(
+        &self,
+        instrument_id: u32,
+        publisher_id: u16,
+        side: &str,
+        price: i64,
+        size: i64,
+        at_ts: Option<u64>,
+        at_index: Option<usize>,
+    ) -> PyResult<u64> {
+        let side = parse_side(side)?;
+        let size = size_arg(size)?;
+        let when = at(at_ts, at_index)?;
+        lock(&self.inner)
+            .place(
+                (instrument_id, publisher_id),
+                side.as_byte(),
+                price,
+                size,
+                when,
+            )
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (order_id, at_ts=None, at_index=None))]
+    fn cancel(&self, order_id: u64, at_ts: Option<u64>, at_index: Option<usize>) -> PyResult<bool> {
+        let when = at(at_ts, at_index)?;
+        lock(&self.inner).cancel(order_id, when).map_err(to_py)
+    }
+
+    #[pyo3(signature = (order_id, price=None, size=None, at_ts=None, at_index=None))]
+    fn modify(
+        &self,
+        order_id: u64,
+        price: Option<i64>,
+        size: Option<i64>,
+        at_ts: Option<u64>,
+        at_index: Option<usize>,
+    ) -> PyResult<bool> {
+        let size = size.map(size_arg).transpose()?;
+        let when = at(at_ts, at_index)?;
+        lock(&self.inner)
+            .modify(order_id, price, size, when)
+            .map_err(to_py)
+    }
+
+    /// Advance to `until` or the next pause. Returns ("done", None), ("boundary", index),
+    /// ("scheduled", ts) or ("record", index).
+    #[pyo3(signature = (until_ts=None, until_index=None, pause="never", book=None, every=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        until_ts: Option<u64>,
+        until_index: Option<usize>,
+        pause: &str,
+        book: Option<(u32, u16)>,
+        every: Option<u64>,
+    ) -> PyResult<(&'static str, Option<u64>)> {
+        let until = match (until_ts, until_index) {
+            (None, None) => Until::End,
+            (Some(ts), None) => Until::Ts(ts),
+            (None, Some(index)) => Until::Index(index),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "give at most one of until_ts= or until_index=",
+                ))
+            }
+        };
+        let pause = match (pause, every) {
+            ("never", _) => Pause::Never,
+            ("boundary", _) => Pause::Boundary(book),
+            ("record", _) => Pause::Record,
+            ("every", Some(every)) => Pause::Every(every),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "pause must be 'never', 'boundary', 'record' or 'every' (with every=), \
+                     not {pause:?}"
+                )))
+            }
+        };
+        let inner = Arc::clone(&self.inner);
+        let stop = py
+            .detach(move || lock(&inner).run(until, pause))
+            .map_err(to_py)?;
+        Ok(match stop {
+            Stop::Done => ("done", None),
+            Stop::Boundary(index) => ("boundary", Some(index)),
+            Stop::Scheduled(ts) => ("scheduled", Some(ts)),
+            Stop::Record(index) => ("record", Some(index)),
+        })
+    }
+
+    fn fills(&self) -> Vec<FillTuple> {
+        lock(&self.inner)
+            .fills()
+            .iter()
+            .map(|f| {
+                (
+                    f.order_id,
+                    f.ts,
+                    f.record_index,
+                    f.price,
+                    f.size,
+                    f.kind.as_str(),
+                    f.orders_ahead_at_entry,
+                    f.volume_ahead_at_entry,
+                )
+            })
+            .collect()
+    }
+
+    fn orders(&self) -> Vec<OrderTuple> {
+        lock(&self.inner).orders().iter().map(order_tuple).collect()
+    }
+
+    fn order(&self, order_id: u64) -> PyResult<OrderTuple> {
+        lock(&self.inner)
+            .order(order_id)
+            .map(order_tuple)
+            .map_err(to_py)
+    }
+
+    fn queue_position(&self, order_id: u64) -> PyResult<Option<(u32, u64)>> {
+        lock(&self.inner).queue_position(order_id).map_err(to_py)
+    }
+
+    /// The historical orders ahead of an open order now, in queue order: (order_id, size).
+    fn ahead(&self, order_id: u64) -> PyResult<Vec<(u64, u32)>> {
+        lock(&self.inner).ahead(order_id).map_err(to_py)
+    }
+
+    /// (order_id, size) resting at a price of a historical book now, in queue order.
+    fn orders_at(
+        &self,
+        instrument_id: u32,
+        publisher_id: u16,
+        side: &str,
+        price: i64,
+    ) -> PyResult<Vec<(u64, u32)>> {
+        let side = parse_side(side)?;
+        let inner = lock(&self.inner);
+        Ok(inner
+            .market()
+            .book(instrument_id, publisher_id)
+            .map(|book| book.orders_at(side, price))
+            .unwrap_or_default())
+    }
+
+    /// Best bid/offer of a historical book now (empty if the book has not appeared yet).
+    fn bbo(&self, instrument_id: u32, publisher_id: u16) -> Bbo {
+        let inner = lock(&self.inner);
+        match inner.market().book(instrument_id, publisher_id) {
+            Some(book) => Bbo::new(book.top(Side::Bid), book.top(Side::Ask)),
+            None => Bbo::new(Top::EMPTY, Top::EMPTY),
+        }
+    }
+
+    /// (price, size, count) per level of a historical book now, best first.
+    #[pyo3(signature = (instrument_id, publisher_id, side, depth=None))]
+    fn levels(
+        &self,
+        instrument_id: u32,
+        publisher_id: u16,
+        side: &str,
+        depth: Option<usize>,
+    ) -> PyResult<Vec<(i64, u64, u32)>> {
+        let side = parse_side(side)?;
+        let inner = lock(&self.inner);
+        Ok(inner
+            .market()
+            .book(instrument_id, publisher_id)
+            .map(|book| {
+                book.levels(side)
+                    .take(depth.unwrap_or(usize::MAX))
+                    .map(|l| (l.price, l.size, l.count))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}

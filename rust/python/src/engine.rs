@@ -1,0 +1,349 @@
+//! `Engine` (the matching engine of one instrument) and `write_dbn_columns`.
+
+use std::sync::Mutex;
+
+use mbo_fast_core::capture::RecordColumns;
+use mbo_fast_core::encode::{self, DbnOptions};
+use mbo_fast_core::engine::{Engine, EngineError, OrderKind, Submitted, TimeInForce};
+use mbo_fast_core::{Error, MboMsg};
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::books::{lock, parse_side};
+use crate::columns;
+use crate::errors::to_py;
+
+fn engine_err(err: EngineError) -> PyErr {
+    to_py(Error::from(err))
+}
+
+fn size_arg(size: i64) -> PyResult<u32> {
+    match u32::try_from(size) {
+        Ok(0) | Err(_) if size <= 0 => Err(PyValueError::new_err(format!(
+            "order size must be >= 1, not {size}"
+        ))),
+        Ok(size) => Ok(size),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "order size {size} does not fit in 32 bits"
+        ))),
+    }
+}
+
+fn parse_tif(tif: &str) -> PyResult<TimeInForce> {
+    match tif.to_ascii_uppercase().as_str() {
+        "GTC" | "DAY" => Ok(TimeInForce::Gtc),
+        "IOC" => Ok(TimeInForce::Ioc),
+        "FOK" => Ok(TimeInForce::Fok),
+        _ => Err(PyValueError::new_err(format!(
+            "tif must be 'GTC', 'IOC' or 'FOK', not {tif:?}"
+        ))),
+    }
+}
+
+fn submitted(s: Submitted) -> (u64, u32, u32) {
+    (s.order_id, s.filled, s.resting)
+}
+
+fn options(symbols: Vec<String>, zstd: bool) -> DbnOptions {
+    DbnOptions {
+        symbols,
+        zstd,
+        ..DbnOptions::default()
+    }
+}
+
+/// Encode `records` to `path` (returns the record count) or to bytes, with the GIL released.
+fn write_records<'py>(
+    py: Python<'py>,
+    records: &[MboMsg],
+    path: Option<String>,
+    options: &DbnOptions,
+) -> PyResult<Bound<'py, PyAny>> {
+    match path {
+        Some(path) => {
+            let written = py
+                .detach(|| encode::write_dbn_file(&path, records, options))
+                .map_err(to_py)?;
+            Ok(written.into_pyobject(py)?.into_any())
+        }
+        None => {
+            let bytes = py
+                .detach(|| encode::to_dbn_bytes(records, options))
+                .map_err(to_py)?;
+            Ok(PyBytes::new(py, &bytes).into_any())
+        }
+    }
+}
+
+struct State {
+    engine: Engine,
+    /// Records taken so far: the `index` of the next record handed out.
+    taken: u64,
+}
+
+/// A price-time priority matching engine for one instrument that records GLBX.MDP3-shaped
+/// MBO records for everything it does.
+#[pyclass(frozen, name = "Engine", module = "mbo_fast._core")]
+pub struct PyEngine {
+    state: Mutex<State>,
+}
+
+impl PyEngine {
+    fn with<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        f(&mut lock(&self.state).engine)
+    }
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (
+        instrument_id, publisher_id, tick, channel_id=0, first_order_id=1, first_sequence=1,
+        recv_latency_ns=None, pre_open=false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        instrument_id: u32,
+        publisher_id: u16,
+        tick: i64,
+        channel_id: u8,
+        first_order_id: u64,
+        first_sequence: u32,
+        recv_latency_ns: Option<u64>,
+        pre_open: bool,
+    ) -> PyResult<Self> {
+        let mut engine = Engine::new(instrument_id, publisher_id, tick).map_err(engine_err)?;
+        engine.channel_id = channel_id;
+        engine.set_next_order_id(first_order_id);
+        engine.set_next_sequence(first_sequence);
+        if let Some(latency) = recv_latency_ns {
+            engine.recv_latency_ns = latency;
+        }
+        engine.set_pre_open(pre_open);
+        Ok(PyEngine {
+            state: Mutex::new(State { engine, taken: 0 }),
+        })
+    }
+
+    #[getter]
+    fn instrument_id(&self) -> u32 {
+        self.with(|e| e.instrument_id)
+    }
+
+    #[getter]
+    fn publisher_id(&self) -> u16 {
+        self.with(|e| e.publisher_id)
+    }
+
+    #[getter]
+    fn tick(&self) -> i64 {
+        self.with(|e| e.tick)
+    }
+
+    #[getter]
+    fn pre_open(&self) -> bool {
+        self.with(|e| e.pre_open())
+    }
+
+    fn set_pre_open(&self, pre_open: bool) {
+        self.with(|e| e.set_pre_open(pre_open));
+    }
+
+    #[pyo3(signature = (ts, side, size, price=None, tif="GTC"))]
+    fn submit(
+        &self,
+        ts: u64,
+        side: &str,
+        size: i64,
+        price: Option<i64>,
+        tif: &str,
+    ) -> PyResult<(u64, u32, u32)> {
+        let side = parse_side(side)?;
+        let size = size_arg(size)?;
+        let tif = parse_tif(tif)?;
+        let kind = match price {
+            Some(price) => OrderKind::Limit { price },
+            None => OrderKind::Market,
+        };
+        self.with(|e| e.submit(ts, side, kind, size, tif))
+            .map(submitted)
+            .map_err(engine_err)
+    }
+
+    fn cancel(&self, ts: u64, order_id: u64) -> PyResult<u32> {
+        self.with(|e| e.cancel(ts, order_id)).map_err(engine_err)
+    }
+
+    fn modify(&self, ts: u64, order_id: u64, price: i64, size: i64) -> PyResult<(u64, u32, u32)> {
+        let size = size_arg(size)?;
+        self.with(|e| e.modify(ts, order_id, price, size))
+            .map(submitted)
+            .map_err(engine_err)
+    }
+
+    #[pyo3(signature = (ts, reference=None))]
+    fn open(&self, ts: u64, reference: Option<i64>) -> PyResult<Option<(i64, u64)>> {
+        self.with(|e| e.open(ts, reference)).map_err(engine_err)
+    }
+
+    fn open_at(&self, ts: u64, price: i64) -> PyResult<u64> {
+        self.with(|e| e.open_at(ts, price)).map_err(engine_err)
+    }
+
+    #[pyo3(signature = (side, depth=None))]
+    fn levels(&self, side: &str, depth: Option<usize>) -> PyResult<Vec<(i64, u64, u32)>> {
+        let side = parse_side(side)?;
+        let mut levels = self.with(|e| e.levels(side));
+        levels.truncate(depth.unwrap_or(usize::MAX));
+        Ok(levels)
+    }
+
+    fn orders(&self, side: &str, price: i64) -> PyResult<Vec<(u64, u32)>> {
+        let side = parse_side(side)?;
+        Ok(self.with(|e| e.queue(side, price)))
+    }
+
+    fn order(&self, order_id: u64) -> Option<(String, i64, u32, usize)> {
+        self.with(|e| {
+            e.order(order_id).map(|o| {
+                let side = char::from(o.side.as_byte()).to_string();
+                (side, o.price, o.size, o.queue_position)
+            })
+        })
+    }
+
+    #[getter]
+    fn order_count(&self) -> usize {
+        self.with(|e| e.order_count())
+    }
+
+    /// Records emitted and not yet taken.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.with(|e| e.records().len())
+    }
+
+    /// The records emitted since the last take, as numpy columns (like `read_records`).
+    fn take_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (records, first) = {
+            let mut state = lock(&self.state);
+            let records = state.engine.take_records();
+            let first = state.taken;
+            state.taken += records.len() as u64;
+            (records, first)
+        };
+        let columns = py.detach(move || {
+            let mut columns = RecordColumns::default();
+            for (i, msg) in records.iter().enumerate() {
+                columns.push(first + i as u64, msg);
+            }
+            columns
+        });
+        columns::records_dict(py, columns)
+    }
+
+    /// Take the pending records as a DBN stream: written to `path` (zstd for `.zst`; returns
+    /// the record count) or returned as bytes.
+    #[pyo3(signature = (path=None, symbols=Vec::new(), zstd=false))]
+    fn take_dbn<'py>(
+        &self,
+        py: Python<'py>,
+        path: Option<String>,
+        symbols: Vec<String>,
+        zstd: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let records = {
+            let mut state = lock(&self.state);
+            let records = state.engine.take_records();
+            state.taken += records.len() as u64;
+            records
+        };
+        write_records(py, &records, path, &options(symbols, zstd))
+    }
+
+    fn __repr__(&self) -> String {
+        self.with(|e| {
+            format!(
+                "Engine(instrument_id={}, publisher_id={}, tick={}, orders={}, pending={})",
+                e.instrument_id,
+                e.publisher_id,
+                e.tick,
+                e.order_count(),
+                e.records().len()
+            )
+        })
+    }
+}
+
+/// Write MBO columns (as from `read_records` / `Engine.take_records`) as a DBN stream.
+#[pyfunction]
+#[pyo3(signature = (columns, path=None, symbols=Vec::new(), zstd=false))]
+pub fn write_dbn_columns<'py>(
+    py: Python<'py>,
+    columns: &Bound<'py, PyDict>,
+    path: Option<String>,
+    symbols: Vec<String>,
+    zstd: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    fn col<'py, T: numpy::Element>(
+        columns: &Bound<'py, PyDict>,
+        name: &str,
+    ) -> PyResult<PyReadonlyArray1<'py, T>> {
+        let value = columns
+            .get_item(name)?
+            .ok_or_else(|| PyValueError::new_err(format!("missing column {name:?}")))?;
+        value.extract()
+    }
+    let ts_event = col::<u64>(columns, "ts_event")?;
+    let ts_recv = col::<u64>(columns, "ts_recv")?;
+    let instrument_id = col::<u32>(columns, "instrument_id")?;
+    let publisher_id = col::<u16>(columns, "publisher_id")?;
+    let order_id = col::<u64>(columns, "order_id")?;
+    let price = col::<i64>(columns, "price")?;
+    let size = col::<u32>(columns, "size")?;
+    let flags = col::<u8>(columns, "flags")?;
+    let action = col::<u8>(columns, "action")?;
+    let side = col::<u8>(columns, "side")?;
+    let sequence = col::<u32>(columns, "sequence")?;
+    let channel_id = col::<u8>(columns, "channel_id")?;
+    let (ts_event, ts_recv) = (ts_event.as_slice()?, ts_recv.as_slice()?);
+    let (instrument_id, publisher_id) = (instrument_id.as_slice()?, publisher_id.as_slice()?);
+    let (order_id, price, size) = (order_id.as_slice()?, price.as_slice()?, size.as_slice()?);
+    let (flags, action, side) = (flags.as_slice()?, action.as_slice()?, side.as_slice()?);
+    let (sequence, channel_id) = (sequence.as_slice()?, channel_id.as_slice()?);
+    let n = ts_event.len();
+    let lengths = [
+        ts_recv.len(),
+        instrument_id.len(),
+        publisher_id.len(),
+        order_id.len(),
+        price.len(),
+        size.len(),
+        flags.len(),
+        action.len(),
+        side.len(),
+        sequence.len(),
+        channel_id.len(),
+    ];
+    if lengths.iter().any(|&len| len != n) {
+        return Err(PyValueError::new_err("columns must have equal lengths"));
+    }
+    let records: Vec<MboMsg> = (0..n)
+        .map(|i| MboMsg {
+            hd: mbo_fast_core::encode::mbo_header(publisher_id[i], instrument_id[i], ts_event[i]),
+            order_id: order_id[i],
+            price: price[i],
+            size: size[i],
+            flags: flags[i].into(),
+            channel_id: channel_id[i],
+            action: action[i] as std::ffi::c_char,
+            side: side[i] as std::ffi::c_char,
+            ts_recv: ts_recv[i],
+            ts_in_delta: 0,
+            sequence: sequence[i],
+        })
+        .collect();
+    write_records(py, &records, path, &options(symbols, zstd))
+}
