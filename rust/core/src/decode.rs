@@ -33,16 +33,9 @@ const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
 const LENGTH_UNIT: usize = 4;
 const CHUNK: usize = 1 << 20;
 
-/// The record bytes after the metadata: a slice in memory, a mapped file, or a reader consumed
-/// in chunks.
+/// The record bytes after the metadata: a slice in memory, or a reader consumed in chunks.
 enum Input<'a> {
     Slice(&'a [u8]),
-    /// An uncompressed file, memory-mapped: no copy through a read buffer. Records start at
-    /// `start`, after the metadata.
-    Mapped {
-        map: memmap2::Mmap,
-        start: usize,
-    },
     Reader {
         reader: Box<dyn Read + Send + 'a>,
         /// Fixed-size buffer; `buf[..end]` holds bytes read and not yet discarded.
@@ -83,15 +76,9 @@ impl<'a> MboStream<'a> {
                     source: err,
                 };
                 let file = File::open(path).map_err(source_error)?;
-                let meta = file.metadata().map_err(source_error)?;
-                if let Some(map) = map_plain_file(&file, &meta) {
-                    let (metadata, len) = decode_metadata(&mut &map[..], path)?;
-                    let records = map.len() - len;
-                    let input = Input::Mapped { map, start: len };
-                    return Self::new(input, metadata, len, Some(records));
-                }
+                let size = file.metadata().map_err(source_error)?.len();
                 let reader = BufReader::with_capacity(CHUNK, file);
-                Self::from_reader(Box::new(reader), path, usize::try_from(meta.len()).ok())
+                Self::from_reader(Box::new(reader), path, usize::try_from(size).ok())
             }
         }
     }
@@ -190,7 +177,6 @@ impl<'a> MboStream<'a> {
         loop {
             let available = match &self.input {
                 Input::Slice(data) => &data[self.pos..],
-                Input::Mapped { map, start } => &map[*start + self.pos..],
                 Input::Reader { buf, end, .. } => &buf[self.pos..*end],
             };
             if let Some(&words) = available.first() {
@@ -207,9 +193,6 @@ impl<'a> MboStream<'a> {
                     self.offset += len as u64;
                     return Ok(Some(match &self.input {
                         Input::Slice(data) => &data[start..start + len],
-                        Input::Mapped { map, start: base } => {
-                            &map[*base + start..*base + start + len]
-                        }
                         Input::Reader { buf, .. } => &buf[start..start + len],
                     }));
                 }
@@ -217,7 +200,6 @@ impl<'a> MboStream<'a> {
             if !self.refill()? {
                 let left = match &self.input {
                     Input::Slice(data) => data.len() - self.pos,
-                    Input::Mapped { map, start } => map.len() - start - self.pos,
                     Input::Reader { end, .. } => *end - self.pos,
                 };
                 if left == 0 {
@@ -265,24 +247,6 @@ impl<'a> MboStream<'a> {
         *eof = read == 0;
         Ok(read > 0)
     }
-}
-
-/// Map a regular, uncompressed file of at least 1 MiB; `None` means "read it instead".
-///
-/// Like other mmap-based readers (polars, ripgrep), this assumes the file is not truncated by
-/// another process while it is read.
-fn map_plain_file(file: &File, meta: &std::fs::Metadata) -> Option<memmap2::Mmap> {
-    if !meta.is_file() || meta.len() < CHUNK as u64 {
-        return None;
-    }
-    let mut magic = [0u8; 4];
-    let mut handle = file;
-    handle.read_exact(&mut magic).ok()?;
-    if &magic[..3] != b"DBN" {
-        return None; // zstd, or not DBN at all: the reader path decompresses or reports it
-    }
-    // SAFETY: the map is read-only and private to this stream; see the note above on truncation.
-    unsafe { memmap2::MmapOptions::new().populate().map(file) }.ok()
 }
 
 /// Read and parse the prelude and metadata; returns them with their length in bytes.
