@@ -19,6 +19,7 @@ from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, SchemaError, SourceError
+from .simulate import simulate
 
 __version__: str = _core.__version__
 
@@ -46,6 +47,7 @@ __all__ = [
     "read_depth",
     "read_records",
     "write_dbn",
+    "simulate",
 ]
 
 

@@ -247,3 +247,18 @@ class Backtest:
     def levels(
         self, instrument_id: int, publisher_id: int, side: str, depth: int | None = None
     ) -> list[tuple[int, int, int]]: ...
+
+# Synthetic sessions (mbo_fast.simulate wraps this).
+def simulate_session(
+    seed: int,
+    records: int,
+    instruments: int,
+    path: str | None = None,
+    zstd: bool = False,
+    tick: int | None = None,
+    start_price: int | None = None,
+    start: int | None = None,
+    publisher_id: int = 1,
+    pre_open_events: int | None = None,
+) -> bytes | int:
+    """A generated session written to `path` (returns the record count) or as DBN bytes."""

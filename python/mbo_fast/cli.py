@@ -5,6 +5,8 @@
     mbo-fast export FILE --depth N [-o OUT.jsonl] [--instrument-id N] [--publisher-id N]
     mbo-fast info FILE [--json]
     mbo-fast bench FILE [--repeat N]
+    mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
+    mbo-fast simulate [--seed N] [--records N] [--instruments N] [-o OUT.dbn[.zst]]
 
 FILE is a DBN MBO file (plain or zstd) or `-` for standard input. Every book computation is one
 call into the compiled core; this module only parses arguments, formats output and reports errors.
@@ -484,6 +486,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    if args.output is None and _stdout_bytes().isatty():
+        raise CliError("refusing to write binary DBN to a terminal; use -o OUT.dbn[.zst]")
+    kwargs: dict[str, Any] = {"tick": args.tick, "start_price": args.start_price}
+
+    def run() -> bytes | int:
+        return mbo_fast.simulate(
+            args.seed, args.records, args.instruments, args.output, zstd=args.zstd, **kwargs
+        )
+
+    result = _with_progress(args, "simulate", run)
+    if isinstance(result, bytes):
+        _write_output(None, result)
+    else:
+        print(
+            f"{result:,} records, {args.instruments} instrument(s), seed {args.seed}: {args.output}"
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Argument parsing and error handling
 
@@ -553,6 +575,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", "time read_bbo, read_depth(10) and Market.apply on FILE")
     p.add_argument("--repeat", type=_count, default=3, metavar="N", help="best of N (default 3)")
     p.set_defaults(func=_cmd_bench)
+
+    help_ = "generate a synthetic session (pre-open, opening auction, continuous trading) as DBN"
+    p = sub.add_parser("simulate", help=help_, description=help_)
+    p.add_argument("--seed", type=_uint, default=1, metavar="N", help="random seed (default 1)")
+    p.add_argument(
+        "--records", type=_count, default=1_000_000, metavar="N", help="at least N records"
+    )
+    p.add_argument("--instruments", type=_count, default=1, metavar="N", help="default 1")
+    p.add_argument("--tick", type=_count, metavar="N", help="tick in 1e-9 units (default 0.01)")
+    p.add_argument("--start-price", type=_count, metavar="N", help="1e-9 units (default 64.81)")
+    p.add_argument("--zstd", action="store_true", help="compress standard output with zstd")
+    p.add_argument(
+        "-o", "--output", metavar="OUT.dbn", help="write here (.zst: compressed), not stdout"
+    )
+    p.set_defaults(func=_cmd_simulate)
+
+    serve_help = "HTTP/SSE server over the books (package mbo_fast_server, in server/)"
+    p = sub.add_parser("serve", help=serve_help, description=serve_help)
+    p.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="PATH",
+        help="DBN MBO file to serve (repeatable; default: a simulated session)",
+    )
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=_uint, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--db", metavar="PATH", help="SQLite database (default in --data-dir)")
+    p.add_argument("--data-dir", metavar="DIR", help="cache for generated data and the database")
+    p.add_argument("--config", metavar="TOML", help="configuration file (flags > MBO_* env > it)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -8,7 +8,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
 use dbn::encode::{DbnEncoder, DynWriter, EncodeRecord};
-use dbn::{Compression, MboMsg, Metadata, RecordHeader, SType, Schema};
+use dbn::{
+    Compression, MappingInterval, MboMsg, Metadata, RecordHeader, SType, Schema, SymbolMapping,
+};
 
 use crate::error::{Error, Result};
 
@@ -22,6 +24,10 @@ pub struct DbnOptions {
     pub start: Option<u64>,
     /// Compress the stream with zstd (`.zst` files).
     pub zstd: bool,
+    /// Symbol mappings for the header, `(raw symbol, instrument_id)`, each valid from the UTC
+    /// date of `start` for `mapping_days` days (readers such as `DBNStore.to_df` use them).
+    pub mappings: Vec<(String, u32)>,
+    pub mapping_days: u32,
 }
 
 impl Default for DbnOptions {
@@ -31,6 +37,8 @@ impl Default for DbnOptions {
             symbols: Vec::new(),
             start: None,
             zstd: false,
+            mappings: Vec::new(),
+            mapping_days: 1,
         }
     }
 }
@@ -55,7 +63,30 @@ pub fn mbo_metadata(options: &DbnOptions, first: Option<&MboMsg>) -> Metadata {
         .stype_in(stype_in)
         .stype_out(SType::InstrumentId)
         .symbols(options.symbols.clone())
+        .mappings(symbol_mappings(options, start))
         .build()
+}
+
+/// `options.mappings` as DBN symbol mappings from the date of `start` (ns since the epoch).
+fn symbol_mappings(options: &DbnOptions, start: u64) -> Vec<SymbolMapping> {
+    let Ok(first) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start)) else {
+        return Vec::new();
+    };
+    let start_date = first.date();
+    let days = time::Duration::days(i64::from(options.mapping_days.max(1)));
+    let end_date = start_date.checked_add(days).unwrap_or(time::Date::MAX);
+    options
+        .mappings
+        .iter()
+        .map(|(raw_symbol, instrument_id)| SymbolMapping {
+            raw_symbol: raw_symbol.clone(),
+            intervals: vec![MappingInterval {
+                start_date,
+                end_date,
+                symbol: instrument_id.to_string(),
+            }],
+        })
+        .collect()
 }
 
 /// A DBN stream being written: the header goes out at creation, records in any number of

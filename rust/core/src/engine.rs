@@ -482,6 +482,11 @@ impl Engine {
         std::mem::take(&mut self.records)
     }
 
+    /// Drop the records emitted so far, keeping the buffer (for callers that copied them).
+    pub fn clear_records(&mut self) {
+        self.records.clear();
+    }
+
     // ---- read-outs ----
 
     fn ladder(&self, side: Side) -> &BTreeMap<i64, PriceLevel> {
@@ -744,7 +749,8 @@ impl Engine {
         };
         let ladder = self.ladder_mut(order.side);
         if let Some(level) = ladder.get_mut(&order.price) {
-            if let Some(at) = level.queue.iter().position(|id| *id == order_id) {
+            // From the back: cancels mostly hit recent orders, which queue at the back.
+            if let Some(at) = level.queue.iter().rposition(|id| *id == order_id) {
                 level.queue.remove(at);
             }
             level.size -= u64::from(order.size);
