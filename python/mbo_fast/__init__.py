@@ -14,7 +14,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from . import _core
-from ._core import UNDEF_PRICE, Bbo, Book, Uncross
+from ._core import UNDEF_PRICE, Bbo, Book, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
@@ -35,6 +35,7 @@ __all__ = [
     "Market",
     "MboError",
     "OrderState",
+    "Player",
     "Replay",
     "SchemaError",
     "Source",
@@ -46,8 +47,8 @@ __all__ = [
     "read_bbo",
     "read_depth",
     "read_records",
-    "write_dbn",
     "simulate",
+    "write_dbn",
 ]
 
 
@@ -210,3 +211,16 @@ class Replay:
 
     def record(self, index: int) -> dict[str, Any]:
         return self._inner.record(index)
+
+    def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player:
+        """A streaming cursor over one book that shares this replay's records (cheap per client).
+        Its frames are JSON bytes built in Rust; it only stops at the book's event boundaries."""
+        return self._inner.player(instrument_id, publisher_id, depth)
+
+    def timings(self) -> dict[str, dict[str, Any]]:
+        """Latency histograms kept by the core for every cursor and player over these records:
+        per-record apply time (`apply_load` building checkpoints, `apply_seek`, `apply_stream`;
+        batch means weighted by record count), one `Player.advance` call (`advance`) and its
+        frame building (`frame`). Each is `{"bounds_ns": [...], "buckets": [...], "count": n,
+        "sum_ns": s}`: log2 upper bounds in ns, non-cumulative counts (the last is +Inf)."""
+        return self._inner.timings()

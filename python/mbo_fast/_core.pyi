@@ -121,6 +121,40 @@ class Replay:
     def books(self) -> list[Book]: ...
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
     def record(self, index: int) -> dict[str, Any]: ...
+    def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
+    def timings(self) -> dict[str, dict[str, Any]]:
+        """Latency histograms (apply_load, apply_seek, apply_stream, advance, frame) of every
+        cursor over these records: {"bounds_ns", "buckets", "count", "sum_ns"} each."""
+
+# (event name, id = index of the last record applied, JSON body)
+_Frame = tuple[str, int, bytes]
+
+@final
+class Player:
+    """One streaming client's cursor over a replay's shared records, for one book. It only stops
+    at that book's event boundaries, so every frame is a consistent state and every id a safe
+    resume point."""
+
+    def seek(self, index: int | None = None, ts: int | None = None) -> list[_Frame]:
+        """State after record `index` (or every record with ts_recv <= ts), then to the end of
+        the book's event; returns the trade frames met finishing it."""
+    def rewind(self) -> None: ...
+    def snapshot(self) -> tuple[int, bytes]:
+        """(index, JSON) of the full state: index, ts_recv, ts_event, instrument_id,
+        publisher_id, bids/asks [[px, size, count], …], crossed, uncross (null or an object)."""
+    def advance(self, until_index: int | None = None, until_ts: int | None = None) -> list[_Frame]:
+        """Apply records through `until_index` (or ts_recv <= until_ts), then to the end of the
+        event: a "trade" frame per trade of this book, then one "book" frame if the top changed."""
+    @property
+    def position(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def ts_recv(self) -> int | None: ...
+    @property
+    def next_ts_recv(self) -> int | None: ...
+    @property
+    def done(self) -> bool: ...
 
 @final
 class Uncross:

@@ -13,16 +13,18 @@ pub mod export;
 pub mod fmt;
 pub mod info;
 pub mod market;
+pub mod playback;
 pub mod replay;
 pub mod simulate;
 #[cfg(test)]
 mod testing;
+pub mod timing;
 
 pub use auction::{indicative_uncross, Uncross};
 pub use book::{Anomalies, Book, Level, RestingOrder, Side, Top};
 pub use decode::{MboStream, Source};
 pub use error::{Error, Result};
 pub use market::{BookKey, Market};
-pub use replay::Replay;
+pub use replay::{Recording, Replay};
 
 pub use dbn::{flags, MboMsg, UNDEF_PRICE};

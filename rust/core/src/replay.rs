@@ -1,66 +1,95 @@
-//! A seekable cursor over a stream held in memory.
+//! A stream held in memory (`Recording`) and seekable cursors over it (`Replay`).
 //!
 //! Every `every` records the market is cloned into a checkpoint, so a seek restores the nearest
 //! checkpoint at or before the target and applies at most `every` records: with the default
 //! (16,384) that is well under a millisecond wherever the target is.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use dbn::MboMsg;
 
 use crate::decode::{MboStream, Source};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
+use crate::timing::Timings;
+
+/// Records per timed batch while building checkpoints (two clock reads per batch).
+const LOAD_TIMING_BATCH: usize = 4096;
 
 pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 14;
 
-pub struct Replay {
+/// A stream held in memory with market checkpoints: immutable, shared by any number of cursors.
+pub struct Recording {
     records: Vec<MboMsg>,
     /// Running maximum of ts_recv: a seek by time is a binary search even when ts_recv steps back.
     ts_recv_max: Vec<u64>,
     /// `checkpoints[k]` is the market after `k * every` records.
     checkpoints: Vec<Market>,
     every: usize,
-    market: Market,
-    position: usize,
     /// Every book the stream ever touches, sorted.
     keys: Vec<BookKey>,
+    /// Apply and playback latencies of every cursor over this recording.
+    timings: Timings,
 }
 
-impl Replay {
+impl Recording {
     pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
         let every = every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
         if every == 0 {
             return Err(Error::bad_argument("checkpoint_every must be >= 1"));
         }
         let mut stream = MboStream::open(source)?;
-        let mut records = Vec::new();
+        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
         while let Some((_, msg)) = stream.next_mbo()? {
             records.push(msg);
         }
+        records.shrink_to_fit();
         Ok(Self::from_records(records, every))
     }
 
     pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
+        let every = every.max(1);
         let mut ts_recv_max = Vec::with_capacity(records.len());
         let mut running = 0u64;
         let mut checkpoints = vec![Market::new()];
         let mut market = Market::new();
+        let timings = Timings::default();
+        let mut batch_start = Instant::now();
+        let mut batch_n = 0;
         for (i, msg) in records.iter().enumerate() {
             running = running.max(msg.ts_recv);
             ts_recv_max.push(running);
             market.apply(msg);
-            if (i + 1) % every == 0 {
-                checkpoints.push(market.clone());
+            batch_n += 1;
+            let at_checkpoint = (i + 1) % every == 0;
+            if at_checkpoint || batch_n == LOAD_TIMING_BATCH {
+                timings
+                    .apply_load
+                    .record_batch(batch_start.elapsed(), batch_n);
+                batch_n = 0;
+                if at_checkpoint {
+                    checkpoints.push(market.clone());
+                }
+                batch_start = Instant::now();
             }
         }
-        Replay {
+        timings
+            .apply_load
+            .record_batch(batch_start.elapsed(), batch_n);
+        Recording {
             keys: market.keys(),
             records,
             ts_recv_max,
             checkpoints,
             every,
-            market: Market::new(),
-            position: 0,
+            timings,
         }
+    }
+
+    /// Apply and playback latencies of every cursor over this recording.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
     }
 
     pub fn len(&self) -> usize {
@@ -71,9 +100,12 @@ impl Replay {
         self.records.is_empty()
     }
 
-    /// Records applied so far: the market reflects records `[0, position)`.
-    pub fn position(&self) -> usize {
-        self.position
+    pub fn records(&self) -> &[MboMsg] {
+        &self.records
+    }
+
+    pub fn record(&self, index: usize) -> Option<&MboMsg> {
+        self.records.get(index)
     }
 
     /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
@@ -81,39 +113,94 @@ impl Replay {
         &self.keys
     }
 
+    /// Number of records with `ts_recv <= ts` (in stream order, under the running maximum).
+    pub fn position_at_ts(&self, ts: u64) -> usize {
+        self.ts_recv_max.partition_point(|&max| max <= ts)
+    }
+}
+
+/// A cursor over a shared `Recording`: its own market and position.
+#[derive(Clone)]
+pub struct Replay {
+    recording: Arc<Recording>,
+    market: Market,
+    position: usize,
+}
+
+impl Replay {
+    pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
+        Ok(Self::new(Arc::new(Recording::open(source, every)?)))
+    }
+
+    pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
+        Self::new(Arc::new(Recording::from_records(records, every)))
+    }
+
+    /// A cursor at position 0.
+    pub fn new(recording: Arc<Recording>) -> Self {
+        Replay {
+            recording,
+            market: Market::new(),
+            position: 0,
+        }
+    }
+
+    pub fn recording(&self) -> &Arc<Recording> {
+        &self.recording
+    }
+
+    pub fn len(&self) -> usize {
+        self.recording.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recording.is_empty()
+    }
+
+    /// Records applied so far: the market reflects records `[0, position)`.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
+    pub fn keys(&self) -> &[BookKey] {
+        self.recording.keys()
+    }
+
     pub fn market(&self) -> &Market {
         &self.market
     }
 
     pub fn record(&self, index: usize) -> Option<&MboMsg> {
-        self.records.get(index)
+        self.recording.record(index)
     }
 
     pub fn records(&self) -> &[MboMsg] {
-        &self.records
+        self.recording.records()
     }
 
     /// ts_recv of the last applied record.
     pub fn ts_recv(&self) -> Option<u64> {
         self.position
             .checked_sub(1)
-            .map(|last| self.records[last].ts_recv)
+            .map(|last| self.recording.records[last].ts_recv)
     }
 
     /// Move so that exactly the first `position` records are applied.
     pub fn seek_position(&mut self, position: usize) -> Result<usize> {
-        if position > self.records.len() {
+        if position > self.len() {
             return Err(Error::bad_argument(format!(
                 "position {position} is past the end ({} records)",
-                self.records.len()
+                self.len()
             )));
         }
-        let checkpoint = position / self.every;
-        let forward_is_cheaper =
-            position >= self.position && position / self.every == self.position / self.every;
+        let every = self.recording.every;
+        let checkpoint = position / every;
+        let forward_is_cheaper = position >= self.position && checkpoint == self.position / every;
         if !forward_is_cheaper {
-            self.market.clone_from(&self.checkpoints[checkpoint]);
-            self.position = checkpoint * self.every;
+            self.market
+                .clone_from(&self.recording.checkpoints[checkpoint]);
+            self.position = checkpoint * every;
         }
         self.apply_until(position);
         Ok(self.position)
@@ -121,10 +208,10 @@ impl Replay {
 
     /// The state after record `index`.
     pub fn seek_index(&mut self, index: usize) -> Result<usize> {
-        if index >= self.records.len() {
+        if index >= self.len() {
             return Err(Error::bad_argument(format!(
                 "index {index} is out of range (0..{})",
-                self.records.len()
+                self.len()
             )));
         }
         self.seek_position(index + 1)
@@ -132,23 +219,38 @@ impl Replay {
 
     /// The state after every record with `ts_recv <= ts`.
     pub fn seek_ts(&mut self, ts: u64) -> Result<usize> {
-        let position = self.ts_recv_max.partition_point(|&max| max <= ts);
-        self.seek_position(position)
+        self.seek_position(self.recording.position_at_ts(ts))
     }
 
     /// Apply up to `n` more records; returns how many were applied.
     pub fn step(&mut self, n: usize) -> usize {
-        let target = self.position.saturating_add(n).min(self.records.len());
+        let target = self.position.saturating_add(n).min(self.len());
         let before = self.position;
         self.apply_until(target);
         self.position - before
     }
 
     fn apply_until(&mut self, target: usize) {
-        for msg in &self.records[self.position..target] {
-            self.market.apply(msg);
+        let records = &self.recording.records[self.position..target];
+        if !records.is_empty() {
+            let start = Instant::now();
+            for msg in records {
+                self.market.apply(msg);
+            }
+            self.recording
+                .timings
+                .apply_seek
+                .record_batch(start.elapsed(), records.len());
         }
         self.position = target;
+    }
+
+    /// Apply the next record, if any, and return (a copy of) it.
+    pub fn apply_next(&mut self) -> Option<MboMsg> {
+        let msg = *self.recording.records.get(self.position)?;
+        self.market.apply(&msg);
+        self.position += 1;
+        Some(msg)
     }
 }
 

@@ -2,18 +2,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use mbo_fast_core::Replay;
-use pyo3::exceptions::{PyIndexError, PyValueError};
+use mbo_fast_core::playback::Player;
+use mbo_fast_core::timing::bucket_bound_ns;
+use mbo_fast_core::{Recording, Replay};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::books::{book_view, lock, Bbo, Owner, PyBook};
 use crate::errors::to_py;
+use crate::playback::PyPlayer;
 use crate::source::RawSource;
 
 #[pyclass(frozen, name = "Replay", module = "mbo_fast._core")]
 pub struct PyReplay {
     replay: Arc<Mutex<Replay>>,
+    /// The shared records (and their timings), readable without the cursor's lock.
+    recording: Arc<Recording>,
 }
 
 impl PyReplay {
@@ -36,6 +41,7 @@ impl PyReplay {
             .detach(move || Replay::open(source, checkpoint_every))
             .map_err(to_py)?;
         Ok(PyReplay {
+            recording: Arc::clone(replay.recording()),
             replay: Arc::new(Mutex::new(replay)),
         })
     }
@@ -100,6 +106,37 @@ impl PyReplay {
     fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
         let (bid, ask) = lock(&self.replay).market().consolidated_top(instrument_id);
         Bbo::new(bid, ask)
+    }
+
+    /// A streaming cursor for one book, sharing this replay's records and checkpoints.
+    #[pyo3(signature = (instrument_id, publisher_id, depth=10))]
+    fn player(&self, instrument_id: u32, publisher_id: u16, depth: usize) -> PyResult<PyPlayer> {
+        let recording = Arc::clone(lock(&self.replay).recording());
+        Player::new(recording, instrument_id, publisher_id, depth)
+            .map(PyPlayer::new)
+            .map_err(|err| PyKeyError::new_err(err.to_string()))
+    }
+
+    /// Latency histograms of every cursor and player over this replay's records:
+    /// `{name: {"bounds_ns": [...], "buckets": [...], "count": n, "sum_ns": s}}` with log2
+    /// bucket upper bounds in ns (`buckets` has one more entry than `bounds_ns`: the +Inf
+    /// bucket) and non-cumulative counts. Read without the GIL or the cursor's lock.
+    fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let recording = Arc::clone(&self.recording);
+        let snapshots = py.detach(move || recording.timings().snapshots());
+        let bounds: Vec<u64> = (0..mbo_fast_core::timing::BUCKETS)
+            .filter_map(bucket_bound_ns)
+            .collect();
+        let out = PyDict::new(py);
+        for (name, snap) in snapshots {
+            let hist = PyDict::new(py);
+            hist.set_item("bounds_ns", &bounds)?;
+            hist.set_item("buckets", snap.buckets)?;
+            hist.set_item("count", snap.count)?;
+            hist.set_item("sum_ns", snap.sum_ns)?;
+            out.set_item(name, hist)?;
+        }
+        Ok(out)
     }
 
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
