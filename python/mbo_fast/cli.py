@@ -610,6 +610,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:  # imported lazily: the server is a separate package with its own dependencies
+        server = importlib.import_module("mbo_fast_server.main")
+    except ImportError as exc:
+        raise CliError(
+            f"the server is not installed ({exc}): pip install ./server (scripts/setup.sh does)"
+        ) from None
+    flags = {
+        "files": args.files,
+        "host": args.host,
+        "port": args.port,
+        "db": args.db,
+        "data_dir": args.data_dir,
+        "log_level": args.log_level,
+    }
+    status: int = server.main(flags, config_file=args.config)
+    return status
+
+
 def _error(message: str) -> None:
     try:
         sys.stderr.write(f"{PROG}: error: {message}\n")

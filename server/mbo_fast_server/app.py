@@ -1,0 +1,181 @@
+"""`create_app(config)`: the aiohttp application (routes, middlewares, start-up and shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from . import docs, ui
+from .config import Config
+from .data import LookupFailed, load_all
+from .logs import Handler, request_id_middleware
+from .metrics import Metrics
+from .routes import ParamError, routes
+from .state import STATE, AppState
+from .storage import Storage
+from .stream import native_player_available
+
+log = logging.getLogger("mbo_fast_server")
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors ({"error", "parameter"}) for every failure; request duration by route."""
+    metrics = request.app[STATE].metrics
+    t0 = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except ParamError as exc:
+        status = exc.status
+        kind = "bad_request" if status == 400 else "not_found" if status == 404 else "unavailable"
+        metrics.errors.labels(kind).inc()
+        return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
+    except LookupFailed as exc:
+        status = exc.status
+        metrics.errors.labels("not_found" if status == 404 else "bad_request").inc()
+        return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
+    except web.HTTPException as exc:
+        status = exc.status
+        if status < 400:
+            raise
+        metrics.errors.labels(f"http_{status}").inc()
+        keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "x-request-id")}
+        return web.json_response(
+            {"error": exc.reason, "parameter": None}, status=status, headers=keep
+        )
+    except (asyncio.CancelledError, ConnectionResetError):
+        status = 499
+        raise
+    except Exception:
+        metrics.errors.labels("internal").inc()
+        log.exception("unhandled error", extra={"route": _route_name(request)})
+        return web.json_response({"error": "internal error", "parameter": None}, status=500)
+    finally:
+        metrics.http_duration.labels(request.method, _route_name(request), str(status)).observe(
+            time.perf_counter() - t0
+        )
+
+
+async def _load(app: web.Application) -> None:
+    state = app[STATE]
+    cfg = state.config
+    loop = asyncio.get_running_loop()
+    try:
+        t0 = time.perf_counter()
+        catalog = await loop.run_in_executor(state.executor, load_all, cfg)
+        state.catalog = catalog
+        state.metrics.rust_timings.replays = [s.replay for s in catalog.sources]
+        state.metrics.sources_loaded.set(len(catalog.sources))
+        state.metrics.records_processed.labels("load").inc(sum(len(s) for s in catalog.sources))
+        log.info(
+            "data loaded",
+            extra={
+                "sources": [s.summary() for s in catalog.sources],
+                "seconds": round(time.perf_counter() - t0, 3),
+            },
+        )
+        assert state.storage is not None
+        for src in catalog.sources:
+            t1 = time.perf_counter()
+            sid, written = await state.storage.persist(src)
+            log.info(
+                "source stored" if written else "source already stored",
+                extra={
+                    "source": src.id,
+                    "db_id": sid,
+                    "sha256": src.sha256,
+                    "seconds": round(time.perf_counter() - t1, 3),
+                },
+            )
+        state.persisted = True
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        state.metrics.errors.labels("load").inc()
+        log.exception("loading failed")
+    finally:
+        state.loaded.set()
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    cfg = state.config
+    log.info(
+        "starting",
+        extra={
+            "config": cfg.public(),
+            "player": "rust" if native_player_available() else "python stand-in",
+        },
+    )
+    if not cfg.files:
+        import mbo_fast
+
+        log.info(
+            "default data: simulator session"
+            if hasattr(mbo_fast, "simulate")
+            else "default data: mbo_fast.simulate is missing; pass --file"
+        )
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.db_path)), exist_ok=True)
+    storage = Storage(cfg.db_path, state.metrics, cfg.storage_batch_rows)
+    await storage.open()
+    state.storage = storage
+    state.tasks.append(asyncio.create_task(_load(app)))
+    yield
+    for task in state.tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await storage.close()  # pending writes finish first (one FIFO writer)
+    state.executor.shutdown(wait=False, cancel_futures=True)
+    log.info("stopped")
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    """Tell every SSE client we are going, give them a moment, then let aiohttp close them."""
+    state = app[STATE]
+    state.shutting_down = True
+    sessions = list(state.streams)
+    for session in sessions:
+        await session.close()
+    if sessions:
+        await asyncio.wait(
+            [asyncio.create_task(s.finished.wait()) for s in sessions],
+            timeout=min(0.5, state.config.shutdown_timeout_s),
+        )
+    log.info("streams closed", extra={"streams": len(sessions)})
+
+
+def create_app(config: Config | None = None) -> web.Application:
+    cfg = config or Config()
+    app = web.Application(
+        middlewares=[request_id_middleware, errors_and_metrics],
+        client_max_size=cfg.max_request_bytes,
+    )
+    state = AppState(
+        config=cfg,
+        metrics=Metrics(),
+        executor=ThreadPoolExecutor(4, thread_name_prefix="mbo-work"),
+    )
+    app[STATE] = state
+    app.add_routes(routes)
+    ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
+    docs.add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_on_shutdown)
+    return app

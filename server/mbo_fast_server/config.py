@@ -1,0 +1,207 @@
+"""Server configuration: CLI flags > environment (`MBO_…`) > a TOML file > defaults.
+
+Every field of `Config` can be set in the TOML file (same name, top level or under `[server]`)
+and in the environment as `MBO_<NAME>` upper-cased (`MBO_PORT=9000`, `MBO_FILES=a.dbn:b.dbn`,
+separated by the platform's path separator). The TOML file is named by `--config` or
+`MBO_CONFIG`. Unknown keys and values of the wrong type are errors (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+ENV_PREFIX = "MBO_"
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: names its origin (flag, variable or file) and the key."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mbo-fast")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # DBN MBO files to serve; empty: the simulator's default session (cached in data_dir).
+    files: tuple[str, ...] = ()
+    # SQLite database; empty: <data_dir>/mbo-fast.sqlite3.
+    db: str = ""
+    data_dir: str = dataclasses.field(default_factory=_default_data_dir)
+    sim_seed: int = 1
+    sim_records: int = 200_000
+    log_level: str = "info"
+    log_json: bool = True
+    # SSE playback
+    frame_rate: float = 20.0
+    max_speed: float = 10_000.0
+    max_records_per_frame: int = 20_000
+    heartbeat_s: float = 15.0
+    status_every_s: float = 1.0
+    queue_ticks: int = 64  # per client: ticks of frames queued before a resync
+    max_streams: int = 200
+    # REST limits
+    max_depth: int = 1_000
+    default_page: int = 1_000
+    max_page: int = 10_000
+    max_request_bytes: int = 64 * 1024
+    # storage
+    storage_batch_rows: int = 20_000
+    shutdown_timeout_s: float = 1.0
+
+    @property
+    def db_path(self) -> str:
+        return self.db or os.path.join(self.data_dir, "mbo-fast.sqlite3")
+
+    def public(self) -> dict[str, Any]:
+        """The configuration as JSON-able data (for logs); no secrets live here."""
+        out = dataclasses.asdict(self)
+        out["files"] = list(self.files)
+        out["db"] = self.db_path
+        return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_TYPES: dict[str, type] = {
+    name: {"str": str, "int": int, "float": float, "bool": bool}.get(str(f.type), tuple)
+    for name, f in _FIELDS.items()
+}
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    kind = _TYPES[name]
+    where = f"{origin}: {name}"
+    if kind is tuple:
+        if isinstance(value, str):
+            items = (
+                [v for v in value.split(os.pathsep) if v] if origin.startswith("env") else [value]
+            )
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ConfigError(f"{where}: expected a list of paths, got {value!r}")
+        if not all(isinstance(v, str) and v for v in items):
+            raise ConfigError(f"{where}: expected a list of paths, got {value!r}")
+        return tuple(items)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> Config:
+    checks = [
+        ("port", 0 <= cfg.port <= 65535, "must be in 0..65535"),
+        ("frame_rate", 0 < cfg.frame_rate <= 1000, "must be in (0, 1000]"),
+        ("max_speed", cfg.max_speed >= 1, "must be >= 1"),
+        ("max_records_per_frame", cfg.max_records_per_frame >= 1, "must be >= 1"),
+        ("heartbeat_s", cfg.heartbeat_s > 0, "must be > 0"),
+        ("status_every_s", cfg.status_every_s > 0, "must be > 0"),
+        ("queue_ticks", cfg.queue_ticks >= 2, "must be >= 2"),
+        ("max_streams", cfg.max_streams >= 1, "must be >= 1"),
+        ("max_depth", cfg.max_depth >= 1, "must be >= 1"),
+        ("default_page", 1 <= cfg.default_page <= cfg.max_page, "must be in 1..max_page"),
+        ("max_request_bytes", cfg.max_request_bytes >= 1024, "must be >= 1024"),
+        ("sim_records", cfg.sim_records >= 1, "must be >= 1"),
+        ("sim_seed", cfg.sim_seed >= 0, "must be >= 0"),
+        ("storage_batch_rows", cfg.storage_batch_rows >= 1, "must be >= 1"),
+        ("shutdown_timeout_s", 0 <= cfg.shutdown_timeout_s <= 10, "must be in 0..10"),
+        (
+            "log_level",
+            cfg.log_level.lower() in ("debug", "info", "warning", "error"),
+            "must be debug, info, warning or error",
+        ),
+    ]
+    for name, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{name}: {why} (got {getattr(cfg, name)!r})")
+    return cfg
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    section = data.get("server", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [server] must be a table")
+    return section
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Merge the layers: `flags` (None values are 'not given') > `env` > TOML file > defaults."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    if path:
+        for key, value in read_toml(path).items():
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {path}: unknown key {key!r}")
+            values[key] = _convert(key, value, f"config file {path}")
+        if "files" in values:  # relative paths in the file are relative to the file
+            base = Path(path).resolve().parent
+            values["files"] = tuple(str(base / f) for f in values["files"])
+    for name in _FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw, f"env {ENV_PREFIX}{name.upper()}")
+    for key, value in flags.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown option {key!r}")
+        values[key] = _convert(key, value, "flag")
+    for key in ("db", "data_dir"):
+        if isinstance(values.get(key), str):
+            values[key] = os.path.expanduser(values[key])
+    if "files" in values:
+        values["files"] = tuple(os.path.expanduser(f) for f in values["files"])
+    return _validate(Config(**values))

@@ -1,0 +1,94 @@
+"""JSON structured logs with a request id; secrets (DBN_KEY, …) are scrubbed from every line."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+SECRET_ENV = ("DBN_KEY", "DATABENTO_API_KEY")
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def _secrets() -> list[str]:
+    return [v for k in SECRET_ENV if (v := os.environ.get(k)) and len(v) >= 4]
+
+
+def scrub(text: str) -> str:
+    for secret in _secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = request_id.get()
+        if rid is not None:
+            out["request_id"] = rid
+        for key, value in vars(record).items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(out, default=str))
+
+
+class PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+def setup_logging(level: str = "info", as_json: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if as_json else PlainFormatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root = logging.getLogger("mbo_fast_server")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Takes a well-formed `X-Request-Id` from the client or makes one; echoed in the response."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if _REQUEST_ID_OK.match(given) else uuid.uuid4().hex
+    token = request_id.set(rid)
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers["X-Request-Id"] = rid
+            raise
+        if not response.prepared:
+            response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        request_id.reset(token)

@@ -1,0 +1,70 @@
+"""`run(config)`: serve until SIGTERM/SIGINT, then stop within about 2 s: stop accepting, send
+a final `shutdown` event to SSE clients, flush and close storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from .app import create_app
+from .config import Config, ConfigError, load_config
+from .logs import setup_logging
+
+log = logging.getLogger("mbo_fast_server")
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=config.shutdown_timeout_s
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, backlog=256)
+    await site.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows
+            loop.add_signal_handler(sig, stop.set)
+    sockets = list(runner.addresses or [])
+    port = sockets[0][1] if sockets else config.port
+    host = config.host if ":" not in config.host else f"[{config.host}]"
+    url = f"http://{host}:{port}/"
+    print(f"mbo-fast server listening on {url} (API docs: {url}docs)", flush=True)
+    log.info("listening", extra={"url": url})
+    await stop.wait()
+    t0 = time.monotonic()
+    log.info("stopping")
+    await runner.cleanup()
+    log.info("exited", extra={"shutdown_seconds": round(time.monotonic() - t0, 3)})
+
+
+def run(config: Config) -> int:
+    setup_logging(config.log_level, config.log_json)
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:  # e.g. the port is taken
+        print(
+            f"mbo-fast: error: cannot serve on {config.host}:{config.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def main(flags: Mapping[str, Any], config_file: str | None = None) -> int:
+    """Entry point of `mbo-fast serve`: flags (None = not given) > env > TOML > defaults."""
+    try:
+        config = load_config(flags, config_file=config_file)
+    except ConfigError as exc:
+        print(f"mbo-fast: error: {exc}", file=sys.stderr)
+        return 2
+    return run(config)

@@ -1,0 +1,364 @@
+"""REST endpoints under /api/v1/, health, metrics and the SSE stream's parameter handling."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+import mbo_fast
+
+from .data import Catalog, Source, book_at
+from .logs import request_id
+from .state import STATE, AppState
+from .stream import StreamSession, make_player, serve_stream
+
+_T = TypeVar("_T")
+routes = web.RouteTableDef()
+U32 = 2**32 - 1
+U16 = 2**16 - 1
+I64 = 2**63 - 1
+
+
+class ParamError(Exception):
+    def __init__(self, parameter: str | None, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.status = status
+
+
+def _check_known(request: web.Request, allowed: set[str]) -> None:
+    for name in request.query:
+        if name not in allowed:
+            raise ParamError(name, f"unknown parameter (expected one of {sorted(allowed)})")
+    for name in set(request.query):
+        if len(request.query.getall(name)) > 1:
+            raise ParamError(name, "given more than once")
+
+
+def _int(
+    request: web.Request,
+    name: str,
+    *,
+    lo: int = 0,
+    hi: int = I64,
+    default: int | None = None,
+    required: bool = False,
+) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ParamError(name, "required")
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ParamError(name, f"not an integer: {raw[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise ParamError(name, f"must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _parse_ts(name: str, raw: str) -> int:
+    """Nanoseconds since the epoch, or an ISO 8601 time (UTC unless it names an offset)."""
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        try:
+            when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ParamError(name, f"not a time (ns or ISO 8601): {raw[:40]!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        value = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    if not 0 <= value <= I64:
+        raise ParamError(name, f"out of range: {raw[:40]!r}")
+    return value
+
+
+def _ts(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    return None if raw is None or raw == "" else _parse_ts(name, raw)
+
+
+def _bool(request: web.Request, name: str, default: bool = False) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ParamError(name, f"expected true or false, got {raw[:40]!r}")
+
+
+def _state(request: web.Request) -> AppState:
+    return request.app[STATE]
+
+
+def _catalog(request: web.Request) -> Catalog:
+    state = _state(request)
+    if state.catalog is None:
+        raise ParamError(None, "data is still loading", status=503)
+    return state.catalog
+
+
+def _book(request: web.Request) -> tuple[Source, int, int]:
+    """(source, instrument_id, publisher_id) named by the request; 404 for unknown ids."""
+    cat = _catalog(request)
+    iid = _int(request, "instrument_id", hi=U32, required=True)
+    pid = _int(request, "publisher_id", hi=U16)
+    source = _int(request, "source", hi=U16)
+    assert iid is not None
+    src, pid2 = cat.find(iid, pid, source)
+    return src, iid, pid2
+
+
+async def _run(request: web.Request, fn: Callable[[], _T]) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_state(request).executor, fn)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+# --------------------------------------------------------------------------------------------
+# health and metrics
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    state = _state(request)
+    checks = {
+        "data": state.catalog is not None,
+        "storage": state.storage is not None and state.storage.is_open and state.persisted,
+    }
+    ready = all(checks.values()) and not state.shutting_down
+    body: dict[str, Any] = {"ready": ready, "checks": checks}
+    if state.load_error:
+        body["error"] = state.load_error
+    return _json(body, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = _state(request).metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+@routes.get("/api/v1/sources")
+async def sources(request: web.Request) -> web.Response:
+    _check_known(request, set())
+    return _json({"sources": [s.summary() for s in _catalog(request).sources]})
+
+
+@routes.get("/api/v1/instruments")
+async def instruments(request: web.Request) -> web.Response:
+    _check_known(request, set())
+    return _json({"instruments": _catalog(request).instruments()})
+
+
+@routes.get("/api/v1/book")
+async def book(request: web.Request) -> web.Response:
+    _check_known(
+        request, {"instrument_id", "publisher_id", "source", "index", "ts", "depth", "orders"}
+    )
+    cfg = _state(request).config
+    src, iid, pid = _book(request)
+    index = _int(request, "index", hi=max(len(src) - 1, 0))
+    ts = _ts(request, "ts")
+    if index is not None and ts is not None:
+        raise ParamError("ts", "give index or ts, not both")
+    depth = _int(request, "depth", lo=1, hi=cfg.max_depth, default=10)
+    orders = _bool(request, "orders")
+    assert depth is not None
+    metrics = _state(request).metrics
+    t0 = time.perf_counter()
+    doc = await _run(
+        request,
+        lambda: book_at(src, iid, pid, index=index, ts=ts, depth=depth, orders=orders),
+    )
+    metrics.book_seconds.observe(time.perf_counter() - t0)
+    return _json(doc)
+
+
+async def _history(request: web.Request, kind: str) -> web.Response:
+    state = _state(request)
+    cfg = state.config
+    allowed = {"source", "instrument_id", "publisher_id", "start", "end", "after", "limit"}
+    _check_known(request, allowed)
+    cat = _catalog(request)
+    book_key: tuple[int, int] | None = None
+    if kind != "records" or "instrument_id" in request.query:
+        src, iid, pid = _book(request)
+        book_key = (iid, pid)
+    else:
+        if "publisher_id" in request.query:
+            raise ParamError("publisher_id", "needs instrument_id")
+        sid = _int(request, "source", hi=U16)
+        if sid is None:
+            if len(cat.sources) > 1:
+                raise ParamError("source", "several sources are loaded: name one")
+            sid = 0
+        if sid >= len(cat.sources):
+            raise ParamError("source", f"no source {sid}", status=404)
+        src = cat.sources[sid]
+    start, end = _ts(request, "start"), _ts(request, "end")
+    if start is not None and end is not None and end < start:
+        raise ParamError("end", "end is before start")
+    after = _int(request, "after", lo=-1)
+    limit = _int(request, "limit", lo=1, hi=cfg.max_page, default=cfg.default_page)
+    assert limit is not None
+    storage = state.storage
+    db_id = storage.db_ids.get(src.sha256) if storage is not None else None
+    if storage is None or db_id is None or not storage.is_open:
+        raise ParamError(None, "storage is still loading", status=503)
+    fetch = {"bbo": storage.bbo, "trades": storage.trades, "records": storage.records}[kind]
+    items = await fetch(db_id, book_key, start, end, after, limit)
+    return _json(
+        {
+            "source": src.id,
+            "items": items,
+            "limit": limit,
+            "next_after": items[-1]["index"] if len(items) == limit else None,
+        }
+    )
+
+
+@routes.get("/api/v1/bbo")
+async def bbo(request: web.Request) -> web.Response:
+    return await _history(request, "bbo")
+
+
+@routes.get("/api/v1/trades")
+async def trades(request: web.Request) -> web.Response:
+    return await _history(request, "trades")
+
+
+@routes.get("/api/v1/records")
+async def records(request: web.Request) -> web.Response:
+    return await _history(request, "records")
+
+
+@routes.get("/api/v1/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    _check_known(request, {"source", "instrument_id", "publisher_id", "depth"})
+    cfg = _state(request).config
+    cat = _catalog(request)
+    iid: int | None = None
+    pid: int | None = None
+    if "instrument_id" in request.query:
+        src, iid, pid = _book(request)
+    else:
+        if "publisher_id" in request.query:
+            raise ParamError("publisher_id", "needs instrument_id")
+        sid = _int(request, "source", hi=U16, default=0)
+        assert sid is not None
+        if sid >= len(cat.sources):
+            raise ParamError("source", f"no source {sid}", status=404)
+        src = cat.sources[sid]
+    depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
+    assert depth is not None
+    data = await _run(
+        request,
+        lambda: mbo_fast.export_depth(src.path, depth, instrument_id=iid, publisher_id=pid),
+    )
+    assert isinstance(data, bytes)
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    resp.headers["X-Request-Id"] = request_id.get() or ""
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    view = memoryview(data)
+    for lo in range(0, len(view), 1 << 18):
+        await resp.write(view[lo : lo + (1 << 18)])
+    await resp.write_eof()
+    return resp
+
+
+# --------------------------------------------------------------------------------------------
+# SSE playback
+
+
+@routes.get("/api/v1/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    cfg = state.config
+    _check_known(request, {"instrument_id", "publisher_id", "source", "depth", "from", "speed"})
+    src, iid, pid = _book(request)
+    depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
+    assert depth is not None
+    raw_speed = request.query.get("speed", "1")
+    speed: float | None
+    if raw_speed.lower() == "max":
+        speed = None
+    else:
+        try:
+            speed = float(raw_speed)
+        except ValueError:
+            raise ParamError("speed", f"not a number or 'max': {raw_speed[:40]!r}") from None
+        if not 0.1 <= speed <= cfg.max_speed:  # also rejects nan
+            raise ParamError("speed", f"must be in 0.1..{cfg.max_speed:g} or 'max'")
+    n = len(src)
+    start_index: int | None = None
+    start_ts: int | None = None
+    raw_from = request.query.get("from")
+    if raw_from:
+        value = _parse_ts("from", raw_from)
+        if value < 10**15 and raw_from.isdigit():  # a record index (timestamps are ~1.7e18)
+            if value >= n:
+                raise ParamError("from", f"index must be < {n}")
+            start_index = value
+        else:
+            start_ts = value
+    last_raw = request.headers.get("Last-Event-ID")
+    last_id: int | None = None
+    if last_raw is not None and last_raw.strip() != "":
+        try:
+            last_id = int(last_raw.strip(), 10)
+        except ValueError:
+            raise ParamError("Last-Event-ID", "not a record index") from None
+        if not -1 <= last_id < n:
+            raise ParamError("Last-Event-ID", f"must be in -1..{n - 1}")
+    if len(state.streams) >= cfg.max_streams or state.shutting_down:
+        raise ParamError(None, "too many streams: try again later", status=503)
+
+    def open_player() -> tuple[Any, list[tuple[str, int, bytes]]]:
+        player = make_player(src, iid, pid, depth)
+        first: list[tuple[str, int, bytes]] = []
+        if last_id is not None:  # resume: exactly after the last event the client saw
+            # the seek completes the book's event: its trades after last_id are still owed
+            first.extend(player.seek(index=max(last_id, 0)))
+        elif start_ts is not None:
+            player.seek(ts=start_ts)
+        else:
+            player.seek(index=start_index or 0)
+        idx, snap = player.snapshot()
+        first.append(("snapshot", idx, snap))  # after the gap's trades: the state they led to
+        return player, first
+
+    player, first = await _run(request, open_player)
+    ts0 = src.ts_range
+    session = StreamSession(
+        app_state=state,
+        player=player,
+        speed=speed,
+        queue_ticks=cfg.queue_ticks,
+        first_ts=ts0[0] if ts0 else 0,
+    )
+    headers = {"X-Request-Id": request_id.get() or ""}
+    return await serve_stream(request, session, first, headers)

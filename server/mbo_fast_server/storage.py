@@ -1,0 +1,386 @@
+"""SQLite persistence: WAL, a versioned schema with migrations, one row per source (its SHA-256 is
+UNIQUE: loading the same data twice is a no-op), the MBO records, the BBO after every F_LAST
+record, and the trades. Writes run in batches on one writer thread; reads on their own threads
+with their own connections (WAL lets them run while a source is being written)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+import mbo_fast
+
+from .data import UNDEF_PRICE, Source
+from .metrics import Metrics
+
+log = logging.getLogger("mbo_fast_server.storage")
+_T = TypeVar("_T")
+
+# Each entry migrates the schema from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        loaded_at_ns INTEGER NOT NULL
+    );
+    CREATE TABLE records (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        idx INTEGER NOT NULL,
+        ts_recv INTEGER NOT NULL,
+        ts_event INTEGER NOT NULL,
+        instrument_id INTEGER NOT NULL,
+        publisher_id INTEGER NOT NULL,
+        order_id INTEGER NOT NULL,  -- u64 stored as its two's-complement i64
+        price INTEGER,              -- NULL: UNDEF_PRICE
+        size INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        side TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        PRIMARY KEY (source_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE bbo (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        idx INTEGER NOT NULL,
+        ts_recv INTEGER NOT NULL,
+        ts_event INTEGER NOT NULL,
+        instrument_id INTEGER NOT NULL,
+        publisher_id INTEGER NOT NULL,
+        bid_px INTEGER, bid_sz INTEGER NOT NULL, bid_ct INTEGER NOT NULL,
+        ask_px INTEGER, ask_sz INTEGER NOT NULL, ask_ct INTEGER NOT NULL,
+        PRIMARY KEY (source_id, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX bbo_book ON bbo (source_id, instrument_id, publisher_id, idx);
+    CREATE TABLE trades (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        idx INTEGER NOT NULL,
+        ts_recv INTEGER NOT NULL,
+        ts_event INTEGER NOT NULL,
+        instrument_id INTEGER NOT NULL,
+        publisher_id INTEGER NOT NULL,
+        price INTEGER,
+        size INTEGER NOT NULL,
+        side TEXT NOT NULL,
+        PRIMARY KEY (source_id, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX trades_book ON trades (source_id, instrument_id, publisher_id, idx);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_RECORD_COLS = (
+    "idx, ts_recv, ts_event, instrument_id, publisher_id, order_id, price, size, flags, action, "
+    "side, sequence, channel_id"
+)
+_BBO_COLS = (
+    "idx, ts_recv, ts_event, instrument_id, publisher_id, bid_px, bid_sz, bid_ct, ask_px, ask_sz, "
+    "ask_ct"
+)
+_TRADE_COLS = "idx, ts_recv, ts_event, instrument_id, publisher_id, price, size, side"
+
+
+class StorageError(Exception):
+    pass
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    found = 0 if row is None else int(row[0])
+    if found > SCHEMA_VERSION:
+        raise StorageError(
+            f"database schema version {found} is newer than this server ({SCHEMA_VERSION})"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        with conn:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version + 1,))
+        log.info("schema migrated", extra={"schema_version": version + 1})
+    return found
+
+
+def _nullable_px(px: np.ndarray[Any, Any]) -> list[Any]:
+    values: list[Any] = px.tolist()
+    if (px == UNDEF_PRICE).any():
+        return [None if v == UNDEF_PRICE else v for v in values]
+    return values
+
+
+def _chars(codes: np.ndarray[Any, Any]) -> list[str]:
+    return [chr(c) for c in codes.tolist()]
+
+
+class Storage:
+    def __init__(self, path: str, metrics: Metrics, batch_rows: int = 20_000) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.batch_rows = batch_rows
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="mbo-storage-w")
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="mbo-storage-r")
+        self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self.is_open = False
+        self.db_ids: dict[str, int] = {}  # sha256 -> sources.id
+
+    async def _write(self, fn: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        def run() -> _T:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self.path, check_same_thread=False)
+                conn.execute("PRAGMA query_only = ON")
+                self._local.conn = conn
+                with self._reader_lock:
+                    self._reader_conns.append(conn)
+            return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def open(self) -> None:
+        def run() -> None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.isolation_level = "DEFERRED"  # implicit transactions again, for `with conn:`
+            migrate(conn)
+            self._conn = conn
+
+        await self._write(run)
+        self.is_open = True
+
+    async def close(self) -> None:
+        """Finish pending writes (the writer queue is FIFO), checkpoint the WAL, close."""
+        if not self.is_open:
+            return
+        self.is_open = False
+
+        def run() -> None:
+            if self._conn is not None:
+                self._conn.commit()
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._conn.close()
+                self._conn = None
+
+        await self._write(run)
+        self._writer.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()  # check_same_thread=False: safe once the readers are idle
+            self._reader_conns.clear()
+        self._readers.shutdown(wait=False)
+
+    # ----------------------------------------------------------------------------------------
+    # writes
+
+    def _insert(self, conn: sqlite3.Connection, table: str, cols: str, rows: list[Any]) -> None:
+        marks = ", ".join("?" * (cols.count(",") + 2))
+        sql = f"INSERT INTO {table} (source_id, {cols}) VALUES ({marks})"
+        for lo in range(0, len(rows), self.batch_rows):
+            batch = rows[lo : lo + self.batch_rows]
+            t0 = time.perf_counter()
+            conn.executemany(sql, batch)
+            self.metrics.storage_seconds.labels(table).observe(time.perf_counter() - t0)
+            self.metrics.storage_rows.labels(table).inc(len(batch))
+
+    async def persist(self, src: Source) -> tuple[int, bool]:
+        """Store a source unless its SHA-256 is already there. Returns (sources.id, written)."""
+
+        def run() -> tuple[int, bool]:
+            conn = self._conn
+            if conn is None:
+                raise StorageError("storage is closed")
+            row = conn.execute("SELECT id FROM sources WHERE sha256 = ?", (src.sha256,)).fetchone()
+            if row is not None:
+                return int(row[0]), False
+            rec = src.records
+            bbo = mbo_fast.read_bbo(src.path)
+            with conn:  # one transaction: a source is stored whole or not at all
+                cur = conn.execute(
+                    "INSERT INTO sources (sha256, name, bytes, records, loaded_at_ns) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (src.sha256, src.name, src.size, len(src), time.time_ns()),
+                )
+                sid = cur.lastrowid
+                assert sid is not None
+                n = len(rec["index"])
+                self._insert(
+                    conn,
+                    "records",
+                    _RECORD_COLS,
+                    list(
+                        zip(
+                            [sid] * n,
+                            rec["index"].tolist(),
+                            rec["ts_recv"].tolist(),
+                            rec["ts_event"].tolist(),
+                            rec["instrument_id"].tolist(),
+                            rec["publisher_id"].tolist(),
+                            rec["order_id"].view(np.int64).tolist(),
+                            _nullable_px(rec["price"]),
+                            rec["size"].tolist(),
+                            rec["flags"].tolist(),
+                            _chars(rec["action"]),
+                            _chars(rec["side"]),
+                            rec["sequence"].tolist(),
+                            rec["channel_id"].tolist(),
+                        )
+                    ),
+                )
+                m = len(bbo["index"])
+                self._insert(
+                    conn,
+                    "bbo",
+                    _BBO_COLS,
+                    list(
+                        zip(
+                            [sid] * m,
+                            bbo["index"].tolist(),
+                            bbo["ts_recv"].tolist(),
+                            bbo["ts_event"].tolist(),
+                            bbo["instrument_id"].tolist(),
+                            bbo["publisher_id"].tolist(),
+                            _nullable_px(bbo["bid_px"]),
+                            bbo["bid_sz"].tolist(),
+                            bbo["bid_ct"].tolist(),
+                            _nullable_px(bbo["ask_px"]),
+                            bbo["ask_sz"].tolist(),
+                            bbo["ask_ct"].tolist(),
+                        )
+                    ),
+                )
+                t = np.flatnonzero(rec["action"] == ord("T"))
+                self._insert(
+                    conn,
+                    "trades",
+                    _TRADE_COLS,
+                    list(
+                        zip(
+                            [sid] * len(t),
+                            rec["index"][t].tolist(),
+                            rec["ts_recv"][t].tolist(),
+                            rec["ts_event"][t].tolist(),
+                            rec["instrument_id"][t].tolist(),
+                            rec["publisher_id"][t].tolist(),
+                            _nullable_px(rec["price"][t]),
+                            rec["size"][t].tolist(),
+                            _chars(rec["side"][t]),
+                        )
+                    ),
+                )
+            return int(sid), True
+
+        sid, written = await self._write(run)
+        self.db_ids[src.sha256] = sid
+        return sid, written
+
+    # ----------------------------------------------------------------------------------------
+    # reads
+
+    async def counts(self) -> dict[str, int]:
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                for t in ("sources", "records", "bbo", "trades")
+            }
+
+        return await self._read(run)
+
+    async def _page(
+        self,
+        table: str,
+        cols: str,
+        source_id: int,
+        book: tuple[int, int] | None,
+        start: int | None,
+        end: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        where = ["source_id = ?"]
+        args: list[Any] = [source_id]
+        if book is not None:
+            where += ["instrument_id = ?", "publisher_id = ?"]
+            args += list(book)
+        if after is not None:
+            where.append("idx > ?")
+            args.append(after)
+        if start is not None:
+            where.append("ts_recv >= ?")
+            args.append(start)
+        if end is not None:
+            where.append("ts_recv <= ?")
+            args.append(end)
+        sql = f"SELECT {cols} FROM {table} WHERE {' AND '.join(where)} ORDER BY idx LIMIT ?"
+        args.append(limit)
+
+        def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return list(conn.execute(sql, args).fetchall())
+
+        return await self._read(run)
+
+    async def bbo(
+        self,
+        source_id: int,
+        book: tuple[int, int] | None,
+        start: int | None,
+        end: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        rows = await self._page("bbo", _BBO_COLS, source_id, book, start, end, after, limit)
+        return _dicts(_BBO_COLS, rows, index_col="idx")
+
+    async def trades(
+        self,
+        source_id: int,
+        book: tuple[int, int] | None,
+        start: int | None,
+        end: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        rows = await self._page("trades", _TRADE_COLS, source_id, book, start, end, after, limit)
+        return _dicts(_TRADE_COLS, rows, index_col="idx")
+
+    async def records(
+        self,
+        source_id: int,
+        book: tuple[int, int] | None,
+        start: int | None,
+        end: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        rows = await self._page("records", _RECORD_COLS, source_id, book, start, end, after, limit)
+        out = _dicts(_RECORD_COLS, rows, index_col="idx")
+        for r in out:
+            if r["order_id"] < 0:
+                r["order_id"] += 1 << 64
+        return out
+
+
+def _dicts(cols: str, rows: Iterable[Sequence[Any]], index_col: str) -> list[dict[str, Any]]:
+    names = [("index" if c.strip() == index_col else c.strip()) for c in cols.split(",")]
+    return [dict(zip(names, row)) for row in rows]

@@ -1,0 +1,417 @@
+"""SSE playback of one book: a `snapshot`, then `trade`, `book` and `status` events paced by
+ts_recv × speed, each with `id:` = its record index (Last-Event-ID resumes exactly).
+
+The cursor is `mbo_fast.Replay.player(...)` (Rust, GIL released, frames JSON-encoded in Rust)
+when the core has it; otherwise `PyPlayer` implements the same contract in Python (tests check
+that both give the same frames). Each client
+has a producer task (the cursor) and a bounded queue drained by its own writer, so a client
+whose socket is full never slows anyone else: when its queue overflows, the backlog is dropped
+and replaced by a fresh snapshot (counted in mbo_sse_frames_dropped / mbo_sse_resyncs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse
+
+import mbo_fast
+from mbo_fast import _core
+
+from .data import F_LAST, Source
+
+log = logging.getLogger("mbo_fast_server.stream")
+_T = TypeVar("_T")
+
+Frame = tuple[str, int, bytes]  # (event, id, JSON data)
+
+# A real-time tick that applied at most this many records last time runs inline on the event
+# loop (a few µs of Rust): a thread hop costs more than the work and makes the executor threads
+# fight the loop for the GIL. Bigger ticks (speed=max, big jumps) and the Python stand-in go to
+# the executor.
+INLINE_MAX_RECORDS = 2_000
+SEND_TIMEOUT_S = 30.0  # a client that takes no bytes for this long is dropped
+_EVENT_NAMES = {e: e.encode() for e in ("snapshot", "book", "trade", "status", "end", "shutdown")}
+
+
+def encode_events(batch: list[Frame]) -> bytes:
+    """One tick's frames as SSE bytes (CRLF, as aiohttp-sse writes them). The data is compact
+    JSON (no raw newlines), so it is a single `data:` line."""
+    return b"".join(
+        b"id: %d\r\nevent: %b\r\ndata: %b\r\n\r\n"
+        % (fid, _EVENT_NAMES.get(event) or event.encode(), data)
+        for event, fid, data in batch
+    )
+
+
+class PlayerLike(Protocol):
+    def seek(self, index: int | None = None, ts: int | None = None) -> list[Frame]: ...
+    def snapshot(self) -> tuple[int, bytes]: ...
+    def advance(
+        self, until_index: int | None = None, until_ts: int | None = None
+    ) -> list[Frame]: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def ts_recv(self) -> int | None: ...
+    @property
+    def done(self) -> bool: ...
+
+
+def native_player_available() -> bool:
+    return hasattr(_core, "Player")
+
+
+def make_player(src: Source, instrument_id: int, publisher_id: int, depth: int) -> PlayerLike:
+    """The Rust cursor when the core has one, else the Python stand-in (blocking)."""
+    if native_player_available():
+        factory = getattr(src.replay, "player", None) or getattr(
+            getattr(src.replay, "_inner", None), "player", None
+        )
+        if factory is not None:
+            player: PlayerLike = factory(instrument_id, publisher_id, depth)
+            return player
+    return PyPlayer(src, instrument_id, publisher_id, depth)
+
+
+class PyPlayer:
+    """Python stand-in for the Rust Player: same methods, same frames (slower, for tests)."""
+
+    def __init__(self, src: Source, instrument_id: int, publisher_id: int, depth: int) -> None:
+        rec = src.records
+        self._iid, self._pid, self._depth = instrument_id, publisher_id, depth
+        self._replay = mbo_fast.Replay(src.path)  # a cursor of its own
+        self._rec = rec
+        self._n = len(rec["index"])
+        mask = (rec["instrument_id"] == instrument_id) & (rec["publisher_id"] == publisher_id)
+        self._book_idx = np.flatnonzero(mask)
+        self._boundaries = np.flatnonzero(mask & ((rec["flags"] & F_LAST) != 0))
+        self._trades = np.flatnonzero(mask & (rec["action"] == ord("T")))
+        self._index = -1
+        self._last_levels: Any = None
+
+    # the contract ---------------------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        return self._index + 1
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def ts_recv(self) -> int | None:
+        return int(self._rec["ts_recv"][self._index]) if self._index >= 0 else None
+
+    @property
+    def done(self) -> bool:
+        return self._index >= self._n - 1
+
+    def seek(self, index: int | None = None, ts: int | None = None) -> list[Frame]:
+        raw = self._raw_target(index, ts)
+        target = self._complete(raw)
+        if target < 0:
+            self._replay.rewind()
+        else:
+            self._replay.seek(index=target)
+        self._index = target
+        self._last_levels = self._levels()
+        lo = np.searchsorted(self._trades, raw, "right")
+        hi = np.searchsorted(self._trades, target, "right")
+        return [trade_frame(self._rec, int(i)) for i in self._trades[lo:hi]]
+
+    def snapshot(self) -> tuple[int, bytes]:
+        self._last_levels = levels = self._levels()
+        return self._index, self._frame(levels)
+
+    def advance(self, until_index: int | None = None, until_ts: int | None = None) -> list[Frame]:
+        target = self._target(until_index, until_ts)
+        if target <= self._index:
+            return []
+        lo = np.searchsorted(self._trades, self._index, "right")
+        hi = np.searchsorted(self._trades, target, "right")
+        frames: list[Frame] = [trade_frame(self._rec, int(i)) for i in self._trades[lo:hi]]
+        self._replay.step(target - self._index)
+        self._index = target
+        levels = self._levels()
+        if levels != self._last_levels:
+            self._last_levels = levels
+            frames.append(("book", target, self._frame(levels)))
+        return frames
+
+    # helpers --------------------------------------------------------------------------------
+    def _target(self, index: int | None, ts: int | None) -> int:
+        return self._complete(self._raw_target(index, ts))
+
+    def _raw_target(self, index: int | None, ts: int | None) -> int:
+        if index is not None:
+            return min(int(index), self._n - 1)
+        if ts is not None:
+            return int(np.searchsorted(self._rec["ts_recv"], ts, "right")) - 1
+        raise ValueError("give index or ts")
+
+    def _complete(self, target: int) -> int:
+        if target < 0:
+            return -1
+        # complete the book's event: up to its next F_LAST record if the last one seen has none
+        k = int(np.searchsorted(self._book_idx, target, "right")) - 1
+        if k >= 0 and not self._rec["flags"][self._book_idx[k]] & F_LAST:
+            m = int(np.searchsorted(self._boundaries, self._book_idx[k], "left"))
+            target = int(self._boundaries[m]) if m < len(self._boundaries) else self._n - 1
+        return target
+
+    def _levels(self) -> tuple[Any, Any, bool, Any]:
+        try:
+            book = self._replay.book(self._iid, self._pid)
+        except KeyError:
+            return ([], [], False, None)
+        unc = book.indicative_uncross() if book.crossed else None
+        uncross = None
+        if unc is not None:
+            uncross = {
+                "price": unc.price,
+                "volume": unc.volume,
+                "bid_volume": unc.bid_volume,
+                "ask_volume": unc.ask_volume,
+                "imbalance": unc.imbalance,
+            }
+        return (
+            [list(x) for x in book.levels("B", self._depth)],
+            [list(x) for x in book.levels("A", self._depth)],
+            book.crossed,
+            uncross,
+        )
+
+    def _frame(self, levels: tuple[Any, Any, bool, Any]) -> bytes:
+        i = self._index
+        doc = {
+            "index": i if i >= 0 else None,
+            "ts_recv": int(self._rec["ts_recv"][i]) if i >= 0 else None,
+            "ts_event": int(self._rec["ts_event"][i]) if i >= 0 else None,
+            "instrument_id": self._iid,
+            "publisher_id": self._pid,
+            "bids": levels[0],
+            "asks": levels[1],
+            "crossed": levels[2],
+            "uncross": levels[3],
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def trade_frame(rec: dict[str, Any], i: int) -> Frame:
+    doc = {
+        "index": i,
+        "ts_recv": int(rec["ts_recv"][i]),
+        "ts_event": int(rec["ts_event"][i]),
+        "price": int(rec["price"][i]),
+        "size": int(rec["size"][i]),
+        "side": chr(int(rec["side"][i])),
+    }
+    return ("trade", i, json.dumps(doc, separators=(",", ":")).encode())
+
+
+class StreamSession:
+    """One client's playback: producer (cursor) -> bounded queue -> writer."""
+
+    def __init__(
+        self,
+        *,
+        app_state: Any,
+        player: PlayerLike,
+        speed: float | None,
+        queue_ticks: int,
+        first_ts: int,
+    ) -> None:
+        self.first_ts = first_ts
+        self.state = app_state
+        self.config = app_state.config
+        self.metrics = app_state.metrics
+        self.player = player
+        self.speed = speed
+        self.queue: asyncio.Queue[list[Frame]] = asyncio.Queue(maxsize=queue_ticks)
+        self.closing = False
+        self.finished = asyncio.Event()
+        self.dropped = 0
+        self.inline = not isinstance(player, PyPlayer)
+        self.records_stream = self.metrics.records_processed.labels("stream")
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.state.executor, fn)
+
+    async def _push(self, frames: list[Frame]) -> None:
+        """Queue one tick's frames. At speed `max` the cursor waits for the client (it sets the
+        pace); at a real-time speed a full queue means the client fell behind: its backlog is
+        dropped and replaced by a snapshot of the current state (the cursor never waits)."""
+        if not frames:
+            return
+        if self.speed is None:
+            await self.queue.put(frames)
+            return
+        try:
+            self.queue.put_nowait(frames)
+            return
+        except asyncio.QueueFull:
+            pass
+        dropped = len(frames)
+        while not self.queue.empty():
+            dropped += len(self.queue.get_nowait())
+        self.dropped += dropped
+        self.metrics.frames_dropped.inc(dropped)
+        self.metrics.resyncs.inc()
+        idx, snap = await self._run(self.player.snapshot)
+        self.queue.put_nowait([("snapshot", idx, snap)])
+
+    def _status(self, rate: float, due_ns: int) -> Frame:
+        p = self.player
+        doc = {
+            "index": p.index if p.index >= 0 else None,
+            "position": p.position,
+            "clock": p.ts_recv,
+            "speed": self.speed,
+            "rate": round(rate, 1),
+            "done": p.done,
+            "dropped": self.dropped,
+            # the server's wall clock (ns since the epoch) when this tick was due: a client on
+            # the same clock measures the tick's delay (loop lag + apply + queue + send)
+            "due_ns": due_ns,
+        }
+        return ("status", p.index, json.dumps(doc, separators=(",", ":")).encode())
+
+    async def produce(self) -> None:
+        cfg = self.config
+        period = 1.0 / cfg.frame_rate
+        p = self.player
+        wall0 = time.monotonic()
+        to_epoch_ns = time.time_ns() - int(wall0 * 1e9)
+        clock0 = p.ts_recv
+        next_tick = wall0
+        next_status = wall0 + cfg.status_every_s
+        last_pos, last_status_pos, last_status_wall = p.position, p.position, wall0
+        last_applied = 0
+        while not self.closing:
+            next_tick += period
+            due = next_tick
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                next_tick = time.monotonic()
+                await asyncio.sleep(0)
+            t_tick = time.perf_counter()
+            if self.speed is None:
+                target = p.index + cfg.max_records_per_frame
+                frames = await self._run(lambda t=target: p.advance(until_index=t))  # type: ignore[misc]
+            else:
+                if clock0 is None:  # nothing applied yet: the clock starts at the first record
+                    clock0 = self.first_ts
+                elapsed = time.monotonic() - wall0
+                until = clock0 + int(elapsed * self.speed * 1e9)
+                if self.inline and last_applied <= INLINE_MAX_RECORDS:
+                    frames = p.advance(until_ts=until)
+                else:
+                    frames = await self._run(lambda u=until: p.advance(until_ts=u))  # type: ignore[misc]
+            pos = p.position
+            last_applied = pos - last_pos
+            if last_applied:
+                self.records_stream.inc(last_applied)
+                last_pos = pos
+            now = time.monotonic()
+            if now >= next_status or p.done:
+                rate = (pos - last_status_pos) / max(now - last_status_wall, 1e-9)
+                last_status_pos, last_status_wall = pos, now
+                next_status = now + cfg.status_every_s
+                frames.append(self._status(rate, to_epoch_ns + int(due * 1e9)))
+            if p.done:
+                end = json.dumps({"index": p.index, "position": p.position}).encode()
+                frames.append(("end", p.index, end))
+            self.metrics.sse_tick_seconds.observe(time.perf_counter() - t_tick)
+            await self._push(frames)
+            if p.done:
+                return
+
+    async def close(self) -> None:
+        """Shutdown: stop producing and tell the client (the writer sends a final event)."""
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        bye = json.dumps({"reason": "server shutting down"}).encode()
+        self.queue.put_nowait([("shutdown", self.player.index, bye)])
+
+
+async def serve_stream(
+    request: web.Request,
+    session: StreamSession,
+    first: list[Frame],
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    cfg = session.config
+    resp = EventSourceResponse(
+        headers=headers, ping_interval=cfg.heartbeat_s, send_timeout=SEND_TIMEOUT_S
+    )
+    await resp.prepare(request)
+    metrics = session.metrics
+    state = session.state
+    state.streams.add(session)
+    metrics.sse_clients.inc()
+    producer: asyncio.Task[None] | None = None
+    try:
+        for event, fid, data in first:
+            await resp.send(data.decode(), id=str(fid), event=event, retry=1000)
+            metrics.frames_sent.labels(event).inc()
+        producer = asyncio.create_task(session.produce())
+        sent = {e: metrics.frames_sent.labels(e) for e in _EVENT_NAMES}
+        transport = request.transport
+        ended = False
+        while not ended:
+            batch = await session.queue.get()
+            payload = encode_events(batch)
+            # one write per tick; a write only waits (bounded) when the socket is backed up
+            if transport is not None and transport.get_write_buffer_size() == 0:
+                await resp.write(payload)
+            else:
+                await asyncio.wait_for(resp.write(payload), SEND_TIMEOUT_S)
+            for event, _, _ in batch:
+                counter = sent.get(event)
+                (counter or metrics.frames_sent.labels(event)).inc()
+                if event == "shutdown":
+                    return resp
+                ended = ended or event == "end"
+        # the end of the data: idle (heartbeats) until the client leaves or the server stops
+        waiter = asyncio.create_task(session.queue.get())
+        gone = asyncio.create_task(resp.wait())
+        done, _ = await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if waiter in done:
+            for event, fid, data in waiter.result():
+                await resp.send(data.decode(), id=str(fid), event=event)
+                metrics.frames_sent.labels(event).inc()
+        else:
+            waiter.cancel()
+    except (ConnectionResetError, asyncio.TimeoutError, TimeoutError):
+        metrics.errors.labels("stream_disconnect").inc()
+    finally:
+        session.closing = True
+        if producer is not None:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+        metrics.sse_clients.dec()
+        state.streams.discard(session)
+        session.finished.set()
+        resp.stop_streaming()
+    return resp
+
+
+def new_stream_set() -> weakref.WeakSet[StreamSession]:
+    return weakref.WeakSet()
