@@ -1,5 +1,5 @@
 # Quick start on a fresh machine (Rust via rustup, python3 >= 3.9, make):
-#   make run     set up .venv, build mbo_fast (release), run the main job on the sample data
+#   make run     set up .venv, build mbo_fast (release), start the server on the default data
 #   make test    set up, then every check CI runs (.ci/run runs exactly this)
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -10,11 +10,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/CLX5_mbo.dbn
 CARGO_FLAGS ?= --locked
+SERVE_ARGS ?=
 # clippy/cargo see the same interpreter as maturin, so pyo3 is not rebuilt between them
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 export CARGO_FLAGS
 
-.PHONY: help setup run test lint rust-test py-test bench-check bench bench-input asv fmt clean
+.PHONY: help setup run test test-tools deploy-check docker-steps lint rust-test py-test bench-check js-test bench bench-input asv fmt clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -22,17 +23,43 @@ help:
 setup:
 	scripts/setup.sh
 
+# The server on the default data (a simulated session, generated once into ~/.cache/mbo-fast);
+# it prints its URL and runs until Ctrl-C. Your own data: make run SERVE_ARGS="--file F.dbn".
 run: setup
-	$(BIN)/mbo-fast info $(DATA)
-	$(BIN)/mbo-fast book $(DATA)
+	$(BIN)/mbo-fast serve $(SERVE_ARGS)
 
-test: setup lint rust-test bench-check py-test
+test: setup test-tools lint rust-test bench-check deploy-check js-test py-test
+
+# Debian packages only the tests need (chromium for the browser tests, prometheus/promtool).
+test-tools:
+	scripts/setup-test-tools.sh
 
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict python/mbo_fast
+	$(BIN)/mypy --strict server/mbo_fast_server
+
+# Offline checks of the deployment files (seconds): Dockerfile, Prometheus config and rules,
+# Kubernetes manifests (bundled schemas), compose/workflow/dependabot schemas, YAML style.
+# The image build itself: scripts/docker-steps.sh (slow, not here); tests/test_deploy.py runs
+# the server against promtool and a real Prometheus.
+deploy-check:
+	$(BIN)/hadolint Dockerfile
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/rules.yml
+	$(BIN)/kubernetes-validate --strict --quiet $$(ls deploy/k8s/*.yaml | grep -v kustomization)
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/yamllint --strict docker-compose.yml deploy .github .hadolint.yaml .yamllint.yaml
+	$(BIN)/shellcheck scripts/docker-steps.sh
+
+# The Dockerfile's build and run steps for real, without Docker: release wheel build in a temp
+# dir, fresh venv install, server start, HEALTHCHECK, /metrics, SIGTERM (slow: a full build).
+docker-steps:
+	scripts/docker-steps.sh
 
 rust-test:
 	cargo test -p mbo-fast-core $(CARGO_FLAGS)
@@ -45,6 +72,12 @@ bench-check:
 	$(BIN)/asv machine --yes >/dev/null
 	MBO_FAST_BENCH_FILE=$(abspath $(DATA)) $(BIN)/asv run --python=same --quick \
 	  --show-stderr --dry-run --set-commit-hash "$$(git rev-parse HEAD)"
+
+# The web UI's pure modules (formatting, diffing, scales, heatmap binning) with node's own test
+# runner (no packages); skipped with a message where node is missing.
+js-test:
+	@if command -v node >/dev/null 2>&1; then node --test tests/ui/*.test.mjs; \
+	else echo "node not found: skipping the web UI unit tests (tests/ui)"; fi
 
 # Last, so pytest's summary line closes the output. Exit 5 (no test collected) is a failure.
 py-test:

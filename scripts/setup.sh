@@ -2,7 +2,8 @@
 # Idempotent developer/CI setup, run by `make run` and `make test` (and by .ci/run):
 #   1. the Rust components the checks need (clippy, rustfmt);
 #   2. .venv with the dev/test/bench tools at the exact versions of constraints.txt;
-#   3. mbo_fast built in release mode and installed into .venv (maturin develop --release).
+#   3. mbo_fast built in release mode and installed into .venv (maturin develop --release);
+#   4. the server package (server/) installed into .venv (editable).
 # A second run only rebuilds what changed. Environment: PYTHON (interpreter for a new venv,
 # default python3), VENV (default .venv), CARGO_FLAGS (default --locked).
 set -euo pipefail
@@ -55,3 +56,7 @@ export PYO3_PYTHON="$PWD/$VENV/bin/python"  # same interpreter as clippy/tests: 
 # shellcheck disable=SC2086  # CARGO_FLAGS is a word list
 "$VENV/bin/maturin" develop --release $CARGO_FLAGS
 "$VENV/bin/python" -c 'import mbo_fast; print("mbo_fast", mbo_fast.__version__, "installed")'
+
+step "mbo_fast_server (server/, editable; its dependencies come from requirements-dev.txt)"
+"$VENV/bin/python" -m pip install -q --no-deps -e ./server
+"$VENV/bin/python" -c 'import mbo_fast_server; print("mbo_fast_server installed")'
