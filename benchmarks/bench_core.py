@@ -80,3 +80,52 @@ class ReplaySeek:
     def peakmem_build_and_seek_to_end(self) -> None:
         replay = mbo_fast.Replay(SOURCE)
         replay.seek(index=len(replay) - 1)
+
+
+class Export:
+    """The JSON-lines depth export (decimal prices, ISO times), into memory."""
+
+    timeout = 600
+
+    def time_export_depth10(self) -> None:
+        mbo_fast.export_depth(SOURCE, 10)
+
+    def peakmem_export_depth10(self) -> None:
+        mbo_fast.export_depth(SOURCE, 10)
+
+
+class Simulate:
+    """Synthetic sessions: matching engine + agent flow + plain DBN encoding."""
+
+    timeout = 600
+    params = [200_000, 1_000_000]
+    param_names = ["records"]
+
+    def time_simulate(self, records: int) -> None:
+        mbo_fast.simulate(seed=1, records=records, instruments=2)
+
+    def peakmem_simulate(self, records: int) -> None:
+        mbo_fast.simulate(seed=1, records=records, instruments=2)
+
+
+class Frames:
+    """SSE frame building: one Player replaying its book to the end in 1,000-record ticks."""
+
+    timeout = 600
+
+    def setup(self) -> None:
+        self.replay = mbo_fast.Replay(SOURCE)
+        book = self.replay.record(0)
+        self.key = (int(book["instrument_id"]), int(book["publisher_id"]))
+        self.n = len(self.replay)
+
+    def time_frames_to_end(self) -> None:
+        player = self.replay.player(*self.key, depth=10)
+        player.snapshot()
+        for target in range(999, self.n, 1000):
+            player.advance(until_index=target)
+
+    def peakmem_frames_to_end(self) -> None:
+        player = self.replay.player(*self.key, depth=10)
+        for target in range(999, self.n, 1000):
+            player.advance(until_index=target)
