@@ -306,7 +306,7 @@ def _dashboard_exprs() -> list[str]:
 def test_query_parser_sees_metric_names() -> None:
     expr = 'histogram_quantile(0.9, sum by (le, r) (rate(a_b_bucket{job="x", r!~"s.*"}[5m])))'
     assert _queried_metrics(expr) == {"a_b_bucket"}
-    assert _queried_metrics("up{job=\"mbo-fast\"} == 0") == {"up"}
+    assert _queried_metrics('up{job="mbo-fast"} == 0') == {"up"}
 
 
 def test_promtool_check_metrics(server: tuple[str, str]) -> None:

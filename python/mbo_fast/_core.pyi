@@ -296,3 +296,28 @@ def simulate_session(
     pre_open_events: int | None = None,
 ) -> bytes | int:
     """A generated session written to `path` (returns the record count) or as DBN bytes."""
+
+@final
+class LiveMarket:
+    """A market fed by live DBN bytes in any split (metadata first, then records), with
+    sequence-gap detection per channel (a jump > max_seq_jump; 0 disables), stale books (after a
+    gap or reconnect, until an R or snapshot record) and per-(book, depth) subscriptions."""
+
+    def __init__(self, max_seq_jump: int = 1) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> int:
+        """Decode and apply (GIL released); returns records applied. DecodeError on garbage."""
+    def reconnect(self) -> None:
+        """A new connection: expect metadata again; mark every book stale."""
+    def subscribe(self, instrument_id: int, publisher_id: int, depth: int) -> int: ...
+    def unsubscribe(self, id: int) -> None: ...
+    def snapshot(self, id: int) -> tuple[int, bytes]: ...
+    def tick(self) -> list[tuple[int, list[_Frame]]]:
+        """Frames since the last tick per subscription: trades, then a book frame if changed."""
+    @property
+    def index(self) -> int: ...
+    def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...
+    def stats(self) -> dict[str, int | bool]:
+        """records, bytes, gaps, missed, stale_books, connections, metadata."""
+    def timings(self) -> dict[str, dict[str, Any]]:
+        """live_apply, live_receipt_to_applied, live_receipt_to_published, live_tick."""
+    def to_json(self) -> str: ...

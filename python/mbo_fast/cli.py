@@ -7,6 +7,7 @@
     mbo-fast bench FILE [--repeat N]
     mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
     mbo-fast simulate [--seed N] [--records N] [--instruments N] [-o OUT.dbn[.zst]]
+    mbo-fast fetch --dataset D --symbols S[,S…] --start T --end T -o OUT.dbn.zst (needs DBN_KEY)
 
 FILE is a DBN MBO file (plain or zstd) or `-` for standard input. Every book computation is one
 call into the compiled core; this module only parses arguments, formats output and reports errors.
@@ -506,6 +507,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from mbo_fast import databento_io  # the databento client is imported only when used
+
+    if args.output is None:
+        raise CliError("fetch needs -o OUT.dbn.zst (the file to write)")
+    path = _with_progress(
+        args,
+        "fetch",
+        lambda: databento_io.fetch(
+            args.dataset, args.symbols, args.start, args.end, args.output, stype_in=args.stype_in
+        ),
+    )
+    print(f"{args.dataset} {args.symbols} {args.start}..{args.end}: {path}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Argument parsing and error handling
 
@@ -591,6 +608,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_simulate)
 
+    fetch_help = "download MBO history from Databento (databento package; key in DBN_KEY)"
+    p = sub.add_parser("fetch", help=fetch_help, description=fetch_help)
+    p.add_argument("--dataset", required=True, metavar="D", help="e.g. GLBX.MDP3")
+    p.add_argument("--symbols", required=True, metavar="S[,S…]", help="e.g. CLZ5 or CLZ5,CLF6")
+    p.add_argument("--start", required=True, metavar="T", help="ISO 8601 date/time (UTC)")
+    p.add_argument("--end", required=True, metavar="T", help="ISO 8601, exclusive")
+    p.add_argument("--stype-in", default="raw_symbol", metavar="S", help="default raw_symbol")
+    p.add_argument("-o", "--output", metavar="OUT.dbn.zst", help="file to write (zstd DBN)")
+    p.set_defaults(func=_cmd_fetch)
+
+    feed_help = "serve FILE… as a live DBN stream over TCP, paced (for --live ingest)"
+    p = sub.add_parser("feed", help=feed_help, description=feed_help)
+    p.add_argument("files", nargs="+", metavar="FILE", help="DBN MBO file(s), sent in order")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=_uint, default=9000, help="port (default 9000; 0: any)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, metavar="N", help="records per second")
+    pace.add_argument("--speed", type=float, metavar="X", help="recorded time x X")
+    p.add_argument("--loop", action="store_true", help="start over at the end")
+    p.add_argument(
+        "--resequence",
+        action="store_true",
+        help="make each channel's sequence numbers contiguous (no false gaps)",
+    )
+    p.add_argument(
+        "--max-buffer",
+        type=_count,
+        default=8 << 20,
+        metavar="BYTES",
+        help="drop a subscriber with more than this unsent (default 8 MiB)",
+    )
+    p.set_defaults(func=_cmd_feed)
+
     serve_help = "HTTP/SSE server over the books (package mbo_fast_server, in server/)"
     p = sub.add_parser("serve", help=serve_help, description=serve_help)
     p.add_argument(
@@ -600,14 +650,50 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="DBN MBO file to serve (repeatable; default: a simulated session)",
     )
+    p.add_argument(
+        "--databento",
+        nargs=4,
+        metavar=("DATASET", "SYMBOLS", "START", "END"),
+        help="fetch MBO history with the databento client (DBN_KEY) into the cache, then serve it",
+    )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=_uint, help="port (default 8080; 0 picks a free one)")
+    p.add_argument(
+        "--live", metavar="tcp://HOST:PORT", help="ingest a live DBN feed (mbo-fast feed)"
+    )
     p.add_argument("--db", metavar="PATH", help="SQLite database (default in --data-dir)")
     p.add_argument("--data-dir", metavar="DIR", help="cache for generated data and the database")
     p.add_argument("--config", metavar="TOML", help="configuration file (flags > MBO_* env > it)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _cmd_feed(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import logging
+
+    from . import feed
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    rate = args.rate if args.rate is not None or args.speed is not None else 500_000.0
+    if (rate is not None and rate <= 0) or (args.speed is not None and args.speed <= 0):
+        raise CliError("--rate and --speed must be > 0")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            feed.run(
+                args.files,
+                args.host,
+                args.port,
+                rate=rate,
+                speed=args.speed,
+                loop=args.loop,
+                resequence=args.resequence,
+                max_buffer=args.max_buffer,
+            )
+        )
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -619,6 +705,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ) from None
     flags = {
         "files": args.files,
+        "databento": args.databento,
+        "live": args.live,
         "host": args.host,
         "port": args.port,
         "db": args.db,

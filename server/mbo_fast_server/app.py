@@ -15,6 +15,7 @@ from aiohttp import web
 from . import docs, ui
 from .config import Config
 from .data import LookupFailed, load_all
+from .live import routes as live_routes
 from .logs import Handler, request_id_middleware
 from .metrics import Metrics
 from .routes import ParamError, routes
@@ -123,7 +124,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             "player": "rust" if native_player_available() else "python stand-in",
         },
     )
-    if not cfg.files:
+    if not cfg.files and not cfg.databento:
         import mbo_fast
 
         log.info(
@@ -136,7 +137,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await storage.open()
     state.storage = storage
     state.tasks.append(asyncio.create_task(_load(app)))
+    if cfg.live:
+        from .live import LiveIngest
+
+        state.live = LiveIngest(state, cfg.live)
+        state.live.start()
     yield
+    if state.live is not None:
+        await state.live.close()
     for task in state.tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -150,6 +158,8 @@ async def _on_shutdown(app: web.Application) -> None:
     """Tell every SSE client we are going, give them a moment, then let aiohttp close them."""
     state = app[STATE]
     state.shutting_down = True
+    if state.live is not None:
+        state.live.shutdown_clients()
     sessions = list(state.streams)
     for session in sessions:
         await session.close()
@@ -174,6 +184,7 @@ def create_app(config: Config | None = None) -> web.Application:
     )
     app[STATE] = state
     app.add_routes(routes)
+    app.add_routes(live_routes)
     ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
     docs.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)

@@ -38,6 +38,9 @@ class Config:
     port: int = 8080
     # DBN MBO files to serve; empty: the simulator's default session (cached in data_dir).
     files: tuple[str, ...] = ()
+    # Databento history to fetch into <data_dir>/databento first (needs DBN_KEY), then serve
+    # like a file: (DATASET, SYMBOLS, START, END), SYMBOLS comma-separated; empty: none.
+    databento: tuple[str, ...] = ()
     # SQLite database; empty: <data_dir>/mbo-fast.sqlite3.
     db: str = ""
     data_dir: str = dataclasses.field(default_factory=_default_data_dir)
@@ -53,6 +56,9 @@ class Config:
     status_every_s: float = 1.0
     queue_ticks: int = 64  # per client: ticks of frames queued before a resync
     max_streams: int = 200
+    # live ingest: "tcp://HOST:PORT" of a DBN feed (`mbo-fast feed`); empty: none
+    live: str = ""
+    live_max_seq_jump: int = 1  # a per-channel sequence jump above this is a gap; 0: no checks
     # REST limits
     max_depth: int = 1_000
     default_page: int = 1_000
@@ -70,6 +76,7 @@ class Config:
         """The configuration as JSON-able data (for logs); no secrets live here."""
         out = dataclasses.asdict(self)
         out["files"] = list(self.files)
+        out["databento"] = list(self.databento)
         out["db"] = self.db_path
         return out
 
@@ -81,9 +88,42 @@ _TYPES: dict[str, type] = {
 }
 
 
+_DATABENTO_KEYS = ("dataset", "symbols", "start", "end")
+
+
+def _databento(value: Any, where: str) -> tuple[str, ...]:
+    """`DATASET SYMBOLS START END` (env), a 4-item list (flag) or a TOML table with keys
+    dataset, symbols (a string or a list), start, end -> (dataset, "S1,S2", start, end)."""
+    if isinstance(value, str):
+        items: list[Any] = value.split()
+    elif isinstance(value, dict):
+        unknown = sorted(set(value) - set(_DATABENTO_KEYS))
+        missing = [k for k in _DATABENTO_KEYS if k not in value]
+        if unknown or missing:
+            raise ConfigError(
+                f"{where}: needs exactly the keys {', '.join(_DATABENTO_KEYS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                + (f" (missing: {', '.join(missing)})" if missing else "")
+            )
+        items = [value[k] for k in _DATABENTO_KEYS]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(f"{where}: expected DATASET SYMBOLS START END, got {value!r}")
+    if not items:
+        return ()
+    if len(items) == 4 and isinstance(items[1], (list, tuple)):
+        items[1] = ",".join(str(s) for s in items[1])
+    if len(items) != 4 or not all(isinstance(v, str) and v.strip() for v in items):
+        raise ConfigError(f"{where}: expected DATASET SYMBOLS START END, got {value!r}")
+    return tuple(v.strip() for v in items)
+
+
 def _convert(name: str, value: Any, origin: str) -> Any:
     kind = _TYPES[name]
     where = f"{origin}: {name}"
+    if name == "databento":
+        return _databento(value, where)
     if kind is tuple:
         if isinstance(value, str):
             items = (
@@ -130,6 +170,11 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     return value
 
 
+def _live_ok(url: str) -> bool:
+    host, _, port = url.removeprefix("tcp://").rpartition(":")
+    return url.startswith("tcp://") and bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
 def _validate(cfg: Config) -> Config:
     checks = [
         ("port", 0 <= cfg.port <= 65535, "must be in 0..65535"),
@@ -140,6 +185,8 @@ def _validate(cfg: Config) -> Config:
         ("status_every_s", cfg.status_every_s > 0, "must be > 0"),
         ("queue_ticks", cfg.queue_ticks >= 2, "must be >= 2"),
         ("max_streams", cfg.max_streams >= 1, "must be >= 1"),
+        ("live", cfg.live == "" or _live_ok(cfg.live), "must be tcp://HOST:PORT or empty"),
+        ("live_max_seq_jump", cfg.live_max_seq_jump >= 0, "must be >= 0"),
         ("max_depth", cfg.max_depth >= 1, "must be >= 1"),
         ("default_page", 1 <= cfg.default_page <= cfg.max_page, "must be in 1..max_page"),
         ("max_request_bytes", cfg.max_request_bytes >= 1024, "must be >= 1024"),

@@ -300,7 +300,12 @@ def default_data_path(config: Config) -> str:
 
 def load_all(config: Config) -> Catalog:
     """Every configured source (blocking). Duplicate paths are loaded once."""
-    paths = list(dict.fromkeys(config.files)) or [default_data_path(config)]
+    paths = list(dict.fromkeys(config.files))
+    if config.databento:
+        from .databento_source import databento_path
+
+        paths.append(databento_path(config))
+    paths = paths or [default_data_path(config)]
     sources: list[Source] = []
     for path in paths:
         src = load_source(len(sources), path)

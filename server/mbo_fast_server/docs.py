@@ -122,6 +122,23 @@ OPENAPI: dict[str, Any] = {
             ],
             "text/event-stream",
         ),
+        "/api/v1/live": _get(
+            "SSE live broadcast of one book from the --live feed (404 without one): `snapshot` "
+            "on join, then `trade`, `book` and `status` (connection, stale, gaps); id = live "
+            "record index; frames are built once per tick and shared by every client of the book",
+            [
+                _p("instrument_id", "instrument id", required=True),
+                _p("publisher_id", "publisher id (default 1)"),
+                _p("depth", "levels per side (default 10)"),
+            ],
+            "text/event-stream",
+        ),
+        "/api/v1/live/status": _get(
+            "live ingest state (`configured` false without --live): connection, reconnects, "
+            "records, "
+            "rate, gaps, stale books",
+            [],
+        ),
         "/healthz": _get("liveness", []),
         "/readyz": _get("readiness: data loaded and storage open (503 otherwise)", []),
         "/metrics": _get("Prometheus metrics", [], "text/plain"),

@@ -22,7 +22,12 @@ class RustTimings(Collector):
             "mbo_apply_record_seconds",
             "Per-record apply latency measured in Rust (batch means weighted by record count) "
             "by stage: load (checkpoint build), seek (book queries), stream (SSE playback)",
-            {"apply_load": "load", "apply_seek": "seek", "apply_stream": "stream"},
+            {
+                "apply_load": "load",
+                "apply_seek": "seek",
+                "apply_stream": "stream",
+                "live_apply": "live",
+            },
         ),
         (
             "mbo_playback_advance_seconds",
@@ -34,10 +39,22 @@ class RustTimings(Collector):
             "Frame building (top levels, JSON) of one Player.advance in Rust",
             {"frame": ""},
         ),
+        (
+            "mbo_live_latency_seconds",
+            "Live ingest, measured in Rust: from a record's receipt (its bytes fed to the core) "
+            "until it is applied, or until the tick that published its frames built them",
+            {"live_receipt_to_applied": "applied", "live_receipt_to_published": "published"},
+        ),
+        (
+            "mbo_live_tick_seconds",
+            "One live tick's frame building for every subscribed book, in Rust",
+            {"live_tick": ""},
+        ),
     )
 
     def __init__(self) -> None:
         self.replays: list[Any] = []  # set once the data is loaded: objects with .timings()
+        self.live: list[Any] = []  # live markets (mbo_fast._core.LiveMarket)
 
     def describe(self) -> Iterable[Metric]:
         return [self._family(name, doc, stages) for name, doc, stages in self._FAMILIES]
@@ -48,7 +65,8 @@ class RustTimings(Collector):
         return HistogramMetricFamily(name, doc, labels=["stage"] if labelled else None)
 
     def collect(self) -> Iterator[Metric]:
-        snapshots = [r.timings() for r in self.replays if hasattr(r, "timings")]
+        sources = [*self.replays, *self.live]
+        snapshots = [r.timings() for r in sources if hasattr(r, "timings")]
         for name, doc, stages in self._FAMILIES:
             family = self._family(name, doc, stages)
             for key, stage in stages.items():
@@ -122,6 +140,33 @@ class Metrics:
             "One SSE tick seen from the event loop: the cursor's advance (apply and frame "
             "build, off the loop) until its frames are queued for the client",
             buckets=_TICK_BUCKETS,
+            registry=r,
+        )
+        self.live_connected = Gauge(
+            "mbo_live_connected", "1 while the live feed connection is up", registry=r
+        )
+        self.live_reconnects = Counter(
+            "mbo_live_reconnects", "Live feed connections re-established", registry=r
+        )
+        self.live_errors = Counter(
+            "mbo_live_connection_errors",
+            "Live feed connections dropped or refused, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.live_gaps = Counter(
+            "mbo_live_sequence_gaps", "Sequence gaps detected in the live feed", registry=r
+        )
+        self.live_stale_books = Gauge(
+            "mbo_live_stale_books", "Books stale after a gap or reconnect", registry=r
+        )
+        self.live_rate = Gauge(
+            "mbo_live_ingest_records_per_second", "Live records applied per second", registry=r
+        )
+        self.live_clients = Gauge("mbo_live_clients", "Connected live SSE clients", registry=r)
+        self.live_dropped_clients = Counter(
+            "mbo_live_dropped_subscribers",
+            "Live SSE clients disconnected because they could not take frames",
             registry=r,
         )
         self.rust_timings = RustTimings()

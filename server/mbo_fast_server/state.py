@@ -32,6 +32,7 @@ class AppState:
     loaded: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     streams: weakref.WeakSet[StreamSession] = dataclasses.field(default_factory=weakref.WeakSet)
     tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+    live: Any = None  # the live ingest (live.LiveIngest) when --live is given
 
 
 STATE: web.AppKey[AppState] = web.AppKey("mbo_state", AppState)

@@ -250,7 +250,7 @@ impl<'a> MboStream<'a> {
 }
 
 /// Read and parse the prelude and metadata; returns them with their length in bytes.
-fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
+pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
     let mut prelude = [0u8; PRELUDE_LEN];
     read_exactly(reader, &mut prelude, label, "its DBN header")?;
     if &prelude[..3] != b"DBN" {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod fmt;
 pub mod info;
+pub mod live;
 pub mod market;
 pub mod playback;
 pub mod replay;

@@ -44,7 +44,7 @@ pub struct Frame {
     pub json: String,
 }
 
-type Levels = Vec<(i64, u64, u32)>;
+pub type Levels = Vec<(i64, u64, u32)>;
 
 pub struct Player {
     replay: Replay,
@@ -200,20 +200,7 @@ impl Player {
         if key != self.key || msg.action as u8 != b'T' {
             return;
         }
-        let mut json = String::with_capacity(128);
-        let side = match msg.side as u8 {
-            side @ (b'A' | b'B') => side as char,
-            _ => 'N',
-        };
-        let _ = write!(
-            json,
-            "{{\"index\":{},\"ts_recv\":{},\"ts_event\":{},\"price\":{},\"size\":{},\"side\":\"{side}\"}}",
-            self.index(),
-            msg.ts_recv,
-            msg.hd.ts_event,
-            msg.price,
-            msg.size
-        );
+        let json = trade_json(self.index(), msg);
         frames.push(Frame {
             kind: FrameKind::Trade,
             index: self.index(),
@@ -222,55 +209,94 @@ impl Player {
     }
 
     fn top_levels(&self) -> (Levels, Levels) {
-        let side_levels = |side| -> Levels {
-            self.book()
-                .map(|book| {
-                    book.levels(side)
-                        .take(self.depth)
-                        .map(|l| (l.price, l.size, l.count))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        (side_levels(Side::Bid), side_levels(Side::Ask))
+        top_levels(self.book(), self.depth)
     }
 
     fn book_json(&self) -> String {
-        let mut json = String::with_capacity(256 + self.depth * 64);
         let (ts_recv, ts_event) = self
             .replay
             .position()
             .checked_sub(1)
             .and_then(|last| self.replay.record(last))
             .map_or((0, 0), |msg| (msg.ts_recv, msg.hd.ts_event));
-        let _ = write!(
-            json,
-            "{{\"index\":{},\"ts_recv\":{ts_recv},\"ts_event\":{ts_event},\"instrument_id\":{},\
-             \"publisher_id\":{},\"bids\":",
+        book_json(
             self.index(),
-            self.key.0,
-            self.key.1
-        );
-        let (bids, asks) = self.top_levels();
-        write_levels(&mut json, &bids);
-        json.push_str(",\"asks\":");
-        write_levels(&mut json, &asks);
-        let crossed = self.book().is_some_and(Book::crossed);
-        let _ = write!(json, ",\"crossed\":{crossed},\"uncross\":");
-        match self.book().and_then(|book| indicative_uncross(book, None)) {
-            Some(u) => {
-                let _ = write!(
-                    json,
-                    "{{\"price\":{},\"volume\":{},\"bid_volume\":{},\"ask_volume\":{},\
-                     \"imbalance\":{}}}",
-                    u.price, u.volume, u.bid_volume, u.ask_volume, u.imbalance
-                );
-            }
-            None => json.push_str("null"),
-        }
-        json.push('}');
-        json
+            ts_recv,
+            ts_event,
+            self.key,
+            self.book(),
+            &self.top_levels(),
+        )
     }
+}
+
+/// The top `depth` levels of each side `(price, size, count)`, best first (empty without a book).
+pub fn top_levels(book: Option<&Book>, depth: usize) -> (Levels, Levels) {
+    let side_levels = |side| -> Levels {
+        book.map(|book| {
+            book.levels(side)
+                .take(depth)
+                .map(|l| (l.price, l.size, l.count))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    (side_levels(Side::Bid), side_levels(Side::Ask))
+}
+
+/// The JSON of a `trade` frame for record `index`.
+pub fn trade_json(index: i64, msg: &MboMsg) -> String {
+    let mut json = String::with_capacity(128);
+    let side = match msg.side as u8 {
+        side @ (b'A' | b'B') => side as char,
+        _ => 'N',
+    };
+    let _ = write!(
+        json,
+        "{{\"index\":{index},\"ts_recv\":{},\"ts_event\":{},\"price\":{},\"size\":{},\"side\":\"{side}\"}}",
+        msg.ts_recv,
+        msg.hd.ts_event,
+        msg.price,
+        msg.size
+    );
+    json
+}
+
+/// The JSON of a `snapshot` or `book` frame: the book after record `index` (whose times are
+/// `ts_recv`/`ts_event`, 0 before any record) with its top `levels`.
+pub fn book_json(
+    index: i64,
+    ts_recv: u64,
+    ts_event: u64,
+    key: BookKey,
+    book: Option<&Book>,
+    levels: &(Levels, Levels),
+) -> String {
+    let mut json = String::with_capacity(256 + (levels.0.len() + levels.1.len()) * 32);
+    let _ = write!(
+        json,
+        "{{\"index\":{index},\"ts_recv\":{ts_recv},\"ts_event\":{ts_event},\"instrument_id\":{},\
+         \"publisher_id\":{},\"bids\":",
+        key.0, key.1
+    );
+    write_levels(&mut json, &levels.0);
+    json.push_str(",\"asks\":");
+    write_levels(&mut json, &levels.1);
+    let crossed = book.is_some_and(Book::crossed);
+    let _ = write!(json, ",\"crossed\":{crossed},\"uncross\":");
+    match book.and_then(|book| indicative_uncross(book, None)) {
+        Some(u) => {
+            let _ = write!(
+                json,
+                "{{\"price\":{},\"volume\":{},\"bid_volume\":{},\"ask_volume\":{},\
+                 \"imbalance\":{}}}",
+                u.price, u.volume, u.bid_volume, u.ask_volume, u.imbalance
+            );
+        }
+        None => json.push_str("null"),
+    }
+    json.push('}');
+    json
 }
 
 fn write_levels(json: &mut String, levels: &Levels) {

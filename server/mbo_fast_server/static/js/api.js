@@ -58,8 +58,12 @@ export class Stream {
   _connect(params) {
     const gen = ++this.gen;
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined) q.set(k, String(v));
-    const es = new EventSource(`/api/v1/stream?${q}`);
+    // live: the shared live broadcast of the book (no source, position or speed to give)
+    const skip = params.live ? ["live", "source", "from", "speed"] : ["live"];
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== null && v !== undefined && !skip.includes(k)) q.set(k, String(v));
+    }
+    const es = new EventSource(`${params.live ? "/api/v1/live" : "/api/v1/stream"}?${q}`);
     this.es = es;
     this.onState("connecting");
     es.onopen = () => {

@@ -89,6 +89,7 @@ const stream = new Stream(
 
 function streamParams(from) {
   const s = store.get();
+  if (s.live) return { ...bookParams(s.sel), depth: DEPTH, live: true };
   return { ...bookParams(s.sel), depth: DEPTH, from, speed: s.speed === "max" ? "max" : s.speed };
 }
 
@@ -114,6 +115,16 @@ const actions = {
     }
     store.set({ playing: true, error: null });
     stream.open(streamParams(from));
+  },
+  /** Follow the server's live feed (on) or go back to paused playback (off). */
+  setLive(on) {
+    const s = store.get();
+    store.set({ live: on });
+    if (!on) return actions.pause();
+    if (!s.sel) return;
+    resetHistory();
+    store.set({ playing: true, error: null });
+    stream.open(streamParams(null));
   },
   pause() {
     stream.close();

@@ -25,6 +25,16 @@ export function mountPlayer(root, store, actions) {
   const live = el("label", { className: "live", title: "No live feed on this server yet: playback only" });
   const liveBox = el("input", { id: "live", type: "checkbox", disabled: true });
   live.append(liveBox, "live");
+  // enabled only when the server ingests a live feed (GET /api/v1/live/status answers)
+  fetch("/api/v1/live/status").then((r) => (r.ok ? r.json() : null)).then((doc) => {
+    if (!doc || !doc.configured) return;
+    liveBox.disabled = false;
+    live.title = "Follow the live feed (shared live broadcast of this book)";
+  }, () => {});
+  liveBox.addEventListener("change", () => {
+    if (actions.setLive) actions.setLive(liveBox.checked);
+    liveBox.blur();
+  });
   root.append(back, play, fwd, speed, clock, slider, idx, jump, live);
 
   let dragging = false;

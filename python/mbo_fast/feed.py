@@ -1,0 +1,280 @@
+"""`mbo-fast feed`: a TCP server that sends a DBN stream (metadata, then records, as a DBN file
+carries them) to every subscriber, paced at a fixed record rate or at recorded time × speed.
+
+Pacing runs on a ~1 ms slot: each slot sends, as one write per subscriber, every record due by
+the clock (target = elapsed × rate, or the records with ts_recv ≤ first + elapsed × speed), so
+the achieved rate follows the clock however coarse the sleeps are. Playback starts when the
+first subscriber connects; later subscribers get the metadata, then join at the current record.
+A subscriber whose transport buffer exceeds `max_buffer` bytes cannot keep up: it is
+disconnected with a logged reason, never slowing the others.
+
+Uncompressed files made of MBO records only are sent byte for byte; anything else (zstd, other
+record types) is re-encoded from its MBO records (`write_dbn_columns`). `resequence` rewrites
+each channel's sequence numbers to be contiguous (a file filtered to a few instruments has
+jumps everywhere, which a live consumer would take for gaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _core
+from ._source import to_raw_source
+
+log = logging.getLogger("mbo_fast.feed")
+
+MBO_LEN = 56
+_MBO_RTYPE = 0xA0
+_SEQ_OFFSET = 52
+_CHANNEL_OFFSET = 37
+_TS_RECV_OFFSET = 40
+SLOT_S = 0.001
+
+
+@dataclass
+class FeedData:
+    """A DBN stream cut into its metadata and fixed-size MBO records."""
+
+    metadata: bytes
+    records: memoryview  # n × 56 bytes
+    ts_recv: np.ndarray  # uint64, one per record
+
+    def __len__(self) -> int:
+        return len(self.ts_recv)
+
+    def chunk(self, start: int, stop: int) -> memoryview:
+        return self.records[start * MBO_LEN : stop * MBO_LEN]
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes] | None:
+    """(metadata, records) of an uncompressed all-MBO DBN stream, else None."""
+    if raw[:3] != b"DBN" or len(raw) < 8:
+        return None
+    meta_len = 8 + int.from_bytes(raw[4:8], "little")
+    body = raw[meta_len:]
+    if len(body) % MBO_LEN:
+        return None
+    view = np.frombuffer(body, dtype=np.uint8).reshape(-1, MBO_LEN)
+    if not (np.all(view[:, 0] == MBO_LEN // 4) and np.all(view[:, 1] == _MBO_RTYPE)):
+        return None
+    return raw[:meta_len], body
+
+
+def load(files: Sequence[str], resequence: bool = False) -> FeedData:
+    """The records of `files`, in order, behind the first file's metadata."""
+    metadata = b""
+    parts: list[bytes] = []
+    for path in files:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        split = _split(raw)
+        if split is None:  # zstd or mixed records: re-encode the MBO records
+            cols = _core.read_records(to_raw_source(path))
+            encoded = _core.write_dbn_columns(cols)
+            split = _split(encoded) if isinstance(encoded, bytes) else None
+            if split is None:  # pragma: no cover - write_dbn_columns writes MBO records only
+                raise ValueError(f"{path}: cannot frame its records")
+        if not metadata:
+            metadata = split[0]
+        parts.append(split[1])
+    body = bytearray(b"".join(parts))
+    view = np.frombuffer(body, dtype=np.uint8).reshape(-1, MBO_LEN)
+    ts_recv = view[:, _TS_RECV_OFFSET : _TS_RECV_OFFSET + 8].copy().view("<u8").ravel()
+    if resequence and len(view):
+        seq = view[:, _SEQ_OFFSET : _SEQ_OFFSET + 4].copy().view("<u4").ravel()
+        chan = view[:, _CHANNEL_OFFSET]
+        new = np.empty_like(seq)
+        for c in np.unique(chan):
+            mask = chan == c
+            # records sharing a sequence keep sharing it; distinct ones become contiguous
+            changed = np.concatenate(([1], (np.diff(seq[mask].astype(np.int64)) != 0)))
+            new[mask] = np.cumsum(changed).astype(np.uint32)
+        view[:, _SEQ_OFFSET : _SEQ_OFFSET + 4] = new.view(np.uint8).reshape(-1, 4)
+    return FeedData(metadata, memoryview(bytes(body)), ts_recv)
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    writer: asyncio.StreamWriter
+    peer: str
+    sent: int = 0
+
+
+@dataclass
+class FeedStats:
+    sent_records: int = 0
+    loops: int = 0
+    subscribers: int = 0
+    connected: int = 0
+    dropped: int = 0
+    started: float | None = None
+    finished: float | None = None
+    drop_reasons: list[str] = field(default_factory=list)
+
+
+class Feed:
+    """The publisher. `await start()`, then it runs until `close()`."""
+
+    def __init__(
+        self,
+        data: FeedData,
+        *,
+        rate: float | None = None,
+        speed: float | None = None,
+        loop: bool = False,
+        max_buffer: int = 8 << 20,
+        max_batch: int = 1 << 16,
+    ) -> None:
+        if (rate is None) == (speed is None):
+            raise ValueError("give exactly one of rate or speed")
+        if (rate is not None and rate <= 0) or (speed is not None and speed <= 0):
+            raise ValueError("rate and speed must be > 0")
+        self.data = data
+        self.rate = rate
+        self.speed = speed
+        self.loop = loop
+        self.max_buffer = max_buffer
+        self.max_batch = max_batch
+        self.subs: set[_Subscriber] = set()
+        self.stats = FeedStats()
+        self.first_subscriber = asyncio.Event()
+        self.done = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 9000) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._on_connect, host, port)
+        self._task = asyncio.create_task(self._pace())
+        sock = self._server.sockets[0].getsockname()
+        return str(sock[0]), int(sock[1])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._server is not None:
+            self._server.close()
+        for sub in list(self.subs):
+            sub.writer.transport.abort()
+        self.subs.clear()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername"))
+        sub = _Subscriber(writer, peer)
+        writer.write(self.data.metadata)
+        self.subs.add(sub)
+        self.stats.connected += 1
+        self.stats.subscribers = len(self.subs)
+        log.info("subscriber connected: %s", peer)
+        self.first_subscriber.set()
+        try:
+            await reader.read()  # until the peer closes (subscribers send nothing)
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            if sub in self.subs:
+                self.subs.discard(sub)
+                log.info("subscriber left: %s", peer)
+            self.stats.subscribers = len(self.subs)
+            writer.transport.abort()
+
+    def _drop(self, sub: _Subscriber, reason: str) -> None:
+        self.subs.discard(sub)
+        self.stats.dropped += 1
+        self.stats.subscribers = len(self.subs)
+        self.stats.drop_reasons.append(f"{sub.peer}: {reason}")
+        log.warning("subscriber dropped: %s: %s", sub.peer, reason)
+        sub.writer.transport.abort()
+
+    def _send(self, chunk: memoryview, n: int) -> None:
+        data = bytes(chunk)
+        for sub in list(self.subs):
+            transport = sub.writer.transport
+            if transport.is_closing():
+                self.subs.discard(sub)
+                continue
+            buffered = transport.get_write_buffer_size()
+            if buffered > self.max_buffer:
+                self._drop(
+                    sub, f"cannot keep up: {buffered} bytes unsent (limit {self.max_buffer})"
+                )
+                continue
+            transport.write(data)
+            sub.sent += n
+        self.stats.sent_records += n
+
+    def _target(self, elapsed: float, start: int) -> int:
+        n = len(self.data)
+        if self.rate is not None:
+            return min(n, start + int(elapsed * self.rate))
+        assert self.speed is not None
+        ts = self.data.ts_recv
+        until = int(ts[start]) + int(elapsed * self.speed * 1e9)
+        return int(np.searchsorted(ts, until, "right"))
+
+    async def _pace(self) -> None:
+        await self.first_subscriber.wait()
+        n = len(self.data)
+        self.stats.started = time.perf_counter()
+        while True:
+            pos = 0
+            t0 = time.perf_counter()
+            while pos < n:
+                target = self._target(time.perf_counter() - t0, 0)
+                while pos < target:
+                    stop = min(target, pos + self.max_batch)
+                    self._send(self.data.chunk(pos, stop), stop - pos)
+                    pos = stop
+                if pos < n:
+                    await asyncio.sleep(SLOT_S)
+            self.stats.loops += 1
+            if not self.loop:
+                break
+        self.stats.finished = time.perf_counter()
+        self.done.set()
+
+    def achieved_rate(self) -> float:
+        s = self.stats
+        if s.started is None:
+            return 0.0
+        end = s.finished or time.perf_counter()
+        return s.sent_records / max(end - s.started, 1e-9)
+
+
+async def run(
+    files: Sequence[str],
+    host: str,
+    port: int,
+    *,
+    rate: float | None,
+    speed: float | None,
+    loop: bool,
+    resequence: bool,
+    max_buffer: int,
+) -> None:
+    data = load(files, resequence=resequence)
+    feed = Feed(data, rate=rate, speed=speed, loop=loop, max_buffer=max_buffer)
+    bound = await feed.start(host, port)
+    pace = f"{rate:g} records/s" if rate is not None else f"recorded time x {speed:g}"
+    print(
+        f"mbo-fast feed: {len(data):,} records on tcp://{bound[0]}:{bound[1]} ({pace}"
+        f"{', looping' if loop else ''}); starts with the first subscriber",
+        flush=True,
+    )
+    try:
+        await feed.done.wait()
+        print(
+            f"mbo-fast feed: sent {feed.stats.sent_records:,} records at "
+            f"{feed.achieved_rate():,.0f}/s; {feed.stats.dropped} subscriber(s) dropped",
+            flush=True,
+        )
+        await asyncio.Event().wait()  # keep the connections open until interrupted
+    finally:
+        await feed.close()

@@ -1,0 +1,636 @@
+//! Live ingest: a DBN stream arriving in arbitrary pieces (TCP reads), decoded incrementally,
+//! applied to a [`Market`], and published as the playback frames of subscribed books.
+//!
+//! [`LiveDecoder`] buffers pushed bytes, parses the DBN metadata once it has all arrived, then
+//! yields whole MBO records; a record split across reads waits for its tail. Garbage or a
+//! corrupt header is a typed [`Error::Decode`]: the caller drops the connection and reconnects
+//! (calling [`LiveMarket::reconnect`]).
+//!
+//! [`LiveMarket`] adds sequence-gap detection (per `channel_id`, a sequence that jumps by more
+//! than `max_seq_jump`), stale-book marking (after a gap on its channel or a reconnect, a book is
+//! stale until a clear (`R`) or snapshot record for it arrives), and subscriptions: per
+//! `(instrument, publisher, depth)`, [`LiveMarket::tick`] builds the frames since the last tick
+//! (trades, then one book frame if the top levels changed, in playback's JSON shapes). Frame ids
+//! are live record indexes: 0-based, counted over every MBO record applied, across reconnects.
+
+use std::time::Instant;
+
+use dbn::{flags, MboMsg, Metadata, Schema};
+use rustc_hash::FxHashMap;
+
+use crate::decode::decode_metadata;
+use crate::error::{Error, Result};
+use crate::market::{BookKey, Market};
+use crate::playback::{book_json, top_levels, trade_json, Frame, FrameKind, Levels};
+use crate::timing::{Histogram, HistogramSnapshot};
+
+const PRELUDE_LEN: usize = 8;
+const HEADER_LEN: usize = std::mem::size_of::<dbn::RecordHeader>();
+const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
+const MAX_DBN_VERSION: u8 = 3;
+/// A metadata block larger than this is taken for garbage (real ones are a few KiB).
+const MAX_METADATA_LEN: usize = 64 << 20;
+
+/// Incremental DBN decoder over pushed bytes.
+#[derive(Default)]
+pub struct LiveDecoder {
+    buf: Vec<u8>,
+    pos: usize,
+    metadata: Option<Metadata>,
+    /// Stream offset of `buf[pos]`.
+    offset: u64,
+    /// Records of other types passed over.
+    pub skipped: u64,
+}
+
+impl LiveDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget everything: a new connection starts with its own metadata.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Bytes received and not yet decoded (a partial record or metadata).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Bytes consumed so far on this connection.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next whole MBO record; `None` until more bytes arrive.
+    pub fn next_mbo(&mut self) -> Result<Option<MboMsg>> {
+        if self.metadata.is_none() && !self.parse_metadata()? {
+            return Ok(None);
+        }
+        loop {
+            let available = &self.buf[self.pos..];
+            let Some(&words) = available.first() else {
+                return Ok(None);
+            };
+            let len = usize::from(words) * 4;
+            if len < HEADER_LEN {
+                return Err(Error::decode(
+                    format!("corrupt record header: length {len} bytes"),
+                    Some(self.offset),
+                ));
+            }
+            if len > available.len() {
+                return Ok(None);
+            }
+            let record = &available[..len];
+            self.pos += len;
+            self.offset += len as u64;
+            if record[1] != dbn::rtype::MBO {
+                self.skipped += 1;
+                continue;
+            }
+            if len < MBO_LEN {
+                return Err(Error::decode(
+                    format!("an MBO record of {len} bytes is too short"),
+                    Some(self.offset - len as u64),
+                ));
+            }
+            // SAFETY: `record` holds at least `size_of::<MboMsg>()` bytes of plain old data.
+            let msg = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<MboMsg>()) };
+            return Ok(Some(msg));
+        }
+    }
+
+    /// Check the prelude as soon as its bytes arrive; parse the metadata once it is whole.
+    fn parse_metadata(&mut self) -> Result<bool> {
+        let head = &self.buf[self.pos..];
+        let n = head.len().min(3);
+        if head[..n] != b"DBN"[..n] {
+            return Err(Error::decode(
+                "not a DBN stream: it does not start with 'DBN'",
+                Some(0),
+            ));
+        }
+        if head.len() >= 4 && (head[3] == 0 || head[3] > MAX_DBN_VERSION) {
+            return Err(Error::decode(
+                format!("DBN version {} is not supported", head[3]),
+                Some(3),
+            ));
+        }
+        if head.len() < PRELUDE_LEN {
+            return Ok(false);
+        }
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if len > MAX_METADATA_LEN {
+            return Err(Error::decode(
+                format!("corrupt DBN metadata: length {len} bytes"),
+                Some(4),
+            ));
+        }
+        if head.len() < PRELUDE_LEN + len {
+            return Ok(false);
+        }
+        let (metadata, used) = decode_metadata(&mut &head[..PRELUDE_LEN + len], "<live>")?;
+        if let Some(schema) = metadata.schema.filter(|s| *s != Schema::Mbo) {
+            return Err(Error::Schema {
+                message: format!("expected an MBO stream, found schema {schema}"),
+            });
+        }
+        self.metadata = Some(metadata);
+        self.pos += used;
+        self.offset += used as u64;
+        Ok(true)
+    }
+}
+
+/// Latency histograms of a live market (log2 ns buckets, see [`crate::timing`]).
+#[derive(Default)]
+pub struct LiveTimings {
+    /// Per-record apply time (batch means, weighted).
+    pub apply: Histogram,
+    /// Record receipt (its bytes pushed) until it is applied.
+    pub receipt_to_applied: Histogram,
+    /// Record receipt until the tick that published its effect built its frames.
+    pub receipt_to_published: Histogram,
+    /// One tick's frame building.
+    pub tick: Histogram,
+}
+
+impl LiveTimings {
+    pub fn snapshots(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+        vec![
+            ("live_apply", self.apply.snapshot()),
+            (
+                "live_receipt_to_applied",
+                self.receipt_to_applied.snapshot(),
+            ),
+            (
+                "live_receipt_to_published",
+                self.receipt_to_published.snapshot(),
+            ),
+            ("live_tick", self.tick.snapshot()),
+        ]
+    }
+}
+
+struct Subscription {
+    key: BookKey,
+    depth: usize,
+    last_sent: Option<(Levels, Levels)>,
+    trades: Vec<Frame>,
+}
+
+/// Counters of a live market.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    pub records: u64,
+    pub bytes: u64,
+    pub gaps: u64,
+    /// Sequence numbers skipped over by the gaps.
+    pub missed: u64,
+    pub stale_books: usize,
+    pub connections: u64,
+}
+
+/// A market fed by live bytes, with sequence checks, stale books and subscriptions.
+pub struct LiveMarket {
+    decoder: LiveDecoder,
+    market: Market,
+    /// A sequence jump larger than this is a gap; 0 disables gap detection.
+    max_seq_jump: u32,
+    last_seq: Vec<Option<u32>>,
+    /// By market slot: the channel its records came on, and whether it is stale.
+    channel: Vec<u8>,
+    stale: Vec<bool>,
+    /// After a reconnect, books first seen are stale too (their earlier orders were missed).
+    join_stale: bool,
+    subs: Vec<Option<Subscription>>,
+    subs_by_key: FxHashMap<BookKey, Vec<usize>>,
+    last_ts: (u64, u64),
+    /// Receipt times of records applied since the last tick, with their counts.
+    pending: Vec<(Instant, u64)>,
+    stats: LiveStats,
+    timings: LiveTimings,
+}
+
+impl LiveMarket {
+    pub fn new(max_seq_jump: u32) -> Self {
+        LiveMarket {
+            decoder: LiveDecoder::new(),
+            market: Market::new(),
+            max_seq_jump,
+            last_seq: vec![None; 256],
+            channel: Vec::new(),
+            stale: Vec::new(),
+            join_stale: false,
+            subs: Vec::new(),
+            subs_by_key: FxHashMap::default(),
+            last_ts: (0, 0),
+            pending: Vec::new(),
+            stats: LiveStats {
+                connections: 1,
+                ..LiveStats::default()
+            },
+            timings: LiveTimings::default(),
+        }
+    }
+
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
+    pub fn timings(&self) -> &LiveTimings {
+        &self.timings
+    }
+
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.decoder.metadata()
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        LiveStats {
+            stale_books: self.stale.iter().filter(|s| **s).count(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Index of the last record applied (-1 before the first).
+    pub fn index(&self) -> i64 {
+        self.stats.records as i64 - 1
+    }
+
+    pub fn is_stale(&self, key: BookKey) -> bool {
+        self.slot(key).is_some_and(|slot| self.stale[slot])
+    }
+
+    fn slot(&self, key: BookKey) -> Option<usize> {
+        // Slots are assigned in order of first sight; find it through the book list.
+        (0..self.stale.len()).find(|&slot| {
+            let b = self.market.book_at(slot);
+            (b.instrument_id, b.publisher_id) == key
+        })
+    }
+
+    /// A new connection: its bytes start with their own metadata; every book is stale until a
+    /// clear or snapshot, and so is every book first seen from now on.
+    pub fn reconnect(&mut self) {
+        self.decoder.reset();
+        self.last_seq.iter_mut().for_each(|s| *s = None);
+        self.stats.connections += 1;
+        if self.stats.records > 0 {
+            self.stale.iter_mut().for_each(|s| *s = true);
+            self.join_stale = true;
+        }
+    }
+
+    /// Decode and apply `data` (any piece of the stream). Returns the records applied. On an
+    /// error the records before it stay applied; the connection should be dropped.
+    pub fn feed(&mut self, data: &[u8]) -> Result<u64> {
+        let received = Instant::now();
+        self.stats.bytes += data.len() as u64;
+        self.decoder.push(data);
+        let mut applied = 0u64;
+        let result = loop {
+            match self.decoder.next_mbo() {
+                Ok(Some(msg)) => {
+                    self.apply(&msg);
+                    applied += 1;
+                }
+                Ok(None) => break Ok(applied),
+                Err(err) => break Err(err),
+            }
+        };
+        let done = Instant::now();
+        self.timings
+            .apply
+            .record_batch(done - received, applied as usize);
+        if applied > 0 {
+            let ns = u64::try_from((done - received).as_nanos()).unwrap_or(u64::MAX);
+            self.timings.receipt_to_applied.record_n(ns, applied);
+            self.pending.push((received, applied));
+        }
+        result
+    }
+
+    #[inline]
+    fn apply(&mut self, msg: &MboMsg) {
+        let slot = self.market.apply(msg);
+        if slot == self.stale.len() {
+            self.channel.push(msg.channel_id);
+            self.stale.push(self.join_stale);
+        }
+        self.channel[slot] = msg.channel_id;
+        let action = msg.action as u8;
+        if action == b'R' || msg.flags.raw() & flags::SNAPSHOT != 0 {
+            self.stale[slot] = false;
+        }
+        if self.max_seq_jump > 0 {
+            let last = &mut self.last_seq[usize::from(msg.channel_id)];
+            if let Some(prev) = *last {
+                if msg.sequence > prev.saturating_add(self.max_seq_jump) {
+                    self.stats.gaps += 1;
+                    self.stats.missed += u64::from(msg.sequence - prev - 1);
+                    let channel = msg.channel_id;
+                    for (s, stale) in self.stale.iter_mut().enumerate() {
+                        if self.channel[s] == channel && s != slot {
+                            *stale = true;
+                        }
+                    }
+                    if action != b'R' {
+                        self.stale[slot] = true;
+                    }
+                }
+            }
+            // A sequence going back (a restarted feed) starts over from there.
+            if last.is_none_or(|prev| msg.sequence >= prev || prev - msg.sequence > 1 << 20) {
+                *last = Some(msg.sequence);
+            }
+        }
+        self.stats.records += 1;
+        self.last_ts = (msg.ts_recv, msg.hd.ts_event);
+        if action == b'T' && !self.subs_by_key.is_empty() {
+            let key = (msg.hd.instrument_id, msg.hd.publisher_id);
+            if let Some(ids) = self.subs_by_key.get(&key) {
+                let index = self.index();
+                for &id in ids {
+                    if let Some(sub) = self.subs[id].as_mut() {
+                        sub.trades.push(Frame {
+                            kind: FrameKind::Trade,
+                            index,
+                            json: trade_json(index, msg),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follow one book at `depth` levels; returns the subscription id.
+    pub fn subscribe(
+        &mut self,
+        instrument_id: u32,
+        publisher_id: u16,
+        depth: usize,
+    ) -> Result<usize> {
+        if depth == 0 {
+            return Err(Error::bad_argument("depth must be >= 1"));
+        }
+        let key = (instrument_id, publisher_id);
+        let sub = Subscription {
+            key,
+            depth,
+            last_sent: None,
+            trades: Vec::new(),
+        };
+        let id = match self.subs.iter().position(Option::is_none) {
+            Some(free) => {
+                self.subs[free] = Some(sub);
+                free
+            }
+            None => {
+                self.subs.push(Some(sub));
+                self.subs.len() - 1
+            }
+        };
+        self.subs_by_key.entry(key).or_default().push(id);
+        Ok(id)
+    }
+
+    pub fn unsubscribe(&mut self, id: usize) {
+        if let Some(sub) = self.subs.get_mut(id).and_then(Option::take) {
+            if let Some(ids) = self.subs_by_key.get_mut(&sub.key) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.subs_by_key.remove(&sub.key);
+                }
+            }
+        }
+    }
+
+    /// The subscription's book now, as a snapshot frame (remembered as sent).
+    pub fn snapshot(&mut self, id: usize) -> Result<Frame> {
+        let index = self.index();
+        let last_ts = self.last_ts;
+        let sub = self
+            .subs
+            .get_mut(id)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| Error::bad_argument(format!("no subscription {id}")))?;
+        let book = self.market.book(sub.key.0, sub.key.1);
+        let levels = top_levels(book, sub.depth);
+        let json = book_json(index, last_ts.0, last_ts.1, sub.key, book, &levels);
+        sub.last_sent = Some(levels);
+        sub.trades.clear();
+        Ok(Frame {
+            kind: FrameKind::Snapshot,
+            index,
+            json,
+        })
+    }
+
+    /// The frames of every subscription since the last tick: its trades, then a book frame if
+    /// its top levels changed (a book in the middle of an event waits for the next tick).
+    pub fn tick(&mut self) -> Vec<(usize, Vec<Frame>)> {
+        let start = Instant::now();
+        let index = self.index();
+        let mut out = Vec::new();
+        for (id, sub) in self.subs.iter_mut().enumerate() {
+            let Some(sub) = sub.as_mut() else { continue };
+            let mut frames = std::mem::take(&mut sub.trades);
+            let book = self.market.book(sub.key.0, sub.key.1);
+            if book.is_none_or(|b| b.consistent) {
+                let levels = top_levels(book, sub.depth);
+                if sub.last_sent.as_ref() != Some(&levels) {
+                    let json = book_json(
+                        index,
+                        self.last_ts.0,
+                        self.last_ts.1,
+                        sub.key,
+                        book,
+                        &levels,
+                    );
+                    frames.push(Frame {
+                        kind: FrameKind::Book,
+                        index,
+                        json,
+                    });
+                    sub.last_sent = Some(levels);
+                }
+            }
+            if !frames.is_empty() {
+                out.push((id, frames));
+            }
+        }
+        let end = Instant::now();
+        self.timings.tick.record(end - start);
+        for (received, count) in self.pending.drain(..) {
+            let ns = u64::try_from((end - received).as_nanos()).unwrap_or(u64::MAX);
+            self.timings.receipt_to_published.record_n(ns, count);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{MboStream, Source};
+    use crate::export::market_json;
+
+    const CLX5: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/CLX5_mbo.dbn"
+    );
+
+    fn clx5() -> Option<Vec<u8>> {
+        std::fs::read(CLX5).ok()
+    }
+
+    /// A tiny xorshift: deterministic split points without a dependency.
+    fn rng(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    #[test]
+    fn random_splits_give_the_file_books() {
+        let Some(bytes) = clx5() else { return };
+        let mut whole = Market::new();
+        let n = whole.apply_stream(Source::Bytes(&bytes)).unwrap();
+        let expected = market_json(&whole);
+        for seed0 in [1u64, 7, 12345] {
+            let mut seed = seed0;
+            let mut live = LiveMarket::new(0);
+            let mut pos = 0;
+            while pos < bytes.len() {
+                let step = match rng(&mut seed) % 4 {
+                    0 => 1 + rng(&mut seed) as usize % 7,
+                    1 => 1 + rng(&mut seed) as usize % 100,
+                    _ => 1 + rng(&mut seed) as usize % 70_000,
+                };
+                let end = (pos + step).min(bytes.len());
+                live.feed(&bytes[pos..end]).unwrap();
+                pos = end;
+            }
+            assert_eq!(live.stats().records, n);
+            assert_eq!(live.decoder.buffered(), 0);
+            assert_eq!(market_json(live.market()), expected, "seed {seed0}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_corrupt_headers_are_decode_errors() {
+        for bytes in [
+            &b"hello"[..],
+            b"DBX",
+            b"DBN\x09",
+            b"DBN\x03\xff\xff\xff\x7f",
+        ] {
+            let mut live = LiveMarket::new(1);
+            assert!(
+                matches!(live.feed(bytes), Err(Error::Decode { .. })),
+                "{bytes:?}"
+            );
+        }
+        let mut live = LiveMarket::new(1);
+        assert_eq!(live.feed(b"DB").unwrap(), 0, "a prefix waits for more");
+        let Some(bytes) = clx5() else { return };
+        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let mut corrupt = bytes[..meta_len + 3 * MBO_LEN].to_vec();
+        corrupt.extend_from_slice(&[1, 0xa0, 0, 0]); // a 4-byte record
+        let mut live = LiveMarket::new(0);
+        let err = live.feed(&corrupt).unwrap_err();
+        assert!(
+            matches!(err, Error::Decode { offset: Some(o), .. } if o == (meta_len + 3 * MBO_LEN) as u64)
+        );
+        assert_eq!(live.stats().records, 3);
+    }
+
+    #[test]
+    fn gaps_mark_books_stale_until_a_clear() {
+        let Some(bytes) = clx5() else { return };
+        let mut stream = MboStream::open(Source::Bytes(&bytes)).unwrap();
+        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let mut records = Vec::new();
+        while let Some((_, msg)) = stream.next_mbo().unwrap() {
+            records.push(msg);
+            if records.len() == 1000 {
+                break;
+            }
+        }
+        let key = (records[0].hd.instrument_id, records[0].hd.publisher_id);
+        // resequence contiguously, then drop record 500
+        let mut out = bytes[..meta_len].to_vec();
+        for (i, msg) in records.iter_mut().enumerate() {
+            msg.sequence = 10 + i as u32;
+            if i != 500 {
+                out.extend_from_slice(AsRef::<[u8]>::as_ref(msg));
+            }
+        }
+        let mut live = LiveMarket::new(1);
+        live.feed(&out[..meta_len + 400 * MBO_LEN]).unwrap();
+        assert_eq!((live.stats().gaps, live.is_stale(key)), (0, false));
+        live.feed(&out[meta_len + 400 * MBO_LEN..]).unwrap();
+        let stats = live.stats();
+        assert_eq!((stats.gaps, stats.missed, stats.stale_books), (1, 1, 1));
+        assert!(live.is_stale(key));
+        // a clear of that book ends it
+        let mut clear = records[999];
+        clear.action = b'R' as _;
+        clear.sequence = 2000;
+        live.feed(AsRef::<[u8]>::as_ref(&clear)).unwrap();
+        assert_eq!(live.stats().gaps, 2); // 1009 -> 2000 jumps too, but R clears the book
+        assert!(!live.is_stale(key));
+        // a reconnect marks every book stale
+        live.reconnect();
+        live.feed(&out[..meta_len]).unwrap();
+        assert!(live.is_stale(key));
+    }
+
+    #[test]
+    fn ticks_publish_trades_and_changed_books() {
+        let Some(bytes) = clx5() else { return };
+        let mut whole = Market::new();
+        whole.apply_stream(Source::Bytes(&bytes)).unwrap();
+        let key = whole.keys()[0];
+        let mut live = LiveMarket::new(0);
+        let id = live.subscribe(key.0, key.1, 5).unwrap();
+        let snap = live.snapshot(id).unwrap();
+        assert_eq!(snap.index, -1);
+        let mut trades = 0;
+        let mut books = 0;
+        for chunk in bytes.chunks(4096) {
+            live.feed(chunk).unwrap();
+            for (sid, frames) in live.tick() {
+                assert_eq!(sid, id);
+                for f in frames {
+                    match f.kind {
+                        FrameKind::Trade => trades += 1,
+                        FrameKind::Book => books += 1,
+                        FrameKind::Snapshot => unreachable!(),
+                    }
+                }
+            }
+        }
+        assert!(trades > 0 && books > 0);
+        let t = live.timings().receipt_to_published.snapshot();
+        assert_eq!(t.count, live.stats().records);
+        live.unsubscribe(id);
+        assert!(live.tick().is_empty());
+    }
+}

@@ -1,0 +1,359 @@
+"""Live ingest and broadcast: `--live tcp://HOST:PORT` and `GET /api/v1/live`.
+
+A reader thread connects to the feed, receives bytes and feeds them to the Rust `LiveMarket`
+(decode + apply with the GIL released, records split across reads handled). A dropped or
+refused connection, or garbage (a `DecodeError`), is logged and retried with exponential backoff;
+after a reconnect or a sequence gap the affected books are stale until a clear or snapshot.
+
+On the event loop, one tick per `1 / frame_rate` s asks the core for the frames of every
+subscribed `(instrument, publisher, depth)` (one subscription however many clients follow it),
+serialises each book's frames once as SSE bytes and offers that payload to every client's
+bounded queue. A client whose queue is full has its backlog replaced by a snapshot of the last
+published state (the same policy as playback); it never delays anyone else. Events and `id:`s are
+playback's: `snapshot` on join, `trade`, `book`, and `status` every `status_every_s` (connection
+state, stale flag, gaps); ids are live record indexes (0-based, counted since the server started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse
+
+from mbo_fast import _core
+from mbo_fast.errors import DecodeError, MboError
+
+from .logs import request_id
+from .routes import U16, U32, ParamError, _check_known, _int, _state
+from .stream import SEND_TIMEOUT_S, Frame, encode_events
+
+log = logging.getLogger("mbo_fast_server.live")
+routes = web.RouteTableDef()
+
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 2.0
+RECV_BYTES = 1 << 20
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("tcp://").rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class LiveClient:
+    def __init__(self, hub: Hub, queue_ticks: int) -> None:
+        self.hub = hub
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_ticks)
+        self.resyncs = 0
+
+
+class Hub:
+    """Every client of one (instrument, publisher, depth): one core subscription."""
+
+    def __init__(self, key: tuple[int, int, int], sub_id: int, snapshot: Frame) -> None:
+        self.key = key
+        self.sub_id = sub_id
+        self.last = snapshot  # the last published state, as a snapshot frame
+        self.clients: set[LiveClient] = set()
+
+
+class LiveIngest:
+    def __init__(self, state: Any, url: str) -> None:
+        self.app_state = state
+        self.config = state.config
+        self.metrics = state.metrics
+        self.url = url
+        self.host, self.port = parse_url(url)
+        self.market = _core.LiveMarket(self.config.live_max_seq_jump)
+        self.connection = "connecting"
+        self.connections = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self.hubs: dict[tuple[int, int, int], Hub] = {}
+        self.by_sub: dict[int, Hub] = {}
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._thread = threading.Thread(target=self._read_loop, name="mbo-live", daemon=True)
+        self._tick_task: asyncio.Task[None] | None = None
+        self._gaps_seen = 0
+        self._records_seen = 0
+        self.rate = 0.0
+
+    # ingest (reader thread) ------------------------------------------------------------------
+    def start(self) -> None:
+        self.metrics.rust_timings.live.append(self.market)
+        self._thread.start()
+        self._tick_task = asyncio.create_task(self._tick_loop())
+
+    def _fail(self, reason: str, message: str) -> None:
+        self.last_error = message
+        self.metrics.live_errors.labels(reason).inc()
+        log.warning("live feed %s: %s; retrying", self.url, message)
+
+    def _read_loop(self) -> None:
+        delay = BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=2.0)
+            except OSError as exc:
+                self.connection = "backoff"
+                self._fail("connect", f"cannot connect: {exc.strerror or exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self._sock = sock
+            self.connections += 1
+            if self.connections > 1:
+                self.market.reconnect()
+                self.reconnects += 1
+                self.metrics.live_reconnects.inc()
+            self.connection = "connected"
+            self.metrics.live_connected.set(1)
+            log.info("live feed connected: %s", self.url)
+            buf = bytearray(RECV_BYTES)
+            try:
+                sock.settimeout(0.5)
+                while not self._stop.is_set():
+                    try:
+                        n = sock.recv_into(buf)
+                    except socket.timeout:
+                        continue
+                    if n == 0:
+                        raise ConnectionError("the feed closed the connection")
+                    self.market.feed(bytes(buf[:n]))
+                    delay = BACKOFF_MIN_S  # data flows: the next failure retries quickly
+            except (DecodeError, MboError) as exc:
+                self._fail("garbage", f"dropping the connection, not a valid DBN stream: {exc}")
+            except (OSError, ConnectionError) as exc:
+                if not self._stop.is_set():
+                    self._fail("closed", f"connection lost: {exc}")
+            finally:
+                self._sock = None
+                with contextlib.suppress(OSError):
+                    sock.close()
+                self.metrics.live_connected.set(0)
+                self.connection = "backoff" if not self._stop.is_set() else "stopped"
+            self._stop.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        self.connection = "stopped"
+
+    async def close(self) -> None:
+        self._stop.set()
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 2.0)
+        self.shutdown_clients()
+
+    def shutdown_clients(self) -> None:
+        bye = encode_events(
+            [
+                (
+                    "shutdown",
+                    self.market.index,
+                    json.dumps({"reason": "server shutting down"}).encode(),
+                )
+            ]
+        )
+        for hub in self.hubs.values():
+            for client in hub.clients:
+                _replace(client.queue, bye)
+                with contextlib.suppress(asyncio.QueueFull):
+                    client.queue.put_nowait(None)
+
+    # broadcast (event loop) ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        stats = self.market.stats()
+        return {
+            "url": self.url,
+            "connection": self.connection,
+            "connections": self.connections,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "index": self.market.index,
+            "rate": round(self.rate, 1),
+            "books_followed": len(self.hubs),
+            "clients": sum(len(h.clients) for h in self.hubs.values()),
+            **stats,
+        }
+
+    async def _tick_loop(self) -> None:
+        cfg = self.config
+        period = 1.0 / cfg.frame_rate
+        next_tick = time.monotonic()
+        next_status = next_tick + cfg.status_every_s
+        last_records, last_wall = 0, next_tick
+        while True:
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                next_tick = time.monotonic()
+                await asyncio.sleep(0)
+            try:
+                for sub_id, frames in self.market.tick():
+                    hub = self.by_sub.get(sub_id)
+                    if hub is not None:
+                        self._publish(hub, frames)
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + cfg.status_every_s
+                    stats = self.market.stats()
+                    records = int(stats["records"])
+                    self.rate = (records - last_records) / max(now - last_wall, 1e-9)
+                    last_records, last_wall = records, now
+                    self._update_metrics(stats)
+                    for hub in list(self.hubs.values()):
+                        self._publish(hub, [self._status_frame(hub, stats)])
+            except Exception:  # never let one bad tick end the broadcast
+                log.exception("live tick failed")
+
+    def _update_metrics(self, stats: dict[str, Any]) -> None:
+        m = self.metrics
+        gaps = int(stats["gaps"])
+        if gaps > self._gaps_seen:
+            m.live_gaps.inc(gaps - self._gaps_seen)
+            log.warning(
+                "live feed: %d sequence gap(s), %d sequence numbers missed so far",
+                gaps,
+                stats["missed"],
+            )
+            self._gaps_seen = gaps
+        m.live_stale_books.set(int(stats["stale_books"]))
+        m.live_rate.set(self.rate)
+        records = int(stats["records"])
+        m.records_processed.labels("live").inc(max(records - self._records_seen, 0))
+        self._records_seen = records
+
+    def _status_frame(self, hub: Hub, stats: dict[str, Any]) -> Frame:
+        iid, pid, _ = hub.key
+        doc = {
+            "index": self.market.index if self.market.index >= 0 else None,
+            "live": True,
+            "clock": None,
+            "done": False,
+            "connection": self.connection,
+            "stale": self.market.is_stale(iid, pid),
+            "gaps": stats["gaps"],
+            "reconnects": self.reconnects,
+            "records": stats["records"],
+            "rate": round(self.rate, 1),
+            "due_ns": time.time_ns(),
+        }
+        return ("status", self.market.index, json.dumps(doc, separators=(",", ":")).encode())
+
+    def _publish(self, hub: Hub, frames: list[Frame]) -> None:
+        for event, fid, data in frames:
+            if event in ("book", "snapshot"):
+                hub.last = ("snapshot", fid, data)
+        payload = encode_events(frames)  # serialised once for every client of the book
+        for client in hub.clients:
+            try:
+                client.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                dropped = client.queue.qsize()
+                _replace(client.queue, encode_events([hub.last]))
+                client.resyncs += 1
+                self.metrics.frames_dropped.inc(dropped)
+                self.metrics.resyncs.inc()
+
+    def join(self, iid: int, pid: int, depth: int) -> tuple[LiveClient, bytes]:
+        key = (iid, pid, depth)
+        hub = self.hubs.get(key)
+        if hub is None:
+            sub_id = self.market.subscribe(iid, pid, depth)
+            idx, snap = self.market.snapshot(sub_id)
+            hub = Hub(key, sub_id, ("snapshot", idx, snap))
+            self.hubs[key] = hub
+            self.by_sub[sub_id] = hub
+        client = LiveClient(hub, self.config.queue_ticks)
+        hub.clients.add(client)
+        self.metrics.live_clients.inc()
+        return client, encode_events([hub.last])
+
+    def leave(self, client: LiveClient) -> None:
+        hub = client.hub
+        if client in hub.clients:
+            hub.clients.discard(client)
+            self.metrics.live_clients.dec()
+        if not hub.clients and self.hubs.get(hub.key) is hub:
+            del self.hubs[hub.key]
+            del self.by_sub[hub.sub_id]
+            self.market.unsubscribe(hub.sub_id)
+
+
+def _replace(queue: asyncio.Queue[bytes | None], payload: bytes) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(payload)
+
+
+def _ingest(request: web.Request) -> LiveIngest:
+    ingest = getattr(_state(request), "live", None)
+    if not isinstance(ingest, LiveIngest):
+        raise ParamError(None, "live ingest is not configured (start with --live)", status=404)
+    return ingest
+
+
+@routes.get("/api/v1/live/status")
+async def live_status(request: web.Request) -> web.Response:
+    _check_known(request, set())
+    ingest = getattr(_state(request), "live", None)
+    if not isinstance(ingest, LiveIngest):  # 200, so the web UI's probe logs no error
+        return web.json_response({"configured": False})
+    return web.json_response({"configured": True, **ingest.status()})
+
+
+@routes.get("/api/v1/live")
+async def live_stream(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    cfg = state.config
+    ingest = _ingest(request)
+    _check_known(request, {"instrument_id", "publisher_id", "depth"})
+    iid = _int(request, "instrument_id", hi=U32, required=True)
+    pid = _int(request, "publisher_id", hi=U16, default=1)
+    depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
+    assert iid is not None and pid is not None and depth is not None
+    clients = sum(len(h.clients) for h in ingest.hubs.values())
+    if clients >= cfg.max_streams or state.shutting_down:
+        raise ParamError(None, "too many streams: try again later", status=503)
+    client, first = ingest.join(iid, pid, depth)
+    try:
+        resp = EventSourceResponse(
+            headers={"X-Request-Id": request_id.get() or ""},
+            ping_interval=cfg.heartbeat_s,
+            send_timeout=SEND_TIMEOUT_S,
+        )
+        await resp.prepare(request)
+        await resp.write(first)
+        transport = request.transport
+        while True:
+            payload = await client.queue.get()
+            if payload is None:
+                break
+            if transport is not None and transport.get_write_buffer_size() == 0:
+                await resp.write(payload)
+            else:
+                await asyncio.wait_for(resp.write(payload), SEND_TIMEOUT_S)
+    except (asyncio.TimeoutError, TimeoutError):
+        state.metrics.live_dropped_clients.inc()
+        log.warning("live client dropped: it took no bytes for %.0f s", SEND_TIMEOUT_S)
+    except ConnectionResetError:
+        state.metrics.errors.labels("stream_disconnect").inc()
+    finally:
+        ingest.leave(client)
+    return resp

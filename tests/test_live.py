@@ -1,0 +1,167 @@
+"""Live pipeline: feed (in-process) -> server live ingest -> SSE; the live book equals the book
+rebuilt from the same file; reconnect after the feed dies; garbage and truncated streams are
+dropped and retried; a slow live subscriber does not delay another."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server_helpers import CLX5_IID, make_client, read_events  # noqa: F401
+
+mbo_fast = pytest.importorskip("mbo_fast")
+from mbo_fast import _core, feed  # noqa: E402
+from mbo_fast_server.state import STATE  # noqa: E402
+
+LIVE = f"/api/v1/live?instrument_id={CLX5_IID}&depth=5"
+
+
+async def _until(cond: Any, timeout: float = 10.0) -> None:
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def _live(client: Any) -> Any:
+    return client.server.app[STATE].live
+
+
+async def test_live_book_equals_file_book(make_client: Any, clx5_path: Path) -> None:
+    data = feed.load([str(clx5_path)], resequence=True)  # the file skips sequence numbers
+    pub = feed.Feed(data, rate=100_000)
+    _, port = await pub.start("127.0.0.1", 0)
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}", status_every_s=0.2)
+        resp = await client.get(LIVE)
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        events = await read_events(
+            resp,
+            lambda e: e["event"] == "status" and json.loads(e["data"])["records"] == len(data),
+        )
+        resp.close()
+        assert events[0]["event"] == "snapshot"
+        kinds = {e["event"] for e in events}
+        assert {"book", "trade", "status"} <= kinds
+        ids = [int(e["id"]) for e in events if e["event"] in ("book", "trade")]
+        assert ids == sorted(ids)
+        market = mbo_fast.Market()
+        market.apply(str(clx5_path))
+        live = _live(client)
+        assert live.market.to_json() == market.to_json()  # byte-exact
+        last_book = json.loads(
+            [e for e in events if e["event"] in ("book", "snapshot")][-1]["data"]
+        )
+        book = market.book(CLX5_IID, 1)
+        assert last_book["bids"] == [list(x) for x in book.levels("B", 5)]
+        assert last_book["asks"] == [list(x) for x in book.levels("A", 5)]
+        status = json.loads(events[-1]["data"])
+        assert status["connection"] == "connected" and status["stale"] is False
+        metrics = (await (await client.get("/metrics")).text()).splitlines()
+        assert any(
+            m.startswith('mbo_live_latency_seconds_count{stage="published"}') for m in metrics
+        )
+        assert "mbo_live_connected 1.0" in metrics
+    finally:
+        await pub.close()
+
+
+async def test_reconnect_after_the_feed_dies(make_client: Any, clx5_path: Path) -> None:
+    data = feed.load([str(clx5_path)], resequence=True)
+    pub = feed.Feed(data, rate=20_000)
+    _, port = await pub.start("127.0.0.1", 0)
+    client = await make_client(live=f"tcp://127.0.0.1:{port}", status_every_s=0.2)
+    live = _live(client)
+    await _until(lambda: live.market.stats()["records"] > 2_000)
+    await pub.close()  # killed mid-stream
+    await _until(lambda: live.connection == "backoff")
+    pub2 = feed.Feed(data, rate=200_000)
+    await pub2.start("127.0.0.1", port)
+    try:
+        await _until(lambda: live.reconnects == 1 and live.connection == "connected")
+        await _until(lambda: live.market.stats()["records"] > len(data))
+        stats = live.market.stats()
+        assert stats["connections"] == 2
+        assert stats["stale_books"] >= 1  # stale after the reconnect (no clear followed)
+        status = await (await client.get("/api/v1/live/status")).json()
+        assert status["reconnects"] == 1
+        metrics = await (await client.get("/metrics")).text()
+        assert "mbo_live_reconnects_total 1.0" in metrics
+    finally:
+        await pub2.close()
+
+
+async def test_garbage_and_truncated_streams_are_dropped_and_retried(
+    make_client: Any, clx5_path: Path
+) -> None:
+    raw = clx5_path.read_bytes()
+    meta = 8 + int.from_bytes(raw[4:8], "little")
+    sent: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(sent) % 2 == 0:
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\nthis is not DBN at all")
+            sent.append("garbage")
+        else:
+            writer.write(raw[: meta + 56 * 100 + 20])  # 100 records and a partial one
+            sent.append("truncated")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}")
+        live = _live(client)
+        await _until(lambda: len(sent) >= 4)
+        await _until(lambda: live.market.stats()["records"] >= 200)
+        assert live.market.stats()["records"] % 100 == 0  # no partial record applied
+        metrics = await (await client.get("/metrics")).text()
+        assert 'mbo_live_connection_errors_total{reason="garbage"}' in metrics
+        assert 'mbo_live_connection_errors_total{reason="closed"}' in metrics
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        server.close()
+
+
+async def test_slow_live_subscriber_does_not_delay_another(
+    make_client: Any, clx5_path: Path
+) -> None:
+    data = feed.load([str(clx5_path)], resequence=True)
+    pub = feed.Feed(data, rate=200_000, loop=True)
+    _, port = await pub.start("127.0.0.1", 0)
+    try:
+        client = await make_client(
+            live=f"tcp://127.0.0.1:{port}", queue_ticks=2, frame_rate=100.0, status_every_s=0.2
+        )
+        url = f"/api/v1/live?instrument_id={CLX5_IID}&depth=50"
+        host, cport = client.server.host, client.server.port
+        slow = socket.create_connection((host, cport))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never reads
+        resp = await client.get(url)
+        t0 = time.monotonic()
+        events = await read_events(resp, lambda e: time.monotonic() - t0 > 3.0)
+        resp.close()
+        slow.close()
+        status = [json.loads(e["data"]) for e in events if e["event"] == "status"]
+        books = [e for e in events if e["event"] == "book"]
+        assert len(status) >= 10 and len(books) >= 100  # ~100 ticks/s kept flowing
+        delays = [(time.time_ns() - s["due_ns"]) / 1e9 for s in status[-3:]]
+        assert max(delays) < 1.0
+        metrics = await (await client.get("/metrics")).text()
+        resyncs = [m for m in metrics.splitlines() if m.startswith("mbo_sse_resyncs_total")]
+        assert resyncs and float(resyncs[0].split()[1]) > 0  # the slow one was resynced
+    finally:
+        await pub.close()
+
+
+def test_live_market_binding_exposed() -> None:
+    assert hasattr(_core, "LiveMarket")
