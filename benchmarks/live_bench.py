@@ -3,8 +3,10 @@
 For each rate, starts the feed (CLX5 looped, resequenced) and the server as child processes on
 loopback, opens `--clients` live SSE clients, and measures over `--seconds`: the feed's target vs
 the server's achieved ingest rate (from /api/v1/live/status), record -> applied and record ->
-published latency p50/p99 (the Rust histograms in /metrics, delta over the window; published
-includes the wait for the next 1/frame_rate tick) and the server's CPU (/proc/PID/stat).
+published latency p50/p99 (the Rust histograms in /metrics, delta over the window; published:
+per frame batch, from the receipt of the newest record it accounts for until it is in the
+clients' queues; frames publish on apply under the 1/frame_rate cap) and the server's CPU
+(/proc/PID/stat). The server persists the live records to SQLite, as it does by default.
 
     python benchmarks/live_bench.py --rates 50000 500000 1000000 --seconds 30
 """

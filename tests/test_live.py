@@ -9,8 +9,9 @@ import json
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from server_helpers import CLX5_IID, make_client, read_events  # noqa: F401
@@ -165,3 +166,157 @@ async def test_slow_live_subscriber_does_not_delay_another(
 
 def test_live_market_binding_exposed() -> None:
     assert hasattr(_core, "LiveMarket")
+
+
+def test_publish_on_apply_and_rate_cap(clx5_path: Path) -> None:
+    raw = clx5_path.read_bytes()
+    live = _core.LiveMarket(0)
+    sub = live.subscribe(CLX5_IID, 1, 5)
+    live.snapshot(sub)
+    batches, held = 0, 0
+    for lo in range(0, len(raw), 8192):
+        live.feed(raw[lo : lo + 8192])
+        out, due = live.publish(0.0)  # no cap: every change publishes at once
+        assert due is None
+        batches += len(out)
+        live.published()
+    t = live.timings()["live_receipt_to_published"]
+    assert batches > 10 and t["count"] == batches
+    assert t["sum_ns"] / t["count"] < 50e6  # handed over right after the apply, not on a tick
+    live.feed(b"")  # nothing new: nothing to publish
+    assert live.publish(60.0) == ([], None)
+    capped = _core.LiveMarket(0)
+    s2 = capped.subscribe(CLX5_IID, 1, 5)
+    capped.snapshot(s2)
+    published = 0
+    for lo in range(0, len(raw), 8192):
+        capped.feed(raw[lo : lo + 8192])
+        out, due = capped.publish(60.0)
+        published += len(out)
+        held += due is not None
+        assert due is None or 0 < due <= 60.0
+    assert published == 1 and held > 0  # the rate cap holds; the rest wait for its timer
+
+
+def test_gap_default_tolerates_filtered_feeds(clx5_path: Path) -> None:
+    from mbo_fast_server.config import Config
+
+    assert Config().live_max_seq_jump == 0
+    raw = clx5_path.read_bytes()  # filtered to one product: sequence numbers skip
+    strict, tolerant = _core.LiveMarket(1), _core.LiveMarket(0)
+    strict.feed(raw)
+    tolerant.feed(raw)
+    assert strict.stats()["gaps"] > 0
+    assert tolerant.stats()["gaps"] == 0 and tolerant.stats()["stale_books"] == 0
+
+
+async def test_live_records_are_persisted(
+    make_client: Any, clx5_path: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=200_000)
+    _, port = await pub.start("127.0.0.1", 0)
+    db = tmp_path / "live.sqlite3"
+    try:
+        client = await make_client(db=db, live=f"tcp://127.0.0.1:{port}", live_persist_every_s=0.05)
+        live = _live(client)
+        await _until(lambda: live.persisted == len(data), timeout=20)
+        status = await (await client.get("/api/v1/live/status")).json()
+        assert status["persisted"] == len(data)
+    finally:
+        await pub.close()
+    from mbo_fast_server.storage import MBO_DTYPE
+
+    recs = mbo_fast.read_records(str(clx5_path))
+    with sqlite3.connect(db) as conn:
+        sid, name, n = conn.execute(
+            "SELECT id, name, records FROM sources WHERE sha256 LIKE 'live:%'"
+        ).fetchone()
+        chunks = conn.execute(
+            "SELECT first_idx, records, data FROM live_chunks WHERE source_id = ? "
+            "ORDER BY first_idx",
+            (sid,),
+        ).fetchall()
+    assert name == f"tcp://127.0.0.1:{port}" and n == len(data)
+    assert len(chunks) > 1  # written in batches while the feed ran
+    assert [c[0] for c in chunks] == [sum(c[1] for c in chunks[:i]) for i in range(len(chunks))]
+    rows = np.frombuffer(b"".join(c[2] for c in chunks), dtype=MBO_DTYPE)
+    for col in ("ts_recv", "order_id", "price", "size", "action", "side", "sequence"):
+        assert rows[col].tolist() == recs[col].tolist(), col
+    again = await client.server.app[STATE].storage.live_records(sid)
+    assert len(again) == len(data)
+
+
+class _FakeLive:
+    """databento.Live replaced at the boundary: the session writes DBN bytes into the stream
+    given to add_stream (metadata, then records), as the real client does."""
+
+    sessions: ClassVar[list[_FakeLive]] = []
+    payloads: ClassVar[list[bytes]] = []
+
+    def __init__(self, key: str | None = None, **kw: Any) -> None:
+        import threading
+
+        self.key = key
+        self.subscriptions: list[dict[str, Any]] = []
+        self.closed = threading.Event()
+        self.stream: Any = None
+        self.exc_fn: Any = None
+        _FakeLive.sessions.append(self)
+
+    def subscribe(self, **kw: Any) -> int:
+        self.subscriptions.append(kw)
+        return 1
+
+    def add_stream(self, stream: Any, exception_callback: Any = None) -> None:
+        assert stream.writable()
+        self.stream, self.exc_fn = stream, exception_callback
+
+    def start(self) -> None:
+        import threading
+
+        payload = _FakeLive.payloads[len(_FakeLive.sessions) - 1]
+
+        def run() -> None:
+            for lo in range(0, len(payload), 5000):
+                try:
+                    self.stream.write(payload[lo : lo + 5000])
+                except Exception as exc:
+                    self.exc_fn(exc)
+                    return
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def block_for_close(self, timeout: float | None = None) -> None:
+        self.closed.wait()
+
+    def terminate(self) -> None:
+        self.closed.set()
+
+
+async def test_live_databento_through_the_client_boundary(
+    make_client: Any, clx5_path: Path, monkeypatch: Any
+) -> None:
+    import types
+
+    from mbo_fast import databento_io
+
+    raw = clx5_path.read_bytes()
+    _FakeLive.sessions, _FakeLive.payloads = [], [b"not DBN at all", raw]
+    monkeypatch.setattr(databento_io, "_client", lambda: types.SimpleNamespace(Live=_FakeLive))
+    monkeypatch.setenv("DBN_KEY", "db-secret-key-123")
+    client = await make_client(live="databento:GLBX.MDP3:CLX5", live_persist=False)
+    live = _live(client)
+    market = mbo_fast.Market()
+    n = market.apply(str(clx5_path))
+    await _until(lambda: live.market.stats()["records"] == n, timeout=20)
+    assert live.market.to_json() == market.to_json()
+    first, second = _FakeLive.sessions[:2]
+    assert first.key == "db-secret-key-123"
+    assert second.subscriptions == [{"dataset": "GLBX.MDP3", "schema": "mbo", "symbols": ["CLX5"]}]
+    assert live.reconnects == 1 and live.connection == "connected"
+    assert "db-secret-key-123" not in (live.last_error or "")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'mbo_live_connection_errors_total{reason="garbage"}' in metrics

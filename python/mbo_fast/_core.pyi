@@ -313,6 +313,18 @@ class LiveMarket:
     def snapshot(self, id: int) -> tuple[int, bytes]: ...
     def tick(self) -> list[tuple[int, list[_Frame]]]:
         """Frames since the last tick per subscription: trades, then a book frame if changed."""
+    def publish(self, min_interval_s: float) -> tuple[list[tuple[int, list[_Frame]]], float | None]:
+        """Publish on apply: frames of changed subscriptions whose last frames are at least
+        min_interval_s old, and the seconds until the earliest held-back one is due."""
+    def publish_sse(
+        self, min_interval_s: float
+    ) -> tuple[list[tuple[int, bytes, tuple[int, bytes] | None]], float | None]:
+        """publish() with each subscription's frames as one SSE payload, and its last book."""
+    def published(self) -> None:
+        """The last publish's frames are with the clients: record receipt -> published."""
+    def set_persist(self, on: bool) -> None: ...
+    def take_records(self) -> bytes:
+        """Raw 56-byte MBO records applied since the last call (empty unless persisting)."""
     @property
     def index(self) -> int: ...
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...

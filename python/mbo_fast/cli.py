@@ -659,7 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=_uint, help="port (default 8080; 0 picks a free one)")
     p.add_argument(
-        "--live", metavar="tcp://HOST:PORT", help="ingest a live DBN feed (mbo-fast feed)"
+        "--live",
+        metavar="URL",
+        help="ingest a live DBN feed: tcp://HOST:PORT (mbo-fast feed) or "
+        "databento:DATASET:SYMBOLS (databento Live client, DBN_KEY)",
     )
     p.add_argument("--db", metavar="PATH", help="SQLite database (default in --data-dir)")
     p.add_argument("--data-dir", metavar="DIR", help="cache for generated data and the database")

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from . import docs, ui
+from . import docs, sim, ui
 from .config import Config
+from .consolidated import routes as consolidated_routes
 from .data import LookupFailed, load_all
 from .live import routes as live_routes
 from .logs import Handler, request_id_middleware
@@ -185,6 +186,8 @@ def create_app(config: Config | None = None) -> web.Application:
     app[STATE] = state
     app.add_routes(routes)
     app.add_routes(live_routes)
+    app.add_routes(consolidated_routes)
+    sim.add_routes(app)  # simulated orders (mbo_fast.Backtest) for the web UI's L3 queue
     ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
     docs.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)

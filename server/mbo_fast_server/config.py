@@ -58,7 +58,11 @@ class Config:
     max_streams: int = 200
     # live ingest: "tcp://HOST:PORT" of a DBN feed (`mbo-fast feed`); empty: none
     live: str = ""
-    live_max_seq_jump: int = 1  # a per-channel sequence jump above this is a gap; 0: no checks
+    # a per-channel sequence jump above this is a gap; 0 (default): forward jumps are not gaps,
+    # since symbol-filtered feeds skip sequence numbers legitimately (reconnects still mark stale)
+    live_max_seq_jump: int = 0
+    live_persist: bool = True  # append live records (and trades) to SQLite, off the event loop
+    live_persist_every_s: float = 0.5
     # REST limits
     max_depth: int = 1_000
     default_page: int = 1_000
@@ -175,6 +179,11 @@ def _live_ok(url: str) -> bool:
     return url.startswith("tcp://") and bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
+def _databento_ok(url: str) -> bool:
+    parts = url.split(":", 2)
+    return len(parts) == 3 and parts[0] == "databento" and all(p.strip() for p in parts[1:])
+
+
 def _validate(cfg: Config) -> Config:
     checks = [
         ("port", 0 <= cfg.port <= 65535, "must be in 0..65535"),
@@ -185,7 +194,12 @@ def _validate(cfg: Config) -> Config:
         ("status_every_s", cfg.status_every_s > 0, "must be > 0"),
         ("queue_ticks", cfg.queue_ticks >= 2, "must be >= 2"),
         ("max_streams", cfg.max_streams >= 1, "must be >= 1"),
-        ("live", cfg.live == "" or _live_ok(cfg.live), "must be tcp://HOST:PORT or empty"),
+        (
+            "live",
+            cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),
+            "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS or empty",
+        ),
+        ("live_persist_every_s", 0 < cfg.live_persist_every_s <= 60, "must be in (0, 60]"),
         ("live_max_seq_jump", cfg.live_max_seq_jump >= 0, "must be >= 0"),
         ("max_depth", cfg.max_depth >= 1, "must be >= 1"),
         ("default_page", 1 <= cfg.default_page <= cfg.max_page, "must be in 1..max_page"),

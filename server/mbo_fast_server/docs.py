@@ -139,6 +139,28 @@ OPENAPI: dict[str, Any] = {
             "rate, gaps, stale books",
             [],
         ),
+        "/api/v1/consolidated": _get(
+            "one instrument's book summed over all its publishers (same source) after record "
+            "`index` (or at `ts`): bids/asks {price, size, count} best first, `publishers`",
+            [
+                _p("instrument_id", "instrument id", required=True),
+                _p("source", "source number (needed when several sources hold the instrument)"),
+                _p("index", "record index (default: the last record)"),
+                _p("ts", "instead of index: after every record with ts_recv <= ts", _TIME),
+                _p("depth", "levels per side (default 10)"),
+            ],
+        ),
+        "/api/v1/sim/orders": _get(
+            "simulated limit orders (mbo_fast.Backtest, zero latency) as they stand after record "
+            "`index`: status, filled, orders_ahead/volume_ahead (queue position), the ids ahead, "
+            "fills. POST a JSON {instrument_id, publisher_id, source, side: B|A, price, size, "
+            "index} to place one (201 {order}); DELETE (?source=) forgets them all",
+            [
+                _p("instrument_id", "only this instrument's orders"),
+                *_BOOK[1:],
+                _p("index", "record index (default: the last record)"),
+            ],
+        ),
         "/healthz": _get("liveness", []),
         "/readyz": _get("readiness: data loaded and storage open (503 otherwise)", []),
         "/metrics": _get("Prometheus metrics", [], "text/plain"),

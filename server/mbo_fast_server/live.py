@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
-from mbo_fast import _core
+from mbo_fast import _core, databento_io
 from mbo_fast.errors import DecodeError, MboError
 
 from .logs import request_id
@@ -41,6 +43,31 @@ routes = web.RouteTableDef()
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
 RECV_BYTES = 1 << 20
+# A book held back by the rate cap publishes at the first apply after its interval ends, or by
+# a timer this long after it (so a quiet book's last change is not held longer than that).
+PUBLISH_GRACE_S = 0.002
+
+
+def parse_databento(url: str) -> tuple[str, list[str]]:
+    """`databento:DATASET:SYMBOLS` -> (dataset, [symbol, …]); SYMBOLS comma-separated."""
+    _, dataset, symbols = url.split(":", 2)
+    return dataset, databento_io.parse_symbols(symbols)
+
+
+class _DbnSink(io.RawIOBase):
+    """The byte stream `databento.Live.add_stream` writes (metadata, then raw DBN records)."""
+
+    def __init__(self, on_bytes: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self._on_bytes = on_bytes
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._on_bytes(chunk)
+        return len(chunk)
 
 
 def parse_url(url: str) -> tuple[str, int]:
@@ -71,7 +98,12 @@ class LiveIngest:
         self.config = state.config
         self.metrics = state.metrics
         self.url = url
-        self.host, self.port = parse_url(url)
+        self.databento: tuple[str, list[str]] | None = None
+        if url.startswith("databento:"):
+            self.databento = parse_databento(url)
+            self.host, self.port = "", 0
+        else:
+            self.host, self.port = parse_url(url)
         self.market = _core.LiveMarket(self.config.live_max_seq_jump)
         self.connection = "connecting"
         self.connections = 0
@@ -81,17 +113,73 @@ class LiveIngest:
         self.by_sub: dict[int, Hub] = {}
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
-        self._thread = threading.Thread(target=self._read_loop, name="mbo-live", daemon=True)
+        self._db_client: Any = None
+        target = self._databento_loop if self.databento else self._read_loop
+        self._thread = threading.Thread(target=target, name="mbo-live", daemon=True)
         self._tick_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = False  # a publish is already scheduled on the event loop
+        self._timer: asyncio.TimerHandle | None = None
         self._gaps_seen = 0
         self._records_seen = 0
         self.rate = 0.0
+        self.storage = getattr(state, "storage", None) if self.config.live_persist else None
+        self.persisted = 0  # live records written to SQLite
+        self.persist_dropped = 0
+        self.db_source_id: int | None = None
+        self._persister: threading.Thread | None = None
+        if self.storage is not None:
+            self.market.set_persist(True)
+            self._persister = threading.Thread(
+                target=self._persist_loop, name="mbo-live-db", daemon=True
+            )
 
     # ingest (reader thread) ------------------------------------------------------------------
     def start(self) -> None:
         self.metrics.rust_timings.live.append(self.market)
+        self._loop = asyncio.get_running_loop()
         self._thread.start()
+        if self._persister is not None:
+            self._persister.start()
         self._tick_task = asyncio.create_task(self._tick_loop())
+
+    def _ingest(self, data: bytes) -> None:
+        """Reader thread: decode and apply (GIL released), then have the loop publish."""
+        if self.market.feed(data) and not self._wake and self._loop is not None:
+            self._wake = True
+            self._loop.call_soon_threadsafe(self._on_applied)
+
+    # persistence (its own thread; SQLite work on the storage writer thread) -------------------
+    def _persist_loop(self) -> None:
+        storage = self.storage
+        assert storage is not None
+        try:
+            self.db_source_id = storage.submit(lambda: storage.live_source(self.url)).result()
+        except Exception:
+            log.exception("live records will not be persisted: no sources row")
+            self.market.set_persist(False)
+            return
+        while True:
+            stopping = self._stop.wait(self.config.live_persist_every_s)
+            self._persist_once()
+            if stopping:
+                return
+
+    def _persist_once(self) -> None:
+        storage, sid = self.storage, self.db_source_id
+        if storage is None or sid is None:
+            return
+        raw = self.market.take_records()
+        if not raw:
+            return
+        first = self.persisted + self.persist_dropped
+        n = len(raw) // 56
+        try:
+            self.persisted += storage.submit(lambda: storage.persist_live(sid, first, raw)).result()
+        except Exception as exc:  # storage closed or failing: count the loss, keep ingesting
+            self.persist_dropped += n
+            self.metrics.errors.labels("live_persist").inc()
+            log.warning("live records not persisted (%d): %s", n, exc)
 
     def _fail(self, reason: str, message: str) -> None:
         self.last_error = message
@@ -128,7 +216,7 @@ class LiveIngest:
                         continue
                     if n == 0:
                         raise ConnectionError("the feed closed the connection")
-                    self.market.feed(bytes(buf[:n]))
+                    self._ingest(bytes(buf[:n]))
                     delay = BACKOFF_MIN_S  # data flows: the next failure retries quickly
             except (DecodeError, MboError) as exc:
                 self._fail("garbage", f"dropping the connection, not a valid DBN stream: {exc}")
@@ -145,17 +233,77 @@ class LiveIngest:
             delay = min(delay * 2, BACKOFF_MAX_S)
         self.connection = "stopped"
 
+    def _databento_loop(self) -> None:
+        """`--live databento:DATASET:SYMBOLS`: a `databento.Live` session writes the raw DBN
+        stream into the same LiveMarket path; a failed or closed session is retried with
+        backoff (a new session: reconnect semantics, books stale). The key is never logged."""
+        assert self.databento is not None
+        dataset, symbols = self.databento
+        delay = BACKOFF_MIN_S
+        key = ""
+        while not self._stop.is_set():
+            failed: list[BaseException] = []
+
+            def on_error(exc: BaseException, failed: list[BaseException] = failed) -> None:
+                failed.append(exc)
+                client = self._db_client
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        client.terminate()  # drop the session: block_for_close returns
+
+            try:
+                key = databento_io.resolve_key()
+                client = databento_io._client().Live(key=key)
+                self._db_client = client
+                client.subscribe(dataset=dataset, schema="mbo", symbols=symbols)
+                self.connections += 1
+                if self.connections > 1:
+                    self.market.reconnect()
+                    self.reconnects += 1
+                    self.metrics.live_reconnects.inc()
+                client.add_stream(_DbnSink(self._ingest), exception_callback=on_error)
+                client.start()
+                self.connection = "connected"
+                self.metrics.live_connected.set(1)
+                log.info("live databento session started: %s %s", dataset, ",".join(symbols))
+                client.block_for_close()
+                if failed:
+                    raise failed[0]
+                if not self._stop.is_set():
+                    raise ConnectionError("the databento session closed")
+            except (DecodeError, MboError) as exc:
+                reason = "garbage" if isinstance(exc, DecodeError) else "connect"
+                self._fail(reason, databento_io._scrub(str(exc), key))
+            except Exception as exc:  # the client's own errors (BentoError, …) included
+                if not self._stop.is_set():
+                    self._fail("closed", databento_io._scrub(f"{type(exc).__name__}: {exc}", key))
+            finally:
+                self._db_client = None
+                self.metrics.live_connected.set(0)
+                self.connection = "backoff" if not self._stop.is_set() else "stopped"
+            self._stop.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        self.connection = "stopped"
+
     async def close(self) -> None:
         self._stop.set()
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        if self._db_client is not None:
+            with contextlib.suppress(Exception):
+                self._db_client.terminate()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick_task
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 2.0)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._thread.join, 2.0)
+        if self._persister is not None and self._persister.is_alive():
+            await loop.run_in_executor(None, self._persister.join, 5.0)
         self.shutdown_clients()
 
     def shutdown_clients(self) -> None:
@@ -187,40 +335,61 @@ class LiveIngest:
             "rate": round(self.rate, 1),
             "books_followed": len(self.hubs),
             "clients": sum(len(h.clients) for h in self.hubs.values()),
+            "persisted": self.persisted,
             **stats,
         }
 
+    def _on_applied(self) -> None:
+        self._wake = False
+        self._publish_due()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._publish_due()
+
+    def _publish_due(self) -> None:
+        """Publish on apply: every changed book whose last frame is at least 1 / frame_rate old
+        publishes now; one that published more recently waits (the rate cap): the first apply
+        after its interval ends publishes it, with the freshest records, or, if none comes, a
+        timer PUBLISH_GRACE_S after the interval's end. Latency is timed once the payloads are in
+        the clients' queues."""
+        try:
+            out, due = self.market.publish_sse(1.0 / self.config.frame_rate)
+            for sub_id, payload, last in out:  # SSE-encoded once, in Rust, for every client
+                hub = self.by_sub.get(sub_id)
+                if hub is not None:
+                    if last is not None:
+                        hub.last = ("snapshot", last[0], last[1])
+                    self._offer(hub, payload)
+            self.market.published()
+        except Exception:  # never let one bad publish end the broadcast
+            log.exception("live publish failed")
+            due = 1.0 / self.config.frame_rate
+        if due is not None and self._loop is not None:
+            when = self._loop.time() + due + PUBLISH_GRACE_S
+            if self._timer is not None and self._timer.when() > when:
+                self._timer.cancel()
+                self._timer = None
+            if self._timer is None:
+                self._timer = self._loop.call_at(when, self._on_timer)
+
     async def _tick_loop(self) -> None:
+        """Status frames and metrics every `status_every_s` (frames are published on apply)."""
         cfg = self.config
-        period = 1.0 / cfg.frame_rate
-        next_tick = time.monotonic()
-        next_status = next_tick + cfg.status_every_s
-        last_records, last_wall = 0, next_tick
+        last_records, last_wall = 0, time.monotonic()
         while True:
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                next_tick = time.monotonic()
-                await asyncio.sleep(0)
+            await asyncio.sleep(cfg.status_every_s)
             try:
-                for sub_id, frames in self.market.tick():
-                    hub = self.by_sub.get(sub_id)
-                    if hub is not None:
-                        self._publish(hub, frames)
                 now = time.monotonic()
-                if now >= next_status:
-                    next_status = now + cfg.status_every_s
-                    stats = self.market.stats()
-                    records = int(stats["records"])
-                    self.rate = (records - last_records) / max(now - last_wall, 1e-9)
-                    last_records, last_wall = records, now
-                    self._update_metrics(stats)
-                    for hub in list(self.hubs.values()):
-                        self._publish(hub, [self._status_frame(hub, stats)])
+                stats = self.market.stats()
+                records = int(stats["records"])
+                self.rate = (records - last_records) / max(now - last_wall, 1e-9)
+                last_records, last_wall = records, now
+                self._update_metrics(stats)
+                for hub in list(self.hubs.values()):
+                    self._publish(hub, [self._status_frame(hub, stats)])
             except Exception:  # never let one bad tick end the broadcast
-                log.exception("live tick failed")
+                log.exception("live status failed")
 
     def _update_metrics(self, stats: dict[str, Any]) -> None:
         m = self.metrics
@@ -260,7 +429,9 @@ class LiveIngest:
         for event, fid, data in frames:
             if event in ("book", "snapshot"):
                 hub.last = ("snapshot", fid, data)
-        payload = encode_events(frames)  # serialised once for every client of the book
+        self._offer(hub, encode_events(frames))  # serialised once for every client of the book
+
+    def _offer(self, hub: Hub, payload: bytes) -> None:
         for client in hub.clients:
             try:
                 client.queue.put_nowait(payload)

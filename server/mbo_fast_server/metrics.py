@@ -42,7 +42,8 @@ class RustTimings(Collector):
         (
             "mbo_live_latency_seconds",
             "Live ingest, measured in Rust: from a record's receipt (its bytes fed to the core) "
-            "until it is applied, or until the tick that published its frames built them",
+            "until it is applied (per record), or per published frame batch from the receipt of "
+            "the newest record it accounts for until it is in the clients' queues",
             {"live_receipt_to_applied": "applied", "live_receipt_to_published": "published"},
         ),
         (

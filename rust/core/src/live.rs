@@ -13,7 +13,7 @@
 //! (trades, then one book frame if the top levels changed, in playback's JSON shapes). Frame ids
 //! are live record indexes: 0-based, counted over every MBO record applied, across reconnects.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dbn::{flags, MboMsg, Metadata, Schema};
 use rustc_hash::FxHashMap;
@@ -163,7 +163,8 @@ pub struct LiveTimings {
     pub apply: Histogram,
     /// Record receipt (its bytes pushed) until it is applied.
     pub receipt_to_applied: Histogram,
-    /// Record receipt until the tick that published its effect built its frames.
+    /// Per published frame batch: receipt of the newest record it includes until it is handed
+    /// to the clients (`LiveMarket::published`, else the end of the `publish` that built it).
     pub receipt_to_published: Histogram,
     /// One tick's frame building.
     pub tick: Histogram,
@@ -191,6 +192,12 @@ struct Subscription {
     depth: usize,
     last_sent: Option<(Levels, Levels)>,
     trades: Vec<Frame>,
+    /// Records applied (`stats.records`) when the book was last looked at for a frame.
+    seen: u64,
+    /// When its last frames were built (the rate cap).
+    last_frame: Option<Instant>,
+    /// Receipt of the newest record behind its pending trades.
+    trades_received: Option<Instant>,
 }
 
 /// Counters of a live market.
@@ -220,8 +227,15 @@ pub struct LiveMarket {
     subs: Vec<Option<Subscription>>,
     subs_by_key: FxHashMap<BookKey, Vec<usize>>,
     last_ts: (u64, u64),
-    /// Receipt times of records applied since the last tick, with their counts.
-    pending: Vec<(Instant, u64)>,
+    /// By market slot: records applied when it last changed, and that batch's receipt time.
+    touched: Vec<(u64, Instant)>,
+    /// The batch being applied was received at this instant.
+    batch_received: Instant,
+    /// Receipt times (newest record included) of frame batches built but not yet handed over.
+    unpublished: Vec<Instant>,
+    /// Raw MBO records applied since the last `take_records` (when persisting).
+    persist: bool,
+    raw: Vec<u8>,
     stats: LiveStats,
     timings: LiveTimings,
 }
@@ -239,13 +253,30 @@ impl LiveMarket {
             subs: Vec::new(),
             subs_by_key: FxHashMap::default(),
             last_ts: (0, 0),
-            pending: Vec::new(),
+            touched: Vec::new(),
+            batch_received: Instant::now(),
+            unpublished: Vec::new(),
+            persist: false,
+            raw: Vec::new(),
             stats: LiveStats {
                 connections: 1,
                 ..LiveStats::default()
             },
             timings: LiveTimings::default(),
         }
+    }
+
+    /// Keep the raw bytes of every MBO record applied, for `take_records`.
+    pub fn set_persist(&mut self, on: bool) {
+        self.persist = on;
+        if !on {
+            self.raw = Vec::new();
+        }
+    }
+
+    /// The raw 56-byte MBO records applied since the last call (empty unless persisting).
+    pub fn take_records(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.raw)
     }
 
     pub fn market(&self) -> &Market {
@@ -300,6 +331,7 @@ impl LiveMarket {
     /// error the records before it stay applied; the connection should be dropped.
     pub fn feed(&mut self, data: &[u8]) -> Result<u64> {
         let received = Instant::now();
+        self.batch_received = received;
         self.stats.bytes += data.len() as u64;
         self.decoder.push(data);
         let mut applied = 0u64;
@@ -320,7 +352,6 @@ impl LiveMarket {
         if applied > 0 {
             let ns = u64::try_from((done - received).as_nanos()).unwrap_or(u64::MAX);
             self.timings.receipt_to_applied.record_n(ns, applied);
-            self.pending.push((received, applied));
         }
         result
     }
@@ -331,6 +362,10 @@ impl LiveMarket {
         if slot == self.stale.len() {
             self.channel.push(msg.channel_id);
             self.stale.push(self.join_stale);
+            self.touched.push((0, self.batch_received));
+        }
+        if self.persist {
+            self.raw.extend_from_slice(AsRef::<[u8]>::as_ref(msg));
         }
         self.channel[slot] = msg.channel_id;
         let action = msg.action as u8;
@@ -360,6 +395,7 @@ impl LiveMarket {
             }
         }
         self.stats.records += 1;
+        self.touched[slot] = (self.stats.records, self.batch_received);
         self.last_ts = (msg.ts_recv, msg.hd.ts_event);
         if action == b'T' && !self.subs_by_key.is_empty() {
             let key = (msg.hd.instrument_id, msg.hd.publisher_id);
@@ -367,6 +403,7 @@ impl LiveMarket {
                 let index = self.index();
                 for &id in ids {
                     if let Some(sub) = self.subs[id].as_mut() {
+                        sub.trades_received = Some(self.batch_received);
                         sub.trades.push(Frame {
                             kind: FrameKind::Trade,
                             index,
@@ -394,6 +431,9 @@ impl LiveMarket {
             depth,
             last_sent: None,
             trades: Vec::new(),
+            seen: 0,
+            last_frame: None,
+            trades_received: None,
         };
         let id = match self.subs.iter().position(Option::is_none) {
             Some(free) => {
@@ -434,6 +474,8 @@ impl LiveMarket {
         let json = book_json(index, last_ts.0, last_ts.1, sub.key, book, &levels);
         sub.last_sent = Some(levels);
         sub.trades.clear();
+        sub.trades_received = None;
+        sub.seen = self.stats.records;
         Ok(Frame {
             kind: FrameKind::Snapshot,
             index,
@@ -441,17 +483,56 @@ impl LiveMarket {
         })
     }
 
-    /// The frames of every subscription since the last tick: its trades, then a book frame if
-    /// its top levels changed (a book in the middle of an event waits for the next tick).
+    /// The frames of every subscription since the last tick, with no rate cap.
     pub fn tick(&mut self) -> Vec<(usize, Vec<Frame>)> {
+        self.publish(Duration::ZERO).0
+    }
+
+    /// Publish on apply: the frames of every subscription whose book changed since its last
+    /// frames (its trades, then a book frame if its top levels changed; a book in the middle of
+    /// an event waits, trades included, for the event's last record), unless its last frames are younger than
+    /// `min_interval` (the rate cap). Also returns how long until the earliest subscription held
+    /// back by the cap is due (`None`: none is). Call [`LiveMarket::published`] once the frames
+    /// are handed to the clients, to time them.
+    pub fn publish(
+        &mut self,
+        min_interval: Duration,
+    ) -> (Vec<(usize, Vec<Frame>)>, Option<Duration>) {
         let start = Instant::now();
+        self.published_at(start);
         let index = self.index();
+        let records = self.stats.records;
         let mut out = Vec::new();
+        let mut next_due: Option<Duration> = None;
         for (id, sub) in self.subs.iter_mut().enumerate() {
             let Some(sub) = sub.as_mut() else { continue };
-            let mut frames = std::mem::take(&mut sub.trades);
+            let touched = self
+                .market
+                .slot(sub.key)
+                .map(|slot| self.touched[slot])
+                .filter(|(at, _)| *at > sub.seen);
+            if touched.is_none() && sub.trades.is_empty() {
+                continue;
+            }
+            if let Some(last) = sub.last_frame {
+                let age = start.saturating_duration_since(last);
+                if age < min_interval {
+                    let wait = min_interval - age;
+                    next_due = Some(next_due.map_or(wait, |d| d.min(wait)));
+                    continue;
+                }
+            }
             let book = self.market.book(sub.key.0, sub.key.1);
-            if book.is_none_or(|b| b.consistent) {
+            if touched.is_some() && book.is_some_and(|b| !b.consistent) {
+                // mid-event: its last record (in this batch or the next) publishes it whole
+                continue;
+            }
+            let mut newest = sub.trades_received.take();
+            let mut frames = std::mem::take(&mut sub.trades);
+            if let Some((_, received)) = touched {
+                // the frames account for every record of the book up to now, changed or not
+                newest = Some(newest.map_or(received, |t| t.max(received)));
+                sub.seen = records;
                 let levels = top_levels(book, sub.depth);
                 if sub.last_sent.as_ref() != Some(&levels) {
                     let json = book_json(
@@ -471,16 +552,28 @@ impl LiveMarket {
                 }
             }
             if !frames.is_empty() {
+                sub.last_frame = Some(start);
+                if let Some(t) = newest {
+                    self.unpublished.push(t);
+                }
                 out.push((id, frames));
             }
         }
-        let end = Instant::now();
-        self.timings.tick.record(end - start);
-        for (received, count) in self.pending.drain(..) {
-            let ns = u64::try_from((end - received).as_nanos()).unwrap_or(u64::MAX);
-            self.timings.receipt_to_published.record_n(ns, count);
+        self.timings.tick.record(start.elapsed());
+        (out, next_due)
+    }
+
+    /// The frames of the last [`LiveMarket::publish`] are with the clients now: time them.
+    pub fn published(&mut self) {
+        self.published_at(Instant::now());
+    }
+
+    fn published_at(&mut self, now: Instant) {
+        for received in self.unpublished.drain(..) {
+            let ns = u64::try_from(now.saturating_duration_since(received).as_nanos())
+                .unwrap_or(u64::MAX);
+            self.timings.receipt_to_published.record_n(ns, 1);
         }
-        out
     }
 }
 
@@ -628,9 +721,41 @@ mod tests {
             }
         }
         assert!(trades > 0 && books > 0);
+        live.published();
         let t = live.timings().receipt_to_published.snapshot();
-        assert_eq!(t.count, live.stats().records);
+        assert!(t.count > 0 && t.count <= live.stats().records);
         live.unsubscribe(id);
         assert!(live.tick().is_empty());
+    }
+
+    #[test]
+    fn publish_on_apply_holds_the_rate_cap() {
+        let Some(bytes) = clx5() else { return };
+        let mut whole = Market::new();
+        whole.apply_stream(Source::Bytes(&bytes)).unwrap();
+        let key = whole.keys()[0];
+        let mut live = LiveMarket::new(0);
+        let id = live.subscribe(key.0, key.1, 5).unwrap();
+        live.snapshot(id).unwrap();
+        let (out, due) = live.publish(Duration::from_secs(60));
+        assert!(out.is_empty() && due.is_none());
+        let mut published = 0;
+        let mut held = 0;
+        for chunk in bytes.chunks(4096) {
+            live.feed(chunk).unwrap();
+            let (out, due) = live.publish(Duration::from_secs(60));
+            published += out.len();
+            if let Some(d) = due {
+                assert!(d <= Duration::from_secs(60));
+                held += 1;
+            }
+        }
+        assert_eq!(published, 1, "one frame batch per interval");
+        assert!(held > 0);
+        // with no cap every changed book publishes at once and is timed when handed over
+        let (out, due) = live.publish(Duration::ZERO);
+        assert!(!out.is_empty() && due.is_none());
+        live.published();
+        assert_eq!(live.timings().receipt_to_published.snapshot().count, 2);
     }
 }

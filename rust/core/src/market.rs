@@ -58,6 +58,11 @@ impl Market {
         Ok(stream.records_read())
     }
 
+    /// The slot of a book, if it has been seen.
+    pub fn slot(&self, key: BookKey) -> Option<usize> {
+        self.by_key.get(&key).copied()
+    }
+
     /// The book in `slot` (as returned by `apply`).
     pub fn book_at(&self, slot: usize) -> &Book {
         &self.books[slot]

@@ -71,6 +71,98 @@ impl PyLiveMarket {
             .collect()
     }
 
+    /// Publish on apply: `([(subscription, frames), …], due_s)`, the frames of every changed
+    /// subscription whose last frames are at least `min_interval_s` old, and the seconds until
+    /// the earliest one held back is due (None: none is). Call `published()` once handed over.
+    #[allow(clippy::type_complexity)]
+    fn publish<'py>(
+        &self,
+        py: Python<'py>,
+        min_interval_s: f64,
+    ) -> PyResult<(Vec<(usize, Vec<PyFrame<'py>>)>, Option<f64>)> {
+        let interval = std::time::Duration::try_from_secs_f64(min_interval_s.max(0.0))
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let (out, due) = py.detach(|| lock(&self.live).publish(interval));
+        let out = out
+            .into_iter()
+            .map(|(id, frames)| (id, to_py_frames(py, frames)))
+            .collect();
+        Ok((out, due.map(|d| d.as_secs_f64())))
+    }
+
+    /// `publish()` with each subscription's frames already SSE-encoded (playback's framing:
+    /// `id:`, `event:`, one `data:` line, CRLF) in one payload, built with the GIL released:
+    /// `([(subscription, payload, (index, json) of its last book frame or None), …], due_s)`.
+    #[allow(clippy::type_complexity)]
+    fn publish_sse<'py>(
+        &self,
+        py: Python<'py>,
+        min_interval_s: f64,
+    ) -> PyResult<(
+        Vec<(
+            usize,
+            Bound<'py, PyBytes>,
+            Option<(i64, Bound<'py, PyBytes>)>,
+        )>,
+        Option<f64>,
+    )> {
+        let interval = std::time::Duration::try_from_secs_f64(min_interval_s.max(0.0))
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let (out, due) = py.detach(|| {
+            let (out, due) = lock(&self.live).publish(interval);
+            let encoded: Vec<(usize, Vec<u8>, Option<(i64, String)>)> = out
+                .into_iter()
+                .map(|(id, frames)| {
+                    let mut payload =
+                        Vec::with_capacity(frames.iter().map(|f| f.json.len() + 48).sum::<usize>());
+                    let mut last = None;
+                    for f in frames {
+                        use std::io::Write;
+                        let _ = write!(
+                            payload,
+                            "id: {}\r\nevent: {}\r\ndata: {}\r\n\r\n",
+                            f.index,
+                            f.kind.name(),
+                            f.json
+                        );
+                        if f.kind != mbo_fast_core::playback::FrameKind::Trade {
+                            last = Some((f.index, f.json));
+                        }
+                    }
+                    (id, payload, last)
+                })
+                .collect();
+            (encoded, due)
+        });
+        let out = out
+            .into_iter()
+            .map(|(id, payload, last)| {
+                (
+                    id,
+                    PyBytes::new(py, &payload),
+                    last.map(|(i, j)| (i, PyBytes::new(py, j.as_bytes()))),
+                )
+            })
+            .collect();
+        Ok((out, due.map(|d| d.as_secs_f64())))
+    }
+
+    /// The frames of the last `publish()` are with the clients: record their latency.
+    fn published(&self) {
+        lock(&self.live).published();
+    }
+
+    /// Keep the raw bytes of every MBO record applied, for `take_records()`.
+    fn set_persist(&self, on: bool) {
+        lock(&self.live).set_persist(on);
+    }
+
+    /// The raw 56-byte MBO records applied since the last call (empty unless persisting).
+    fn take_records<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let raw = lock(&self.live).take_records();
+        PyBytes::new(py, &raw)
+    }
+
     /// Index of the last record applied (-1 before the first).
     #[getter]
     fn index(&self) -> i64 {

@@ -44,7 +44,9 @@ export function mountLadder(root, store, actions) {
   root.addEventListener("click", (ev) => {
     const row = ev.target.closest(".lrow");
     if (!row || !row.dataset.price) return;
-    actions.selectLevel(row.dataset.side, Number(row.dataset.price));
+    // shift-click: place a simulated 1-lot limit order there (it joins the back of the queue)
+    if (ev.shiftKey && actions.placeSim) actions.placeSim(row.dataset.side, Number(row.dataset.price), 1);
+    else actions.selectLevel(row.dataset.side, Number(row.dataset.price));
   });
   const sub = document.getElementById("ladder-sub");
 
@@ -111,7 +113,9 @@ export function mountLadder(root, store, actions) {
         const ticks = s.tick ? ` · ${Math.round(st.spread / s.tick)} tick${st.spread === s.tick ? "" : "s"}` : "";
         sp.textContent = `spread ${formatPrice(st.spread, d)}${ticks} · mid ${formatPrice(st.mid, d + 1)}`;
       }
-      sub.textContent = s.tick ? `tick ${formatPrice(s.tick, d)}` : "";
+      const cons = s.sel && s.sel.consolidated ? `consolidated · ${s.sel.publishers.length} pub · ` : "";
+      sub.textContent = cons + (s.tick ? `tick ${formatPrice(s.tick, d)}` : "");
+      root.dataset.mode = cons ? "consolidated" : "book";
     },
   };
   store.subscribe((s, p) => {

@@ -36,11 +36,24 @@ const store = createStore({
   lastTrade: null,
   seekVer: 0, // bumps on every discontinuity (seek, instrument change): views reset history
   selected: null, // {side, price} of the L3 queue
+  simVer: 0, // bumps when a simulated order is placed (the L3 queue refetches)
   error: null,
 });
 
 function applyFrame(doc, kind) {
   const s = store.get();
+  if (s.sel && s.sel.consolidated && kind !== "consolidated") {
+    // consolidated view: the stream (first publisher) drives the clock; the ladder shows the
+    // consolidated book fetched at the stream's index (a throttled static snapshot)
+    const patch = {};
+    if (doc.index !== null && doc.index !== undefined) patch.index = doc.index;
+    if (doc.ts_recv !== null && doc.ts_recv !== undefined) {
+      patch.clock = kind === "snapshot" ? doc.ts_recv : Math.max(s.clock || 0, doc.ts_recv);
+    }
+    store.set(patch);
+    refreshConsolidated();
+    return;
+  }
   const prices = [];
   for (const l of doc.bids || []) prices.push(l[0]);
   prices.reverse();
@@ -52,6 +65,44 @@ function applyFrame(doc, kind) {
     patch.clock = kind === "snapshot" ? doc.ts_recv : Math.max(s.clock || 0, doc.ts_recv);
   }
   store.set(patch);
+}
+
+let consTimer = null;
+let consBusy = false;
+let consLast = 0;
+/** Fetch the consolidated book at the current index, at most every 200 ms. */
+function refreshConsolidated() {
+  if (consTimer !== null) return;
+  const wait = Math.max(0, 200 - (performance.now() - consLast));
+  consTimer = setTimeout(async () => {
+    consTimer = null;
+    const s = store.get();
+    if (!s.sel || !s.sel.consolidated || s.index === null) return;
+    if (consBusy) { refreshConsolidated(); return; }
+    consBusy = true;
+    consLast = performance.now();
+    try {
+      const doc = await getJSON("/api/v1/consolidated", { ...consParams(s.sel), index: s.index });
+      if (store.get().sel === s.sel) applyFrame(toFrame(doc), "consolidated");
+    } catch (err) {
+      reportError(err);
+    } finally {
+      consBusy = false;
+    }
+  }, wait);
+}
+
+function consParams(sel) {
+  return { instrument_id: sel.iid, source: sel.source, depth: DEPTH };
+}
+
+/** GET the book (or the consolidated book) for a seek/step target and apply it. */
+async function fetchBook(sel, target) {
+  const doc = sel.consolidated
+    ? await getJSON("/api/v1/consolidated", { ...consParams(sel), ...target })
+    : await getJSON("/api/v1/book", { ...bookParams(sel), depth: DEPTH, ...target });
+  applyFrame(toFrame(doc), sel.consolidated ? "consolidated" : "snapshot");
+  return doc;
 }
 
 function pushTrade(doc) {
@@ -74,6 +125,7 @@ const stream = new Stream(
       if (doc.index !== null) patch.index = Math.max(store.get().index ?? -1, doc.index);
       if (doc.clock !== null) patch.clock = Math.max(store.get().clock || 0, doc.clock);
       store.set(patch);
+      if (store.get().sel?.consolidated) refreshConsolidated();
     },
     end: () => {
       stream.close();
@@ -118,6 +170,9 @@ const actions = {
   },
   /** Follow the server's live feed (on) or go back to paused playback (off). */
   setLive(on) {
+    // the live broadcast is per publisher: leave the consolidated view for its first publisher
+    const c = store.get().sel;
+    if (on && c && c.consolidated) actions.selectBook(c.iid, c.pid, c.source);
     const s = store.get();
     store.set({ live: on });
     if (!on) return actions.pause();
@@ -149,12 +204,11 @@ const actions = {
       stream.open(streamParams(from));
       return;
     }
-    const params = { ...bookParams(s.sel), depth: DEPTH };
+    const params = {};
     if (target.index !== undefined) params.index = Math.max(0, Math.min(target.index, s.sel.records - 1));
     else params.ts = typeof target.ts === "number" ? nsString(target.ts) : target.ts;
     try {
-      const doc = await getJSON("/api/v1/book", params);
-      applyFrame(toFrame(doc), "snapshot");
+      const doc = await fetchBook(s.sel, params);
       store.set({ error: null, done: false });
       backfillTape(doc.ts_recv, doc.index);
     } catch (err) {
@@ -169,8 +223,7 @@ const actions = {
     try {
       const next = dir > 0 ? await nextBoundary(s, cur) : await prevBoundary(s, cur);
       if (next === null) return;
-      const doc = await getJSON("/api/v1/book", { ...bookParams(s.sel), depth: DEPTH, index: next });
-      applyFrame(toFrame(doc), "snapshot");
+      await fetchBook(s.sel, { index: next });
       if (dir > 0) {
         const trades = await getJSON("/api/v1/trades", { ...bookParams(s.sel), after: cur, limit: 50 });
         for (const t of trades.items) if (t.index <= next) pushTrade(t);
@@ -179,16 +232,23 @@ const actions = {
       reportError(err);
     }
   },
-  /** Switch to the book (iid, pid, source): stops playback, shows its first record. */
+  /** Switch to the book (iid, pid, source): stops playback, shows its first record. With pid
+   * "c": the consolidated book of the instrument (all publishers of that source; the first
+   * publisher's stream drives the clock and the tape). */
   selectBook(iid, pid, source) {
     const s = store.get();
     const inst = s.instruments.find((i) => i.instrument_id === iid);
-    const pub = inst && inst.publishers.find((p) => p.publisher_id === pid && p.source === source);
+    const consolidated = pid === "c";
+    const pubs = inst ? inst.publishers.filter((p) => p.source === source) : [];
+    const pub = consolidated ? pubs[0] : pubs.find((p) => p.publisher_id === pid);
     if (!pub) return;
     const src = s.sources.find((x) => x.source === source);
+    const first = consolidated ? Math.min(...pubs.map((p) => p.ts_recv_first)) : pub.ts_recv_first;
+    const last = consolidated ? Math.max(...pubs.map((p) => p.ts_recv_last)) : pub.ts_recv_last;
     const sel = {
-      iid, pid, source, symbol: inst.symbol, first: pub.ts_recv_first, last: pub.ts_recv_last,
-      records: src ? src.records : pub.records,
+      iid, pid: pub.publisher_id, source, symbol: inst.symbol, first, last,
+      records: src ? src.records : pub.records, consolidated,
+      publishers: pubs.map((p) => p.publisher_id),
     };
     stream.close();
     store.set({
@@ -197,6 +257,30 @@ const actions = {
     });
     resetHistory();
     actions.seek({ index: 0 });
+  },
+  /** Place a simulated limit order (mbo_fast.Backtest on the server) at the current index. */
+  async placeSim(side, price, size = 1) {
+    const s = store.get();
+    if (!s.sel || s.sel.consolidated || s.live || s.index === null) return null; // replay only
+    try {
+      const resp = await fetch("/api/v1/sim/orders", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({
+          instrument_id: s.sel.iid, publisher_id: s.sel.pid, source: s.sel.source,
+          side, price, size, index: Math.max(0, s.index),
+        }),
+      });
+      const body = await resp.json();
+      if (!resp.ok) throw new ApiError(resp.status, body.error || resp.statusText);
+      const cur = store.get().selected;
+      if (!cur || cur.side !== side || cur.price !== price) store.set({ selected: { side, price } });
+      store.set({ simVer: store.get().simVer + 1 });
+      return body.order;
+    } catch (err) {
+      reportError(err);
+      return null;
+    }
   },
   selectLevel(side, price) {
     if (side === null) {

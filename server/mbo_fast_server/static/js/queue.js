@@ -1,6 +1,8 @@
 // L3 queue of the selected level: its orders in FIFO order (front first), sizes as bars, the
 // newest arrival and orders new since the previous look marked. Fetched from
 // /api/v1/book?orders=true at the current index: on selection, then at most every 400 ms.
+// Simulated orders (shift-click a ladder level; /api/v1/sim/orders, mbo_fast.Backtest) resting
+// at the level are drawn at their exact queue position: after the historical orders ahead.
 import { invalidate } from "./store.js";
 import { bookParams, getJSON } from "./api.js";
 import { queueOf } from "./lib/book.js";
@@ -25,11 +27,12 @@ export function mountQueue(root, store) {
   let prevIds = null;
   let prevKey = null;
   let gone = false;
+  let sims = []; // simulated orders of this book at fetchedIndex (all statuses)
 
   async function fetchQueue() {
     const s = store.get();
     const sel = s.selected;
-    if (!sel || !s.sel || s.index === null) return;
+    if (!sel || !s.sel || s.index === null || s.sel.consolidated) return;
     if (inflight) { again = true; return; }
     inflight = true;
     lastFetch = performance.now();
@@ -38,7 +41,11 @@ export function mountQueue(root, store) {
       const levels = sel.side === "B" ? s.frame?.bids : s.frame?.asks;
       const rank = levels ? levels.findIndex((l) => l[0] === sel.price) : -1;
       const depth = Math.max(1, rank >= 0 ? rank + 1 : 100);
-      const doc = await getJSON("/api/v1/book", { ...bookParams(s.sel), index, depth, orders: true });
+      const [doc, simDoc] = await Promise.all([
+        getJSON("/api/v1/book", { ...bookParams(s.sel), index, depth, orders: true }),
+        s.simVer > 0 ? getJSON("/api/v1/sim/orders", { ...bookParams(s.sel), index }) : null,
+      ]);
+      sims = simDoc ? simDoc.orders : [];
       const now = store.get().selected;
       if (!now || now.side !== sel.side || now.price !== sel.price) return;
       const key = `${sel.side}:${sel.price}`;
@@ -72,6 +79,11 @@ export function mountQueue(root, store) {
       const sel = s.selected;
       root.dataset.state = !sel ? "none" : queue ? "ready" : "loading";
       root.dataset.key = sel && queue ? `${queue.side}:${queue.price}` : "";
+      if (sel && s.sel && s.sel.consolidated) {
+        head.textContent = "";
+        body.innerHTML = '<div class="empty">L3 queues are per publisher: pick a publisher in the selector.</div>';
+        return;
+      }
       if (!sel) {
         head.textContent = "";
         body.innerHTML = '<div class="empty">Click a price level in the ladder to see its orders (FIFO).</div>';
@@ -92,10 +104,43 @@ export function mountQueue(root, store) {
         gone ? " · no orders at this price now" : "",
       );
       head.dataset.count = String(queue.orders.length);
+      const here = sims.filter((o) => o.side === queue.side && o.price === queue.price);
+      const open = here.filter((o) => o.status === "open" && o.orders_ahead !== null);
+      for (const o of here) {
+        const f = document.createElement("span");
+        f.className = `simnote ${o.status}`;
+        f.textContent = o.status === "open" ? ` · ◆${o.id} ${o.orders_ahead} ahead`
+          : ` · SIM#${o.id} ${o.status}${o.filled ? ` ${o.filled}/${o.size}` : ""}`;
+        head.append(f);
+      }
       let max = 1;
       for (const o of queue.orders) if (o.size > max) max = o.size;
       const frag = document.createDocumentFragment();
+      const simRow = (o) => {
+        const r = document.createElement("div");
+        r.className = `qrow ${queue.side} sim`;
+        r.dataset.ahead = String(o.orders_ahead);
+        r.dataset.simId = String(o.id);
+        r.title = `simulated order #${o.id}: ${o.remaining} of ${o.size} lots left, ` +
+          `${o.orders_ahead} orders (${o.volume_ahead} lots) ahead`;
+        const pos = document.createElement("span"); pos.className = "pos"; pos.textContent = "◆";
+        const id = document.createElement("span"); id.textContent = `SIM #${o.id}`;
+        const barBox = document.createElement("span");
+        const bar = document.createElement("div"); bar.className = "bar";
+        bar.style.width = `${Math.max(3, (o.remaining / max) * 100)}%`;
+        barBox.append(bar);
+        const tag = document.createElement("span"); tag.className = "tag"; tag.textContent = `${o.remaining} ◆`;
+        r.append(pos, id, barBox, tag);
+        return r;
+      };
+      // simulated orders do not see each other: each is drawn after its own orders ahead
+      const byAhead = new Map();
+      for (const o of open) {
+        if (!byAhead.has(o.orders_ahead)) byAhead.set(o.orders_ahead, []);
+        byAhead.get(o.orders_ahead).push(o);
+      }
       queue.orders.slice(0, MAX_ROWS).forEach((o, i) => {
+        for (const so of byAhead.get(i) || []) frag.append(simRow(so));
         const r = document.createElement("div");
         r.className = `qrow ${queue.side}${o.newest ? " newest" : ""}`;
         r.title = `order ${o.id}: ${o.size} lots, position ${i + 1} of ${queue.orders.length}`;
@@ -110,6 +155,9 @@ export function mountQueue(root, store) {
         r.append(pos, id, barBox, tag);
         frag.append(r);
       });
+      for (const [ahead, list] of byAhead) {
+        if (ahead >= Math.min(queue.orders.length, MAX_ROWS)) for (const so of list) frag.append(simRow(so));
+      }
       if (queue.orders.length > MAX_ROWS) {
         const more = document.createElement("div");
         more.className = "empty";
@@ -128,8 +176,11 @@ export function mountQueue(root, store) {
       gone = false;
       invalidate(view);
       if (s.selected) { lastFetch = 0; fetchQueue(); }
-    } else if (s.selected && s.index !== p.index && s.index !== fetchedIndex) {
+    } else if (s.selected && ((s.index !== p.index && s.index !== fetchedIndex) || s.simVer !== p.simVer)) {
+      if (s.simVer !== p.simVer) lastFetch = 0;
       schedule();
+    } else if (s.sel !== p.sel) {
+      invalidate(view);
     } else if (s.decimals !== p.decimals) {
       invalidate(view);
     }

@@ -1,0 +1,230 @@
+"""Simulated limit orders in the historical queues, for the web UI: `POST /api/v1/sim/orders`
+places one at a record index, `GET /api/v1/sim/orders?index=` reports every order of a source as
+it stands after that record (status, queue position, fills), `DELETE` forgets them.
+
+Backed by `mbo_fast.Backtest` (exact FIFO queue position; README "Backtest: order injection"),
+zero latency. A backtest only moves forward: one is kept per source and rebuilt from the start
+when asked about an earlier index (or an order placed before its position); the orders are
+re-placed at their indexes, so the answer depends only on (orders, index)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from aiohttp import web
+
+import mbo_fast
+
+from .data import Source
+from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, _run
+
+routes = web.RouteTableDef()
+MAX_ORDERS = 200
+MAX_SIZE = 1_000_000
+I64 = 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SimRequest:
+    id: int
+    instrument_id: int
+    publisher_id: int
+    side: str
+    price: int
+    size: int
+    index: int
+
+
+class SimBook:
+    """The simulated orders of one source and the backtest that replays them."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.lock = threading.Lock()
+        self.requests: list[SimRequest] = []
+        self.bt: mbo_fast.Backtest | None = None
+        self.placed: dict[int, int] = {}  # request id -> backtest order id
+        self.next_id = 0
+
+    def add(self, iid: int, pid: int, side: str, price: int, size: int, index: int) -> SimRequest:
+        with self.lock:
+            if len(self.requests) >= MAX_ORDERS:
+                raise ParamError(None, f"at most {MAX_ORDERS} simulated orders: DELETE them first")
+            req = SimRequest(self.next_id, iid, pid, side, price, size, index)
+            self.next_id += 1
+            self.requests.append(req)
+            return req
+
+    def clear(self) -> int:
+        with self.lock:
+            n = len(self.requests)
+            self.requests.clear()
+            self.bt = None
+            self.placed = {}
+            return n
+
+    def state(self, index: int, book: tuple[int, int] | None) -> list[dict[str, Any]]:
+        """Every order (of `book`, or all) after record `index`. Blocking: run in an executor."""
+        with self.lock:
+            due = sorted(
+                (r for r in self.requests if r.index <= index), key=lambda r: (r.index, r.id)
+            )
+            bt = self.bt
+            late = any(
+                r.id not in self.placed and bt is not None and r.index + 1 < bt.position
+                for r in due
+            )
+            if bt is None or bt.position > index + 1 or late:
+                bt = self.bt = mbo_fast.Backtest(self.src.path)
+                self.placed = {}
+            for r in due:
+                if r.id in self.placed:
+                    continue
+                if bt.position <= r.index:
+                    bt.run(until_index=r.index)
+                self.placed[r.id] = bt.place(
+                    r.instrument_id, r.publisher_id, r.side, r.price, r.size, at_index=r.index
+                )
+            if bt.position <= index:
+                bt.run(until_index=index)
+            fills: dict[int, list[dict[str, Any]]] = {}
+            for f in bt.fills():
+                fills.setdefault(f.order_id, []).append(
+                    {
+                        "ts": f.ts,
+                        "index": f.record_index,
+                        "price": f.price,
+                        "size": f.size,
+                        "kind": f.kind,
+                    }
+                )
+            out: list[dict[str, Any]] = []
+            for r in self.requests:
+                if book is not None and (r.instrument_id, r.publisher_id) != book:
+                    continue
+                doc: dict[str, Any] = dataclasses.asdict(r)
+                oid = self.placed.get(r.id) if r.index <= index else None
+                if oid is None:
+                    doc.update(status="scheduled", filled=0, remaining=r.size, fills=[])
+                    doc.update(orders_ahead=None, volume_ahead=None, ahead=[])
+                    out.append(doc)
+                    continue
+                st = bt.order(oid)
+                qp = bt.queue_position(oid)
+                doc.update(
+                    status=st.status,
+                    filled=st.filled,
+                    remaining=st.remaining,
+                    orders_ahead_at_entry=st.orders_ahead_at_entry,
+                    volume_ahead_at_entry=st.volume_ahead_at_entry,
+                    orders_ahead=qp[0] if qp else None,
+                    volume_ahead=qp[1] if qp else None,
+                    ahead=[oid2 for oid2, _ in bt.ahead(oid)] if qp else [],
+                    fills=fills.get(oid, []),
+                )
+                out.append(doc)
+            return out
+
+
+SIM: web.AppKey[dict[int, SimBook]] = web.AppKey("sim", dict)  # source id -> SimBook
+
+
+def _sim(request: web.Request, src: Source) -> SimBook:
+    books: dict[int, SimBook] = request.app[SIM]
+    sb = books.get(src.id)
+    if sb is None:
+        sb = books[src.id] = SimBook(src)
+    return sb
+
+
+def _body_int(
+    body: dict[str, Any], name: str, lo: int, hi: int, required: bool = True
+) -> int | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ParamError(name, "required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParamError(name, f"not an integer: {str(value)[:40]!r}")
+    if not lo <= value <= hi:
+        raise ParamError(name, f"must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _source(request: web.Request) -> tuple[Source, tuple[int, int] | None]:
+    cat = _catalog(request)
+    if "instrument_id" in request.query:
+        iid = _int(request, "instrument_id", hi=U32, required=True)
+        assert iid is not None
+        src, pid = cat.find(
+            iid, _int(request, "publisher_id", hi=U16), _int(request, "source", hi=U16)
+        )
+        return src, (iid, pid)
+    if "publisher_id" in request.query:
+        raise ParamError("publisher_id", "needs instrument_id")
+    sid = _int(request, "source", hi=U16)
+    if sid is None:
+        if len(cat.sources) > 1:
+            raise ParamError("source", "several sources are loaded: name one")
+        sid = 0
+    if sid >= len(cat.sources):
+        raise ParamError("source", f"no source {sid}", status=404)
+    return cat.sources[sid], None
+
+
+@routes.post("/api/v1/sim/orders")
+async def place(request: web.Request) -> web.Response:
+    _check_known(request, set())
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ParamError(None, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ParamError(None, "the body must be a JSON object")
+    allowed = {"instrument_id", "publisher_id", "source", "side", "price", "size", "index"}
+    for key in body:
+        if key not in allowed:
+            raise ParamError(key, f"unknown field (expected one of {sorted(allowed)})")
+    iid = _body_int(body, "instrument_id", 0, U32)
+    pid = _body_int(body, "publisher_id", 0, U16, required=False)
+    sid = _body_int(body, "source", 0, U16, required=False)
+    assert iid is not None
+    src, pid2 = _catalog(request).find(iid, pid, sid)
+    side = body.get("side")
+    if side not in ("B", "A"):
+        raise ParamError("side", "must be 'B' or 'A'")
+    price = _body_int(body, "price", 1, I64 - 1)
+    size = _body_int(body, "size", 1, MAX_SIZE)
+    index = _body_int(body, "index", 0, max(len(src) - 1, 0))
+    assert price is not None and size is not None and index is not None
+    sb = _sim(request, src)
+    req = sb.add(iid, pid2, side, price, size, index)
+    orders = await _run(request, lambda: sb.state(index, (iid, pid2)))
+    doc = next(o for o in orders if o["id"] == req.id)
+    return _json({"source": src.id, "index": index, "order": doc}, status=201)
+
+
+@routes.get("/api/v1/sim/orders")
+async def orders(request: web.Request) -> web.Response:
+    _check_known(request, {"instrument_id", "publisher_id", "source", "index"})
+    src, book = _source(request)
+    index = _int(request, "index", hi=max(len(src) - 1, 0), default=max(len(src) - 1, 0))
+    assert index is not None
+    sb = _sim(request, src)
+    items = await _run(request, lambda: sb.state(index, book))
+    return _json({"source": src.id, "index": index, "orders": items})
+
+
+@routes.delete("/api/v1/sim/orders")
+async def clear(request: web.Request) -> web.Response:
+    _check_known(request, {"source"})
+    src, _ = _source(request)
+    return _json({"source": src.id, "deleted": _sim(request, src).clear()})
+
+
+def add_routes(app: web.Application) -> None:
+    app[SIM] = {}
+    app.add_routes(routes)
