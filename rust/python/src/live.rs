@@ -4,12 +4,12 @@ use std::sync::Mutex;
 
 use mbo_fast_core::live::LiveMarket;
 use mbo_fast_core::playback::Frame;
-use mbo_fast_core::timing::bucket_bound_ns;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::books::lock;
 use crate::errors::to_py;
+use crate::replay::timings_dict;
 
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
 pub struct PyLiveMarket {
@@ -192,19 +192,7 @@ impl PyLiveMarket {
     /// `{name: {bounds_ns, buckets, count, sum_ns}}` like `Replay.timings()`.
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snapshots = lock(&self.live).timings().snapshots();
-        let bounds: Vec<u64> = (0..mbo_fast_core::timing::BUCKETS)
-            .filter_map(bucket_bound_ns)
-            .collect();
-        let out = PyDict::new(py);
-        for (name, snap) in snapshots {
-            let hist = PyDict::new(py);
-            hist.set_item("bounds_ns", &bounds)?;
-            hist.set_item("buckets", snap.buckets)?;
-            hist.set_item("count", snap.count)?;
-            hist.set_item("sum_ns", snap.sum_ns)?;
-            out.set_item(name, hist)?;
-        }
-        Ok(out)
+        timings_dict(py, snapshots)
     }
 
     /// The `mbo-fast book` JSON document of every book (as `Market.to_json()`).

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use mbo_fast_core::playback::Player;
-use mbo_fast_core::timing::bucket_bound_ns;
+use mbo_fast_core::timing::{bucket_bound_ns, HistogramSnapshot};
 use mbo_fast_core::{Recording, Replay};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -124,19 +124,7 @@ impl PyReplay {
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let recording = Arc::clone(&self.recording);
         let snapshots = py.detach(move || recording.timings().snapshots());
-        let bounds: Vec<u64> = (0..mbo_fast_core::timing::BUCKETS)
-            .filter_map(bucket_bound_ns)
-            .collect();
-        let out = PyDict::new(py);
-        for (name, snap) in snapshots {
-            let hist = PyDict::new(py);
-            hist.set_item("bounds_ns", &bounds)?;
-            hist.set_item("buckets", snap.buckets)?;
-            hist.set_item("count", snap.count)?;
-            hist.set_item("sum_ns", snap.sum_ns)?;
-            out.set_item(name, hist)?;
-        }
-        Ok(out)
+        timings_dict(py, snapshots)
     }
 
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
@@ -160,4 +148,25 @@ impl PyReplay {
         dict.set_item("channel_id", msg.channel_id)?;
         Ok(dict)
     }
+}
+
+/// Latency histograms as `{name: {bounds_ns, buckets, count, sum_ns}}` (shared by `Replay` and
+/// `LiveMarket`).
+pub fn timings_dict<'py>(
+    py: Python<'py>,
+    snapshots: Vec<(&'static str, HistogramSnapshot)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let bounds: Vec<u64> = (0..mbo_fast_core::timing::BUCKETS)
+        .filter_map(bucket_bound_ns)
+        .collect();
+    let out = PyDict::new(py);
+    for (name, snap) in snapshots {
+        let hist = PyDict::new(py);
+        hist.set_item("bounds_ns", &bounds)?;
+        hist.set_item("buckets", snap.buckets)?;
+        hist.set_item("count", snap.count)?;
+        hist.set_item("sum_ns", snap.sum_ns)?;
+        out.set_item(name, hist)?;
+    }
+    Ok(out)
 }
