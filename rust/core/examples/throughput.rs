@@ -24,9 +24,9 @@ fn main() {
     let decode = best_of(5, || {
         let mut stream = MboStream::open(Source::Bytes(&bytes)).unwrap();
         count = 0;
-        while let Some((_, msg)) = stream.next_mbo().unwrap() {
-            count += msg.size as u64;
-        }
+        stream
+            .for_each_mbo(|_, msg| count += msg.size as u64)
+            .unwrap();
         count
     });
     let records = MboStream::open(Source::Bytes(&bytes))
@@ -48,11 +48,8 @@ fn main() {
         market
     });
     let decode_apply = best_of(5, || {
-        let mut stream = MboStream::open(Source::Bytes(&bytes)).unwrap();
         let mut market = Market::new();
-        while let Some((_, msg)) = stream.next_mbo().unwrap() {
-            market.apply(&msg);
-        }
+        market.apply_stream(Source::Bytes(&bytes)).unwrap();
         market
     });
     let bbo_bytes = best_of(5, || {

@@ -371,10 +371,8 @@ pub struct Backtest {
 impl Backtest {
     pub fn open(source: Source<'_>, latency_ns: u64) -> Result<Self> {
         let mut stream = MboStream::open(source)?;
-        let mut records = Vec::new();
-        while let Some((_, msg)) = stream.next_mbo()? {
-            records.push(msg);
-        }
+        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
+        stream.for_each_mbo(|_, msg| records.push(*msg))?;
         Ok(Self::from_records(records, latency_ns))
     }
 

@@ -31,6 +31,8 @@ pub trait Boundary {
     fn reserve(&mut self, _rows: usize) {}
     /// Called after applying record `index`, which carried F_LAST, with that record's book.
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book);
+    /// Called once after the last record.
+    fn finish(&mut self) {}
 }
 
 /// Decode and apply a whole stream, visiting every F_LAST record whose book passes the filter.
@@ -47,15 +49,16 @@ pub fn for_each_boundary(
         sink.reserve(records);
     }
     let mut market = Market::new();
-    while let Some((index, msg)) = stream.next_mbo()? {
-        let slot = market.apply(&msg);
+    stream.for_each_mbo(|index, msg| {
+        let slot = market.apply(msg);
         if msg.flags.raw() & flags::LAST != 0 {
             let book = market.book_at(slot);
             if filter.matches(book) {
-                sink.visit(index, &msg, book);
+                sink.visit(index, msg, book);
             }
         }
-    }
+    })?;
+    sink.finish();
     Ok(market)
 }
 
@@ -68,7 +71,7 @@ fn reserve_column<T>(column: &mut Vec<T>, additional: usize) {
     {
         let bytes = column.capacity() * std::mem::size_of::<T>();
         const HUGE: usize = 2 << 20;
-        if bytes >= 4 * HUGE {
+        if bytes >= HUGE {
             let start = column.as_mut_ptr() as usize;
             let aligned = (start + HUGE - 1) & !(HUGE - 1);
             let end = (start + bytes) & !(HUGE - 1);
@@ -104,6 +107,47 @@ impl RowKeys {
         reserve_column(&mut self.ts_event, rows);
         reserve_column(&mut self.instrument_id, rows);
         reserve_column(&mut self.publisher_id, rows);
+    }
+
+    fn room(&self) -> usize {
+        let Self {
+            index,
+            ts_recv,
+            ts_event,
+            instrument_id,
+            publisher_id,
+        } = self;
+        [
+            index.capacity(),
+            ts_recv.capacity(),
+            ts_event.capacity(),
+            instrument_id.capacity(),
+            publisher_id.capacity(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0)
+    }
+
+    /// # Safety
+    /// `row` must be below `self.room()`.
+    #[inline(always)]
+    unsafe fn write(&mut self, row: usize, index: u64, msg: &MboMsg) {
+        write_at(&mut self.index, row, index);
+        write_at(&mut self.ts_recv, row, msg.ts_recv);
+        write_at(&mut self.ts_event, row, msg.hd.ts_event);
+        write_at(&mut self.instrument_id, row, msg.hd.instrument_id);
+        write_at(&mut self.publisher_id, row, msg.hd.publisher_id);
+    }
+
+    /// # Safety
+    /// Rows `..rows` of every column must have been written.
+    unsafe fn set_len(&mut self, rows: usize) {
+        self.index.set_len(rows);
+        self.ts_recv.set_len(rows);
+        self.ts_event.set_len(rows);
+        self.instrument_id.set_len(rows);
+        self.publisher_id.set_len(rows);
     }
 
     #[inline]
@@ -146,18 +190,76 @@ impl SideColumns {
         self.ct.push(count);
     }
 
-    #[inline]
-    fn push_top(&mut self, top: Top) {
-        self.push(top.price, top.size, top.count);
+    fn room(&self) -> usize {
+        self.px
+            .capacity()
+            .min(self.sz.capacity())
+            .min(self.ct.capacity())
+    }
+
+    /// # Safety
+    /// `row` must be below `self.room()`.
+    #[inline(always)]
+    unsafe fn write_top(&mut self, row: usize, top: Top) {
+        write_at(&mut self.px, row, top.price);
+        write_at(
+            &mut self.sz,
+            row,
+            u32::try_from(top.size).unwrap_or(u32::MAX),
+        );
+        write_at(&mut self.ct, row, top.count);
+    }
+
+    /// # Safety
+    /// Rows `..rows` of every column must have been written.
+    unsafe fn set_len(&mut self, rows: usize) {
+        self.px.set_len(rows);
+        self.sz.set_len(rows);
+        self.ct.set_len(rows);
     }
 }
 
+/// Store `value` in row `row` of a column whose length is set later.
+///
+/// # Safety
+/// `row` must be below the column's capacity.
+#[inline(always)]
+unsafe fn write_at<T: Copy>(column: &mut Vec<T>, row: usize, value: T) {
+    debug_assert!(row < column.capacity());
+    column.as_mut_ptr().add(row).write(value);
+}
+
 /// Best bid and offer after every boundary.
+///
+/// Rows are written straight into reserved capacity and the eleven column lengths are set once
+/// by `finish`: one bounds check per row instead of one per value, which is measurable at
+/// millions of rows.
 #[derive(Debug, Default)]
 pub struct BboColumns {
     pub keys: RowKeys,
     pub bid: SideColumns,
     pub ask: SideColumns,
+    /// Rows written so far.
+    rows: usize,
+    /// Rows every column has capacity for.
+    room: usize,
+}
+
+impl BboColumns {
+    fn set_lens(&mut self) {
+        // SAFETY: `visit` wrote every column of rows `..self.rows`.
+        unsafe {
+            self.keys.set_len(self.rows);
+            self.bid.set_len(self.rows);
+            self.ask.set_len(self.rows);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.set_lens();
+        self.reserve(self.rows.max(1 << 16));
+    }
 }
 
 impl Boundary for BboColumns {
@@ -165,13 +267,26 @@ impl Boundary for BboColumns {
         self.keys.reserve(rows);
         self.bid.reserve(rows);
         self.ask.reserve(rows);
+        self.room = self.keys.room().min(self.bid.room()).min(self.ask.room());
     }
 
     #[inline]
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
-        self.keys.push(index, msg);
-        self.bid.push_top(book.top(Side::Bid));
-        self.ask.push_top(book.top(Side::Ask));
+        if self.rows == self.room {
+            self.grow();
+        }
+        let row = self.rows;
+        // SAFETY: `row < self.room`, the capacity of every column.
+        unsafe {
+            self.keys.write(row, index, msg);
+            self.bid.write_top(row, book.top(Side::Bid));
+            self.ask.write_top(row, book.top(Side::Ask));
+        }
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) {
+        self.set_lens();
     }
 }
 
@@ -257,8 +372,6 @@ impl RecordColumns {
 pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {
     let mut stream = MboStream::open(source)?;
     let mut out = RecordColumns::default();
-    while let Some((index, msg)) = stream.next_mbo()? {
-        out.push(index, &msg);
-    }
+    stream.for_each_mbo(|index, msg| out.push(index, msg))?;
     Ok(out)
 }

@@ -13,6 +13,8 @@ pub mod export;
 pub mod fmt;
 pub mod info;
 pub mod live;
+#[cfg(unix)]
+mod mapped;
 pub mod market;
 pub mod playback;
 pub mod replay;

@@ -51,11 +51,9 @@ impl Market {
     /// Apply every record of a stream; returns the number of MBO records read. On a decode
     /// error the records before it stay applied (the error carries the byte offset).
     pub fn apply_stream(&mut self, source: Source<'_>) -> Result<u64> {
-        let mut stream = MboStream::open(source)?;
-        while let Some((_, msg)) = stream.next_mbo()? {
-            self.apply(&msg);
-        }
-        Ok(stream.records_read())
+        MboStream::open(source)?.for_each_mbo(|_, msg| {
+            self.apply(msg);
+        })
     }
 
     /// The slot of a book, if it has been seen.

@@ -41,9 +41,7 @@ impl Recording {
         }
         let mut stream = MboStream::open(source)?;
         let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        while let Some((_, msg)) = stream.next_mbo()? {
-            records.push(msg);
-        }
+        stream.for_each_mbo(|_, msg| records.push(*msg))?;
         records.shrink_to_fit();
         Ok(Self::from_records(records, every))
     }
