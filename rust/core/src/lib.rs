@@ -19,6 +19,7 @@ pub mod market;
 pub mod playback;
 pub mod replay;
 pub mod simulate;
+pub mod snapshot;
 #[cfg(test)]
 mod testing;
 pub mod timing;
