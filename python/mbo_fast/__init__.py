@@ -169,6 +169,16 @@ class Market:
     def to_json(self) -> str:
         return self._inner.to_json()
 
+    def snapshot_dbn(
+        self, instrument_id: int | None = None, publisher_id: int | None = None, ts_recv: int = 0
+    ) -> bytes:
+        """One book (both ids) or every book as DBN snapshot records stamped `ts_recv`: an `R`,
+        then an `F_TOB` add for a level set by one, then an `A` per resting order in queue order,
+        all flagged `F_SNAPSHOT`, `F_LAST` on a book's last record when it is at an event
+        boundary. `Market().apply(...)` of these bytes rebuilds the same levels, queues and
+        flags (anomaly counters start at zero); raw MBO records appended to them continue it."""
+        return self._inner.snapshot_dbn(instrument_id, publisher_id, ts_recv)
+
 
 class Replay:
     """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books."""
@@ -216,6 +226,13 @@ class Replay:
         """A streaming cursor over one book that shares this replay's records (cheap per client).
         Its frames are JSON bytes built in Rust; it only stops at the book's event boundaries."""
         return self._inner.player(instrument_id, publisher_id, depth)
+
+    def snapshot_dbn(
+        self, instrument_id: int | None = None, publisher_id: int | None = None
+    ) -> bytes:
+        """`Market.snapshot_dbn` of the books at the current position, stamped with the last
+        applied record's times (a book not seen yet at this position: no records)."""
+        return self._inner.snapshot_dbn(instrument_id, publisher_id)
 
     def timings(self) -> dict[str, dict[str, Any]]:
         """Latency histograms kept by the core for every cursor and player over these records:

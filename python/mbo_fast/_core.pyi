@@ -98,6 +98,11 @@ class Market:
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
     def to_json(self) -> str:
         """The `mbo-fast book` JSON document for every book."""
+    def snapshot_dbn(
+        self, instrument_id: int | None = None, publisher_id: int | None = None, ts_recv: int = 0
+    ) -> bytes:
+        """Snapshot records (R, F_TOB/A adds flagged F_SNAPSHOT) of one book or every book as
+        a DBN stream; applied to an empty Market they rebuild the same books."""
 
 @final
 class Replay:
@@ -122,6 +127,11 @@ class Replay:
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
     def record(self, index: int) -> dict[str, Any]: ...
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
+    def snapshot_dbn(
+        self, instrument_id: int | None = None, publisher_id: int | None = None
+    ) -> bytes:
+        """Snapshot records of one book or every book at the current position, as a DBN
+        stream stamped with the last applied record's times."""
     def timings(self) -> dict[str, dict[str, Any]]:
         """Latency histograms (apply_load, apply_seek, apply_stream, advance, frame) of every
         cursor over these records: {"bounds_ns", "buckets", "count", "sum_ns"} each."""

@@ -2,10 +2,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mbo_fast_core::{export, Book, Market, Replay, Side, Top, UNDEF_PRICE};
+use mbo_fast_core::snapshot::{self, Stamp};
+use mbo_fast_core::{export, Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::errors::to_py;
 use crate::source::RawSource;
@@ -210,6 +211,41 @@ impl PyBook {
     }
 }
 
+/// The book named by `snapshot_dbn(instrument_id, publisher_id)`: both or neither.
+pub fn snapshot_key(
+    instrument_id: Option<u32>,
+    publisher_id: Option<u16>,
+) -> PyResult<Option<BookKey>> {
+    match (instrument_id, publisher_id) {
+        (Some(iid), Some(pid)) => Ok(Some((iid, pid))),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(
+            "give both instrument_id and publisher_id (one book) or neither (every book)",
+        )),
+    }
+}
+
+/// DBN bytes of the snapshot records of one book (none if it does not exist in `market`) or of
+/// every book: applied to an empty `Market`, they rebuild the same books (see
+/// `mbo_fast_core::snapshot`).
+pub fn snapshot_bytes(
+    market: &Market,
+    key: Option<BookKey>,
+    stamp: Stamp,
+) -> mbo_fast_core::Result<Vec<u8>> {
+    let records = match key {
+        None => snapshot::market_snapshot(market, stamp),
+        Some((iid, pid)) => {
+            let mut records = Vec::new();
+            if let Some(book) = market.book(iid, pid) {
+                snapshot::book_snapshot(book, stamp, &mut records);
+            }
+            records
+        }
+    };
+    snapshot::snapshot_dbn(&records)
+}
+
 pub fn book_view(
     owner: &Owner,
     keys: &[(u32, u16)],
@@ -276,6 +312,35 @@ impl PyMarket {
     fn to_json(&self, py: Python<'_>) -> String {
         let market = Arc::clone(&self.market);
         py.detach(move || export::market_json(&lock(&market)))
+    }
+
+    /// The books as a DBN stream of snapshot records (one book, or every book), stamped
+    /// `ts_recv`; built and encoded with the GIL released.
+    #[pyo3(signature = (instrument_id=None, publisher_id=None, ts_recv=0))]
+    fn snapshot_dbn<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: Option<u32>,
+        publisher_id: Option<u16>,
+        ts_recv: u64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let key = snapshot_key(instrument_id, publisher_id)?;
+        let market = Arc::clone(&self.market);
+        if let Some((iid, pid)) = key {
+            if lock(&market).book(iid, pid).is_none() {
+                return Err(PyKeyError::new_err(format!(
+                    "no book for instrument_id={iid}, publisher_id={pid}"
+                )));
+            }
+        }
+        let stamp = Stamp {
+            ts_recv,
+            ts_event: ts_recv,
+        };
+        let bytes = py
+            .detach(move || snapshot_bytes(&lock(&market), key, stamp))
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
     }
 }
 

@@ -3,13 +3,14 @@
 use std::sync::{Arc, Mutex};
 
 use mbo_fast_core::playback::Player;
+use mbo_fast_core::snapshot::Stamp;
 use mbo_fast_core::timing::{bucket_bound_ns, HistogramSnapshot};
 use mbo_fast_core::{Recording, Replay};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::{book_view, lock, Bbo, Owner, PyBook};
+use crate::books::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook};
 use crate::errors::to_py;
 use crate::playback::PyPlayer;
 use crate::source::RawSource;
@@ -106,6 +107,46 @@ impl PyReplay {
     fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
         let (bid, ask) = lock(&self.replay).market().consolidated_top(instrument_id);
         Bbo::new(bid, ask)
+    }
+
+    /// The books at the current position as a DBN stream of snapshot records (one book, or
+    /// every book), stamped with the last applied record's times. A book of the stream that
+    /// does not exist yet at this position gives a stream with no records. Built and encoded
+    /// with the GIL released.
+    #[pyo3(signature = (instrument_id=None, publisher_id=None))]
+    fn snapshot_dbn<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: Option<u32>,
+        publisher_id: Option<u16>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let key = snapshot_key(instrument_id, publisher_id)?;
+        if let Some((iid, pid)) = key {
+            if !self.recording.keys().contains(&(iid, pid)) {
+                return Err(PyKeyError::new_err(format!(
+                    "no book for instrument_id={iid}, publisher_id={pid}"
+                )));
+            }
+        }
+        let replay = Arc::clone(&self.replay);
+        let bytes = py
+            .detach(move || {
+                let replay = lock(&replay);
+                let stamp = match replay
+                    .position()
+                    .checked_sub(1)
+                    .and_then(|i| replay.record(i))
+                {
+                    Some(last) => Stamp {
+                        ts_recv: last.ts_recv,
+                        ts_event: last.hd.ts_event,
+                    },
+                    None => Stamp::default(),
+                };
+                snapshot_bytes(replay.market(), key, stamp)
+            })
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     /// A streaming cursor for one book, sharing this replay's records and checkpoints.
