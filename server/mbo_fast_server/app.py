@@ -134,7 +134,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             else "default data: mbo_fast.simulate is missing; pass --file"
         )
     os.makedirs(os.path.dirname(os.path.abspath(cfg.db_path)), exist_ok=True)
-    storage = Storage(cfg.db_path, state.metrics, cfg.storage_batch_rows)
+    storage = Storage(
+        cfg.db_path, state.metrics, cfg.storage_batch_rows, cfg.storage_checkpoint_every
+    )
     await storage.open()
     state.storage = storage
     state.tasks.append(asyncio.create_task(_load(app)))

@@ -70,6 +70,9 @@ class Config:
     max_request_bytes: int = 64 * 1024
     # storage
     storage_batch_rows: int = 20_000
+    # a snapshot of every book after each this many records of a file (stored-book queries
+    # apply at most this many records after one); changing it affects newly stored files only
+    storage_checkpoint_every: int = 1_024
     shutdown_timeout_s: float = 1.0
 
     @property
@@ -207,6 +210,7 @@ def _validate(cfg: Config) -> Config:
         ("sim_records", cfg.sim_records >= 1, "must be >= 1"),
         ("sim_seed", cfg.sim_seed >= 0, "must be >= 0"),
         ("storage_batch_rows", cfg.storage_batch_rows >= 1, "must be >= 1"),
+        ("storage_checkpoint_every", cfg.storage_checkpoint_every >= 1, "must be >= 1"),
         ("shutdown_timeout_s", 0 <= cfg.shutdown_timeout_s <= 10, "must be in 0..10"),
         (
             "log_level",

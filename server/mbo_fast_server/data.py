@@ -219,6 +219,40 @@ def _levels(book: mbo_fast.Book, side: str, depth: int, orders: bool) -> list[di
     return out
 
 
+def describe_book(book: mbo_fast.Book | None, depth: int, orders: bool) -> dict[str, Any]:
+    """The state part of a book document (`GET /api/v1/book`, `/api/v1/stored/book`): top
+    `depth` levels per side (with their L3 queues when `orders`), flags and the indicative
+    uncross when crossed. `book` None: the book has no record applied yet (an empty book)."""
+    if book is None:
+        return {
+            "bids": [],
+            "asks": [],
+            "order_count": 0,
+            "crossed": False,
+            "consistent": False,
+            "maybe_bad": False,
+            "uncross": None,
+        }
+    uncross = book.indicative_uncross() if book.crossed else None
+    return {
+        "bids": _levels(book, "B", depth, orders),
+        "asks": _levels(book, "A", depth, orders),
+        "order_count": book.order_count,
+        "crossed": book.crossed,
+        "consistent": book.consistent,
+        "maybe_bad": book.maybe_bad,
+        "uncross": None
+        if uncross is None
+        else {
+            "price": uncross.price,
+            "volume": uncross.volume,
+            "bid_volume": uncross.bid_volume,
+            "ask_volume": uncross.ask_volume,
+            "imbalance": uncross.imbalance,
+        },
+    }
+
+
 def book_at(
     src: Source,
     instrument_id: int,
@@ -250,30 +284,10 @@ def book_at(
             "ts_recv": replay.ts_recv,
         }
         try:
-            book = replay.book(instrument_id, publisher_id)
+            book: mbo_fast.Book | None = replay.book(instrument_id, publisher_id)
         except KeyError:  # no record of this book applied yet
-            out.update(
-                bids=[], asks=[], crossed=False, consistent=False, maybe_bad=False, uncross=None
-            )
-            return out
-        uncross = book.indicative_uncross() if book.crossed else None
-        out.update(
-            bids=_levels(book, "B", depth, orders),
-            asks=_levels(book, "A", depth, orders),
-            order_count=book.order_count,
-            crossed=book.crossed,
-            consistent=book.consistent,
-            maybe_bad=book.maybe_bad,
-            uncross=None
-            if uncross is None
-            else {
-                "price": uncross.price,
-                "volume": uncross.volume,
-                "bid_volume": uncross.bid_volume,
-                "ask_volume": uncross.ask_volume,
-                "imbalance": uncross.imbalance,
-            },
-        )
+            book = None
+        out.update(describe_book(book, depth, orders))
         return out
 
 

@@ -96,6 +96,35 @@ OPENAPI: dict[str, Any] = {
                 *_PAGE,
             ],
         ),
+        "/api/v1/stored/sources": _get(
+            "every source in the SQLite database (`db_source` = its id), including files this "
+            "run does not load and live sessions (`kind`): sha256, records, books, "
+            "`checkpoint_every` and `checkpoints` (book checkpoints stored), `source` (the "
+            "loaded source number, or null)",
+            [],
+        ),
+        "/api/v1/stored/book": _get(
+            "the book after record `index` (or after every record with ts_recv <= `ts`; default "
+            "the end) of a stored file, rebuilt from SQLite alone: the nearest book checkpoint "
+            "at or before it plus the book's stored records after it, applied in Rust. Same "
+            "document as /api/v1/book, plus `db_source`, `checkpoint` (the checkpoint's "
+            "position, 0: none) and `replayed` (records applied after it). The answer for "
+            "stored files this run does not load; for loaded ones /api/v1/book is faster. "
+            "Live sessions have no stored books (400)",
+            [
+                _p("db_source", "stored source id (from /api/v1/stored/sources)", required=True),
+                _p("instrument_id", "instrument id", required=True),
+                _p("publisher_id", "publisher id (needed when the instrument has several)"),
+                _p("index", "record index"),
+                _p("ts", "time", _TIME),
+                _p("depth", "levels per side (default 10)"),
+                _p(
+                    "orders",
+                    "include each level's orders [order_id, size] in queue order",
+                    {"type": "boolean"},
+                ),
+            ],
+        ),
         "/api/v1/export": _get(
             "MBP-N depth as JSON lines, one per F_LAST record (the core's export), streamed",
             [

@@ -111,6 +111,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.stored_book_seconds = Histogram(
+            "mbo_stored_book_query_seconds",
+            "Time to rebuild one book from SQLite (checkpoint + records after it, applied in "
+            "Rust) on a storage reader thread",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.sse_clients = Gauge("mbo_sse_clients", "Connected SSE playback clients", registry=r)
         self.frames_sent = Counter(
             "mbo_sse_frames_sent", "SSE frames written to clients", ["event"], registry=r

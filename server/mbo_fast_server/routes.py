@@ -15,6 +15,7 @@ import mbo_fast
 from .data import Catalog, Source, book_at
 from .logs import request_id
 from .state import STATE, AppState
+from .storage import Storage
 from .stream import StreamSession, make_player, serve_stream
 
 _T = TypeVar("_T")
@@ -164,7 +165,16 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sources")
 async def sources(request: web.Request) -> web.Response:
     _check_known(request, set())
-    return _json({"sources": [s.summary() for s in _catalog(request).sources]})
+    storage = _state(request).storage
+    db_ids = storage.db_ids if storage is not None else {}
+    return _json(
+        {
+            "sources": [
+                {**s.summary(), "db_source": db_ids.get(s.sha256)}
+                for s in _catalog(request).sources
+            ]
+        }
+    )
 
 
 @routes.get("/api/v1/instruments")
@@ -288,6 +298,62 @@ async def export(request: web.Request) -> web.StreamResponse:
         await resp.write(view[lo : lo + (1 << 18)])
     await resp.write_eof()
     return resp
+
+
+# --------------------------------------------------------------------------------------------
+# stored sources: answered from SQLite alone (also sources this run does not load)
+
+
+def _storage(request: web.Request) -> Storage:
+    storage = _state(request).storage
+    if storage is None or not storage.is_open:
+        raise ParamError(None, "storage is not open", status=503)
+    return storage
+
+
+def _loaded_ids(request: web.Request) -> dict[str, int]:
+    """sha256 -> the source number of each file loaded in memory by this run."""
+    catalog = _state(request).catalog
+    return {} if catalog is None else {s.sha256: s.id for s in catalog.sources}
+
+
+@routes.get("/api/v1/stored/sources")
+async def stored_sources(request: web.Request) -> web.Response:
+    _check_known(request, set())
+    items = await _storage(request).stored_sources()
+    loaded = _loaded_ids(request)
+    for item in items:
+        item["source"] = loaded.get(item["sha256"])
+    return _json({"sources": items})
+
+
+@routes.get("/api/v1/stored/book")
+async def stored_book(request: web.Request) -> web.Response:
+    """The book rebuilt from SQLite (a checkpoint + the records after it): the answer for a
+    stored file that this run does not load; for a loaded one, /api/v1/book (the in-memory
+    Replay) is faster and gives the same book."""
+    _check_known(
+        request,
+        {"db_source", "instrument_id", "publisher_id", "index", "ts", "depth", "orders"},
+    )
+    cfg = _state(request).config
+    storage = _storage(request)
+    db_source = _int(request, "db_source", required=True)
+    iid = _int(request, "instrument_id", hi=U32, required=True)
+    pid = _int(request, "publisher_id", hi=U16)
+    index = _int(request, "index")  # its upper bound is the stored source's record count
+    ts = _ts(request, "ts")
+    if index is not None and ts is not None:
+        raise ParamError("ts", "give index or ts, not both")
+    depth = _int(request, "depth", lo=1, hi=cfg.max_depth, default=10)
+    orders = _bool(request, "orders")
+    assert db_source is not None and iid is not None and depth is not None
+    doc = await storage.stored_book(
+        db_source, iid, pid, index=index, ts=ts, depth=depth, orders=orders
+    )
+    loaded = {db_id: sha for sha, db_id in storage.db_ids.items()}
+    doc["source"] = _loaded_ids(request).get(loaded.get(db_source, ""))
+    return _json(doc)
 
 
 # --------------------------------------------------------------------------------------------

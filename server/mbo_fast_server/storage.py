@@ -1,7 +1,13 @@
 """SQLite persistence: WAL, a versioned schema with migrations, one row per source (its SHA-256 is
 UNIQUE: loading the same data twice is a no-op), the MBO records, the BBO after every F_LAST
-record, and the trades. Writes run in batches on one writer thread; reads on their own threads
-with their own connections (WAL lets them run while a source is being written)."""
+record, the trades, and periodic book checkpoints. Writes run in batches on one writer thread;
+reads on their own threads with their own connections (WAL lets them run while a source is being
+written).
+
+Book checkpoints: every `checkpoint_every` records of a file source, each book as the DBN
+snapshot records of `Replay.snapshot_dbn` (Rust). `stored_book` answers "the book after record i"
+from the database alone: the nearest checkpoint at or before i, plus that book's stored records
+after it, applied by `mbo_fast.Market` (Rust) in one pass: no book logic in Python."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import numpy as np
 
 import mbo_fast
 
-from .data import UNDEF_PRICE, Source
+from .data import UNDEF_PRICE, LookupFailed, Source, describe_book
 from .metrics import Metrics
 
 log = logging.getLogger("mbo_fast_server.storage")
@@ -89,6 +95,33 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (source_id, first_idx)
     );
     """,
+    # 3: book checkpoints, and the books of each source (so that a stored source can be
+    # queried without its file). Sources stored before this version have checkpoint_every NULL
+    # and get their checkpoints when their file is loaded again; their books are filled here.
+    """
+    ALTER TABLE sources ADD COLUMN checkpoint_every INTEGER;  -- NULL: no checkpoints (yet)
+    CREATE TABLE source_books (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        instrument_id INTEGER NOT NULL,
+        publisher_id INTEGER NOT NULL,
+        symbol TEXT,
+        records INTEGER NOT NULL,
+        PRIMARY KEY (source_id, instrument_id, publisher_id)
+    ) WITHOUT ROWID;
+    INSERT INTO source_books (source_id, instrument_id, publisher_id, symbol, records)
+        SELECT source_id, instrument_id, publisher_id, NULL, count(*) FROM records
+        GROUP BY source_id, instrument_id, publisher_id;
+    CREATE TABLE book_checkpoints (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        position INTEGER NOT NULL,       -- the book after records [0, position)
+        instrument_id INTEGER NOT NULL,
+        publisher_id INTEGER NOT NULL,
+        ts_recv_max INTEGER NOT NULL,    -- max ts_recv of records [0, position): seeks by time
+        data BLOB NOT NULL,              -- the book as DBN snapshot records (Replay.snapshot_dbn)
+        PRIMARY KEY (source_id, position, instrument_id, publisher_id)
+    );
+    CREATE INDEX book_checkpoints_ts ON book_checkpoints (source_id, ts_recv_max, position);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -123,6 +156,35 @@ MBO_DTYPE = np.dtype(
     ]
 )
 assert MBO_DTYPE.itemsize == 56
+MBO_RTYPE = 0xA0
+MBO_LENGTH = MBO_DTYPE.itemsize // 4  # DBN record lengths count 4-byte words
+
+# Records per book checkpoint. A stored-book query applies at most this many records of the
+# source after its checkpoint (read back as rows: 1-2 µs each), and each checkpoint costs one
+# snapshot per book (a few kB to tens of kB for CLX5): see README "Storage" for the measurements
+# behind the choice.
+DEFAULT_CHECKPOINT_EVERY = 1_024
+
+# A DBN stream with metadata and no records: what stored records are appended to when there is
+# no checkpoint to start from (the book did not exist yet at the checkpoint, or none was taken).
+_EMPTY_DBN = mbo_fast.Market().snapshot_dbn()
+# Stored record rows as the fields of MBO_DTYPE, in this order (see _mbo_bytes).
+_MBO_SELECT = (
+    "ts_event, order_id, coalesce(price, 9223372036854775807), size, flags, unicode(action), "
+    "unicode(side), ts_recv, sequence, channel_id"
+)
+_MBO_FIELDS = (
+    "ts_event",
+    "order_id",
+    "price",
+    "size",
+    "flags",
+    "action",
+    "side",
+    "ts_recv",
+    "sequence",
+    "channel_id",
+)
 
 
 class StorageError(Exception):
@@ -160,11 +222,37 @@ def _chars(codes: np.ndarray[Any, Any]) -> list[str]:
     return [chr(c) for c in codes.tolist()]
 
 
+def _mbo_bytes(instrument_id: int, publisher_id: int, rows: list[tuple[int, ...]]) -> bytes:
+    """Stored record rows (selected with _MBO_SELECT) of one book as raw 56-byte DBN MBO
+    records, ready to append to a DBN stream. ts_in_delta is not stored (it does not affect
+    books) and comes back as 0."""
+    out = np.zeros(len(rows), dtype=MBO_DTYPE)
+    if rows:
+        cols = np.array(rows, dtype=np.int64)
+        for k, name in enumerate(_MBO_FIELDS):
+            # order_id is stored as its two's-complement i64: the cast wraps it back to u64
+            out[name] = cols[:, k].astype(out.dtype[name], copy=False)
+    out["length"] = MBO_LENGTH
+    out["rtype"] = MBO_RTYPE
+    out["publisher_id"] = publisher_id
+    out["instrument_id"] = instrument_id
+    return out.tobytes()
+
+
 class Storage:
-    def __init__(self, path: str, metrics: Metrics, batch_rows: int = 20_000) -> None:
+    def __init__(
+        self,
+        path: str,
+        metrics: Metrics,
+        batch_rows: int = 20_000,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be >= 1")
         self.path = path
         self.metrics = metrics
         self.batch_rows = batch_rows
+        self.checkpoint_every = checkpoint_every
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="mbo-storage-w")
         self._readers = ThreadPoolExecutor(2, thread_name_prefix="mbo-storage-r")
         self._conn: sqlite3.Connection | None = None
@@ -244,8 +332,18 @@ class Storage:
             conn = self._conn
             if conn is None:
                 raise StorageError("storage is closed")
-            row = conn.execute("SELECT id FROM sources WHERE sha256 = ?", (src.sha256,)).fetchone()
+            row = conn.execute(
+                "SELECT id, checkpoint_every FROM sources WHERE sha256 = ?", (src.sha256,)
+            ).fetchone()
             if row is not None:
+                if row[1] is None:  # stored by a version without checkpoints: add them now
+                    with conn:
+                        self._write_books(conn, int(row[0]), src)
+                        n = self._write_checkpoints(conn, int(row[0]), src)
+                    log.info(
+                        "book checkpoints added to a stored source",
+                        extra={"db_id": int(row[0]), "checkpoints": n},
+                    )
                 return int(row[0]), False
             rec = src.records
             bbo = mbo_fast.read_bbo(src.path)
@@ -322,11 +420,53 @@ class Storage:
                         )
                     ),
                 )
+                self._write_books(conn, sid, src)
+                self._write_checkpoints(conn, sid, src)
             return int(sid), True
 
         sid, written = await self._write(run)
         self.db_ids[src.sha256] = sid
         return sid, written
+
+    def _write_books(self, conn: sqlite3.Connection, sid: int, src: Source) -> None:
+        """The source's books (ids, symbol, record count); replaces rows a migration filled."""
+        conn.execute("DELETE FROM source_books WHERE source_id = ?", (sid,))
+        conn.executemany(
+            "INSERT INTO source_books (source_id, instrument_id, publisher_id, symbol, records) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(sid, iid, pid, b.symbol, b.records) for (iid, pid), b in sorted(src.books.items())],
+        )
+
+    def _write_checkpoints(self, conn: sqlite3.Connection, sid: int, src: Source) -> int:
+        """A snapshot of every book after each `checkpoint_every` records (writer thread, inside
+        the caller's transaction). The snapshots come from the source's in-memory `Replay`,
+        seeked forward one checkpoint at a time (in Rust: from the previous one, or from the
+        Replay's own nearest in-memory checkpoint if a book query moved the cursor meanwhile);
+        its lock is held per checkpoint only, so book queries interleave. Returns the number
+        of checkpoints."""
+        every = self.checkpoint_every
+        n = len(src)
+        ts_max = np.maximum.accumulate(src.records["ts_recv"]) if n else src.records["ts_recv"]
+        rows: list[tuple[int, int, int, int, int, bytes]] = []
+        positions = range(every, n + 1, every)
+        for position in positions:
+            with src.lock:
+                replay = src.replay
+                replay.seek(index=position - 1)
+                keys = [(b.instrument_id, b.publisher_id) for b in replay.books()]
+                blobs = [replay.snapshot_dbn(iid, pid) for iid, pid in keys]
+            ts = int(ts_max[position - 1])
+            rows.extend(
+                (sid, position, iid, pid, ts, blob) for (iid, pid), blob in zip(keys, blobs)
+            )
+        self._insert(
+            conn,
+            "book_checkpoints",
+            "position, instrument_id, publisher_id, ts_recv_max, data",
+            rows,
+        )
+        conn.execute("UPDATE sources SET checkpoint_every = ? WHERE id = ?", (every, sid))
+        return len(positions)
 
     # ----------------------------------------------------------------------------------------
     # live records (called from the live persister thread, run on the writer thread)
@@ -469,6 +609,192 @@ class Storage:
             if r["order_id"] < 0:
                 r["order_id"] += 1 << 64
         return out
+
+    # ----------------------------------------------------------------------------------------
+    # stored sources and books (from the database alone: the source's file need not be loaded)
+
+    async def stored_sources(self) -> list[dict[str, Any]]:
+        """Every source in the database, oldest first, with its books and checkpoint count."""
+
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            books: dict[int, list[dict[str, Any]]] = {}
+            for sid, iid, pid, symbol, records in conn.execute(
+                "SELECT source_id, instrument_id, publisher_id, symbol, records FROM source_books "
+                "ORDER BY source_id, instrument_id, publisher_id"
+            ):
+                books.setdefault(sid, []).append(
+                    {
+                        "instrument_id": iid,
+                        "publisher_id": pid,
+                        "symbol": symbol,
+                        "records": records,
+                    }
+                )
+            out = []
+            for sid, sha, name, size, records, loaded, every in conn.execute(
+                "SELECT id, sha256, name, bytes, records, loaded_at_ns, checkpoint_every "
+                "FROM sources ORDER BY id"
+            ).fetchall():
+                count = conn.execute(
+                    "SELECT count(DISTINCT position) FROM book_checkpoints WHERE source_id = ?",
+                    (sid,),
+                ).fetchone()[0]
+                out.append(
+                    {
+                        "db_source": sid,
+                        "kind": "live" if sha.startswith("live:") else "file",
+                        "name": name,
+                        "sha256": sha,
+                        "bytes": size,
+                        "records": records,
+                        "loaded_at_ns": loaded,
+                        "checkpoint_every": every,
+                        "checkpoints": int(count),
+                        "books": books.get(sid, []),
+                    }
+                )
+            return out
+
+        return await self._read(run)
+
+    async def stored_book(
+        self,
+        db_source: int,
+        instrument_id: int,
+        publisher_id: int | None,
+        *,
+        index: int | None,
+        ts: int | None,
+        depth: int,
+        orders: bool,
+    ) -> dict[str, Any]:
+        """The book after record `index` (or after every record with ts_recv <= `ts`; default:
+        the last record) of a stored file source, rebuilt from the database alone: the nearest
+        book checkpoint at or before it, then the book's stored records after the checkpoint,
+        applied in Rust (`mbo_fast.Market`). The same document as `data.book_at`, plus
+        `checkpoint` (its position; 0: none, the book was rebuilt from the first record) and
+        `replayed` (records applied after it). Unknown ids raise LookupFailed (404), bad or
+        ambiguous ones LookupFailed(400)."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+            t0 = time.perf_counter()
+            src = conn.execute(
+                "SELECT sha256, name, records FROM sources WHERE id = ?", (db_source,)
+            ).fetchone()
+            if src is None:
+                raise LookupFailed(404, "db_source", f"no stored source {db_source}")
+            sha, name, total = src[0], src[1], int(src[2])
+            if sha.startswith("live:"):
+                raise LookupFailed(
+                    400,
+                    "db_source",
+                    f"stored source {db_source} is a live session: its records are kept as raw "
+                    "chunks without book checkpoints, so it has no stored books",
+                )
+            pid, symbol = self._stored_book_key(conn, db_source, instrument_id, publisher_id)
+            if index is not None:
+                if not 0 <= index < total:
+                    raise LookupFailed(400, "index", f"must be in 0..{total - 1}, got {index}")
+                position = index + 1
+            elif ts is not None:
+                position = self._position_at_ts(conn, db_source, ts, total)
+            else:
+                position = total
+            row = conn.execute(
+                "SELECT max(position) FROM book_checkpoints WHERE source_id = ? AND position <= ?",
+                (db_source, position),
+            ).fetchone()
+            checkpoint = int(row[0]) if row is not None and row[0] is not None else 0
+            blob = None
+            if checkpoint:
+                found = conn.execute(
+                    "SELECT data FROM book_checkpoints WHERE source_id = ? AND position = ? "
+                    "AND instrument_id = ? AND publisher_id = ?",
+                    (db_source, checkpoint, instrument_id, pid),
+                ).fetchone()
+                blob = found[0] if found is not None else None  # None: no such book yet
+            rows = conn.execute(
+                f"SELECT {_MBO_SELECT} FROM records WHERE source_id = ? AND idx >= ? AND idx < ? "
+                "AND instrument_id = ? AND publisher_id = ? ORDER BY idx",
+                (db_source, checkpoint, position, instrument_id, pid),
+            ).fetchall()
+            market = mbo_fast.Market()
+            market.apply((blob or _EMPTY_DBN) + _mbo_bytes(instrument_id, pid, rows))
+            try:
+                book: mbo_fast.Book | None = market.book(instrument_id, pid)
+            except KeyError:  # no record of this book before `position`
+                book = None
+            last = None
+            if position:
+                last = conn.execute(
+                    "SELECT ts_recv FROM records WHERE source_id = ? AND idx = ?",
+                    (db_source, position - 1),
+                ).fetchone()
+            out: dict[str, Any] = {
+                "db_source": db_source,
+                "name": name,
+                "instrument_id": instrument_id,
+                "publisher_id": pid,
+                "symbol": symbol,
+                "index": position - 1 if position else None,
+                "position": position,
+                "ts_recv": int(last[0]) if last is not None else None,
+                "checkpoint": checkpoint,
+                "replayed": len(rows),
+            }
+            out.update(describe_book(book, depth, orders))
+            self.metrics.stored_book_seconds.observe(time.perf_counter() - t0)
+            return out
+
+        return await self._read(run)
+
+    @staticmethod
+    def _stored_book_key(
+        conn: sqlite3.Connection, db_source: int, instrument_id: int, publisher_id: int | None
+    ) -> tuple[int, str | None]:
+        """(publisher_id, symbol) of a stored book; the publisher may be omitted when only one
+        publishes the instrument in that source."""
+        found = conn.execute(
+            "SELECT publisher_id, symbol FROM source_books WHERE source_id = ? "
+            "AND instrument_id = ? ORDER BY publisher_id",
+            (db_source, instrument_id),
+        ).fetchall()
+        if not found:
+            raise LookupFailed(
+                404, "instrument_id", f"no instrument {instrument_id} in stored source {db_source}"
+            )
+        if publisher_id is not None:
+            found = [r for r in found if r[0] == publisher_id]
+            if not found:
+                raise LookupFailed(
+                    404,
+                    "publisher_id",
+                    f"no book for instrument {instrument_id} with that publisher",
+                )
+        if len(found) > 1:
+            raise LookupFailed(
+                400, "publisher_id", f"instrument {instrument_id} has several publishers: name one"
+            )
+        return int(found[0][0]), found[0][1]
+
+    @staticmethod
+    def _position_at_ts(conn: sqlite3.Connection, db_source: int, ts: int, total: int) -> int:
+        """Records with ts_recv <= ts under the running maximum, as `Replay.seek(ts=)` counts
+        them: the first record whose ts_recv exceeds ts ends them. The last checkpoint whose
+        running maximum is <= ts is a safe start, and the next one's exceeds ts, so the scan
+        reads at most checkpoint_every records."""
+        row = conn.execute(
+            "SELECT position FROM book_checkpoints WHERE source_id = ? AND ts_recv_max <= ? "
+            "ORDER BY ts_recv_max DESC, position DESC LIMIT 1",
+            (db_source, ts),
+        ).fetchone()
+        start = int(row[0]) if row is not None else 0
+        row = conn.execute(
+            "SELECT idx FROM records WHERE source_id = ? AND idx >= ? AND ts_recv > ? "
+            "ORDER BY idx LIMIT 1",
+            (db_source, start, ts),
+        ).fetchone()
+        return int(row[0]) if row is not None else total
 
 
 def _dicts(cols: str, rows: Iterable[Sequence[Any]], index_col: str) -> list[dict[str, Any]]:
