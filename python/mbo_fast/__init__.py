@@ -239,5 +239,6 @@ class Replay:
         per-record apply time (`apply_load` building checkpoints, `apply_seek`, `apply_stream`;
         batch means weighted by record count), one `Player.advance` call (`advance`) and its
         frame building (`frame`). Each is `{"bounds_ns": [...], "buckets": [...], "count": n,
-        "sum_ns": s}`: log2 upper bounds in ns, non-cumulative counts (the last is +Inf)."""
+        "sum_ns": s}`: log-linear upper bounds in ns (four per power of two), non-cumulative
+        counts (the last is +Inf)."""
         return self._inner.timings()

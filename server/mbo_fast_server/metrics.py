@@ -14,8 +14,8 @@ _TICK_BUCKETS = (0.0001, 0.00025, *_LATENCY_BUCKETS)
 
 
 class RustTimings(Collector):
-    """Histograms kept by the Rust core (`mbo_fast.Replay.timings()`: log2 ns buckets, relaxed
-    atomics, read without the GIL), summed over the loaded sources at every scrape."""
+    """Histograms kept by the Rust core (`mbo_fast.Replay.timings()`: log-linear ns buckets,
+    relaxed atomics, read without the GIL), summed over the loaded sources at every scrape."""
 
     _FAMILIES = (
         (

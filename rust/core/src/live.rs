@@ -156,7 +156,7 @@ impl LiveDecoder {
     }
 }
 
-/// Latency histograms of a live market (log2 ns buckets, see [`crate::timing`]).
+/// Latency histograms of a live market (log-linear ns buckets, see [`crate::timing`]).
 #[derive(Default)]
 pub struct LiveTimings {
     /// Per-record apply time (batch means, weighted).

@@ -1,9 +1,11 @@
 //! Cheap latency histograms for the replay and playback hot paths.
 //!
-//! Buckets are powers of two of nanoseconds (bucket `i` counts values in `(2^(i-1), 2^i]`, the
-//! last bucket everything above `2^(BUCKETS-2)` ns), so their upper bounds are valid Prometheus
-//! `le` bounds once converted to seconds. Counters are relaxed atomics: a histogram is shared by
-//! every cursor over one `Recording` and read from any thread without a lock.
+//! Buckets are log-linear in nanoseconds: everything up to 64 ns in the first, then four equal
+//! buckets per power of two up to 2^31 ns (≈ 2.1 s), then +Inf. Their upper bounds (64, 80, 96,
+//! 112, 128, 160, … ns) are valid Prometheus `le` bounds once converted to seconds, and close
+//! enough (at most 25 % apart) to tell a p99 of 0.9 ms from one of 1.1 ms, which plain powers
+//! of two cannot. Counters are relaxed atomics: a histogram is shared by every cursor over one
+//! `Recording` and read from any thread without a lock.
 //!
 //! Per-record apply times are measured per batch (one `Instant::now()` pair around a run of
 //! records) and the batch's mean is recorded with the batch's record count as weight: two clock
@@ -12,24 +14,44 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Bucket count: upper bounds 1 ns, 2 ns, … 2^30 ns (≈ 1.07 s), then +Inf.
-pub const BUCKETS: usize = 32;
+/// The first bucket holds values up to 2^FIRST_OCTAVE ns.
+const FIRST_OCTAVE: u32 = 6;
+/// Values above 2^LAST_OCTAVE ns go to the +Inf bucket.
+const LAST_OCTAVE: u32 = 31;
+/// Buckets per power of two.
+const SUB: usize = 4;
+/// Bucket count: the first, `SUB` per octave, then +Inf.
+pub const BUCKETS: usize = 1 + SUB * (LAST_OCTAVE - FIRST_OCTAVE) as usize + 1;
 
 /// Upper bound of bucket `i` in nanoseconds; `None` for the last (+Inf) bucket.
 pub fn bucket_bound_ns(i: usize) -> Option<u64> {
-    (i + 1 < BUCKETS).then(|| 1u64 << i)
+    if i == 0 {
+        return Some(1 << FIRST_OCTAVE);
+    }
+    if i + 1 >= BUCKETS {
+        return None;
+    }
+    let octave = FIRST_OCTAVE + ((i - 1) / SUB) as u32;
+    let step = 1u64 << (octave - SUB.trailing_zeros());
+    Some((1u64 << octave) + step * ((i - 1) % SUB + 1) as u64)
 }
 
 #[inline]
 fn bucket_of(ns: u64) -> usize {
-    if ns <= 1 {
-        0
-    } else {
-        ((64 - (ns - 1).leading_zeros()) as usize).min(BUCKETS - 1)
+    if ns <= 1 << FIRST_OCTAVE {
+        return 0;
     }
+    // `ns` is in (2^octave, 2^(octave+1)]; `ns - 1` is in [2^octave, 2^(octave+1)).
+    let below = ns - 1;
+    let octave = 63 - below.leading_zeros();
+    if octave >= LAST_OCTAVE {
+        return BUCKETS - 1;
+    }
+    let within = ((below - (1u64 << octave)) >> (octave - SUB.trailing_zeros())) as usize;
+    1 + (octave - FIRST_OCTAVE) as usize * SUB + within
 }
 
-/// A log2 histogram of nanosecond durations (non-cumulative bucket counts, count, sum).
+/// A log-linear histogram of nanosecond durations (non-cumulative bucket counts, count, sum).
 pub struct Histogram {
     buckets: [AtomicU64; BUCKETS],
     count: AtomicU64,
@@ -132,23 +154,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_log2_upper_bounds() {
-        assert_eq!(bucket_of(0), 0);
-        assert_eq!(bucket_of(1), 0);
-        assert_eq!(bucket_of(2), 1);
-        assert_eq!(bucket_of(3), 2);
-        assert_eq!(bucket_of(4), 2);
-        assert_eq!(bucket_of(5), 3);
-        assert_eq!(bucket_of(1 << 30), 30);
-        assert_eq!(bucket_of((1 << 30) + 1), BUCKETS - 1);
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
-        assert_eq!(bucket_bound_ns(3), Some(8));
+    fn buckets_are_log_linear_upper_bounds() {
+        assert_eq!(BUCKETS, 102);
+        let bounds: Vec<u64> = (0..9).map(|i| bucket_bound_ns(i).unwrap()).collect();
+        assert_eq!(bounds, vec![64, 80, 96, 112, 128, 160, 192, 224, 256]);
+        assert_eq!(bucket_bound_ns(BUCKETS - 2), Some(1 << 31));
         assert_eq!(bucket_bound_ns(BUCKETS - 1), None);
-        for ns in [1u64, 2, 3, 7, 8, 9, 1000, 123_456_789] {
-            let i = bucket_of(ns);
-            assert!(bucket_bound_ns(i).is_none_or(|b| ns <= b));
-            assert!(i == 0 || ns > bucket_bound_ns(i - 1).unwrap());
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(64), 0);
+        assert_eq!(bucket_of(65), 1);
+        assert_eq!(bucket_of(80), 1);
+        assert_eq!(bucket_of(81), 2);
+        assert_eq!(bucket_of(1 << 31), BUCKETS - 2);
+        assert_eq!(bucket_of((1 << 31) + 1), BUCKETS - 1);
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        // Every value lands in the one bucket whose bounds enclose it.
+        let mut ns = 1u64;
+        while ns < 1 << 33 {
+            for v in [ns - 1, ns, ns + 1, ns + ns / 3] {
+                let i = bucket_of(v);
+                assert!(
+                    bucket_bound_ns(i).is_none_or(|b| v <= b),
+                    "{v} above bucket {i}"
+                );
+                assert!(
+                    i == 0 || v > bucket_bound_ns(i - 1).unwrap(),
+                    "{v} below bucket {i}"
+                );
+            }
+            ns = ns * 3 / 2 + 1;
         }
+        // One millisecond has bounds on both sides within 25 %.
+        let i = bucket_of(1_000_000);
+        assert_eq!(bucket_bound_ns(i), Some(1 << 20));
+        assert_eq!(bucket_bound_ns(i - 1), Some(917_504));
     }
 
     #[test]
@@ -159,8 +198,8 @@ mod tests {
         h.record_batch(Duration::from_nanos(5), 0); // nothing applied: nothing recorded
         let s = h.snapshot();
         assert_eq!((s.count, s.sum_ns), (11, 1_003));
-        assert_eq!(s.buckets[7], 10); // (64, 128]
-        assert_eq!(s.buckets[2], 1);
+        assert_eq!(s.buckets[bucket_of(100)], 10); // (96, 112]
+        assert_eq!(s.buckets[0], 1);
         assert_eq!(s.buckets.iter().sum::<u64>(), 11);
     }
 }
