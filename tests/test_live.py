@@ -69,6 +69,7 @@ async def test_live_book_equals_file_book(make_client: Any, clx5_path: Path) -> 
             m.startswith('mbo_live_latency_seconds_count{stage="published"}') for m in metrics
         )
         assert "mbo_live_connected 1.0" in metrics
+        assert live._wake_pipe is not None or not hasattr(_core.LiveMarket, "read_fd")
     finally:
         await pub.close()
 
@@ -166,6 +167,61 @@ async def test_slow_live_subscriber_does_not_delay_another(
 
 def test_live_market_binding_exposed() -> None:
     assert hasattr(_core, "LiveMarket")
+
+
+@pytest.mark.skipif(not hasattr(_core.LiveMarket, "read_fd"), reason="read_fd is Unix-only")
+def test_read_fd_reads_a_socket_to_its_end_and_wakes_once(clx5_path: Path) -> None:
+    import os
+    import threading
+
+    raw = clx5_path.read_bytes()
+    live = _core.LiveMarket(0)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    ours, theirs = socket.socketpair()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            live.read_fd(ours.fileno(), wake_w)
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        theirs.sendall(raw[: len(raw) // 2])
+        t0 = time.monotonic()
+        while live.stats()["records"] == 0:
+            assert time.monotonic() - t0 < 10, "nothing applied"
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert os.read(wake_r, 100) == b"\x01"  # one wake however many reads applied records
+        live.woken()
+        theirs.sendall(raw[len(raw) // 2 :])
+        theirs.shutdown(socket.SHUT_WR)  # the end of the stream: read_fd returns
+        reader.join(10)
+        assert not reader.is_alive() and errors == []
+        assert os.read(wake_r, 100) == b"\x01"
+        market = mbo_fast.Market()
+        market.apply(str(clx5_path))
+        assert live.to_json() == market.to_json()  # byte-exact
+        # garbage on a new connection is a DecodeError, and the fds stay open (the caller's)
+        live.reconnect()
+        ours2, theirs2 = socket.socketpair()
+        theirs2.sendall(b"this is not DBN")
+        with pytest.raises(mbo_fast.DecodeError):
+            live.read_fd(ours2.fileno(), wake_w)
+        assert os.fstat(ours2.fileno()) and os.fstat(wake_w)
+        ours2.close()
+        theirs2.close()
+    finally:
+        reader.join(1)
+        for s in (ours, theirs):
+            s.close()
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 def test_publish_on_apply_and_rate_cap(clx5_path: Path) -> None:

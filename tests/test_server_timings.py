@@ -40,7 +40,7 @@ def test_replay_timings_shape(clx5_path: Any) -> None:
     load = t["apply_load"]
     assert load["count"] == len(replay) == sum(load["buckets"])
     assert len(load["buckets"]) == len(load["bounds_ns"]) + 1
-    assert load["bounds_ns"][:4] == [1, 2, 4, 8] and load["sum_ns"] > 0
+    assert load["bounds_ns"][:5] == [64, 80, 96, 112, 128] and load["sum_ns"] > 0
     replay.seek(index=20_000)
     assert replay.timings()["apply_seek"]["count"] > 0
     player = replay.player(CLX5_IID, 1, 5)

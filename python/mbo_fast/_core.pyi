@@ -316,6 +316,13 @@ class LiveMarket:
     def __init__(self, max_seq_jump: int = 1) -> None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> int:
         """Decode and apply (GIL released); returns records applied. DecodeError on garbage."""
+    def read_fd(self, fd: int, wake_fd: int) -> None:
+        """Unix only. Read the blocking socket `fd` to its end, decoding and applying each read
+        with the GIL released; after a read that applied records, write one byte to `wake_fd`
+        unless a wake is pending (`woken()` clears it). DecodeError on garbage, SourceError on a
+        read error; returns when the stream ends or the socket is shut down."""
+    def woken(self) -> None:
+        """Acknowledge the wake byte `read_fd` sent: the next applied read sends another."""
     def reconnect(self) -> None:
         """A new connection: expect metadata again; mark every book stale."""
     def subscribe(self, instrument_id: int, publisher_id: int, depth: int) -> int: ...

@@ -1,7 +1,9 @@
 """Live ingest and broadcast: `--live tcp://HOST:PORT` and `GET /api/v1/live`.
 
-A reader thread connects to the feed, receives bytes and feeds them to the Rust `LiveMarket`
-(decode + apply with the GIL released, records split across reads handled). A dropped or
+A reader thread connects to the feed and hands the socket to the Rust `LiveMarket`, which reads,
+decodes and applies it with the GIL released for the whole connection (records split across reads
+handled) and wakes the event loop through a pipe after each applied read, so ingest never waits for
+the GIL nor the loop for ingest (platforms without `read_fd` receive in Python). A dropped or
 refused connection, or garbage (a `DecodeError`), is logged and retried with exponential backoff;
 after a reconnect or a sequence gap the affected books are stale until a clear or snapshot.
 
@@ -21,6 +23,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -118,6 +121,8 @@ class LiveIngest:
         self._thread = threading.Thread(target=target, name="mbo-live", daemon=True)
         self._tick_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # read_fd's wake pipe (read end watched by the event loop), when the core has read_fd
+        self._wake_pipe: tuple[int, int] | None = None
         self._wake = False  # a publish is already scheduled on the event loop
         self._timer: asyncio.TimerHandle | None = None
         self._gaps_seen = 0
@@ -138,6 +143,11 @@ class LiveIngest:
     def start(self) -> None:
         self.metrics.rust_timings.live.append(self.market)
         self._loop = asyncio.get_running_loop()
+        if self.databento is None and hasattr(self.market, "read_fd"):
+            self._wake_pipe = os.pipe()
+            for fd in self._wake_pipe:
+                os.set_blocking(fd, False)
+            self._loop.add_reader(self._wake_pipe[0], self._on_wake)
         self._thread.start()
         if self._persister is not None:
             self._persister.start()
@@ -148,6 +158,23 @@ class LiveIngest:
         if self.market.feed(data) and not self._wake and self._loop is not None:
             self._wake = True
             self._loop.call_soon_threadsafe(self._on_applied)
+
+    def _receive(self, sock: socket.socket) -> None:
+        """Reader thread: apply everything the connection carries, until it ends."""
+        if self._wake_pipe is not None:
+            sock.setblocking(True)  # read_fd blocks in Rust; close() shuts the socket down
+            self.market.read_fd(sock.fileno(), self._wake_pipe[1])
+            return
+        buf = bytearray(RECV_BYTES)
+        sock.settimeout(0.5)
+        while not self._stop.is_set():
+            try:
+                n = sock.recv_into(buf)
+            except socket.timeout:
+                continue
+            if n == 0:
+                return
+            self._ingest(bytes(buf[:n]))
 
     # persistence (its own thread; SQLite work on the storage writer thread) -------------------
     def _persist_loop(self) -> None:
@@ -206,24 +233,19 @@ class LiveIngest:
             self.connection = "connected"
             self.metrics.live_connected.set(1)
             log.info("live feed connected: %s", self.url)
-            buf = bytearray(RECV_BYTES)
+            received = self.market.stats()["bytes"]
             try:
-                sock.settimeout(0.5)
-                while not self._stop.is_set():
-                    try:
-                        n = sock.recv_into(buf)
-                    except socket.timeout:
-                        continue
-                    if n == 0:
-                        raise ConnectionError("the feed closed the connection")
-                    self._ingest(bytes(buf[:n]))
-                    delay = BACKOFF_MIN_S  # data flows: the next failure retries quickly
-            except (DecodeError, MboError) as exc:
+                self._receive(sock)
+                if not self._stop.is_set():
+                    self._fail("closed", "connection lost: the feed closed the connection")
+            except DecodeError as exc:
                 self._fail("garbage", f"dropping the connection, not a valid DBN stream: {exc}")
-            except (OSError, ConnectionError) as exc:
+            except (OSError, MboError) as exc:  # SourceError (a failed read) is an OSError
                 if not self._stop.is_set():
                     self._fail("closed", f"connection lost: {exc}")
             finally:
+                if self.market.stats()["bytes"] != received:
+                    delay = BACKOFF_MIN_S  # data flowed: the next failure retries quickly
                 self._sock = None
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -302,6 +324,11 @@ class LiveIngest:
                 await self._tick_task
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._thread.join, 2.0)
+        if self._wake_pipe is not None and not self._thread.is_alive():
+            loop.remove_reader(self._wake_pipe[0])
+            for fd in self._wake_pipe:
+                os.close(fd)
+            self._wake_pipe = None
         if self._persister is not None and self._persister.is_alive():
             await loop.run_in_executor(None, self._persister.join, 5.0)
         self.shutdown_clients()
@@ -341,6 +368,14 @@ class LiveIngest:
 
     def _on_applied(self) -> None:
         self._wake = False
+        self._publish_due()
+
+    def _on_wake(self) -> None:
+        """The wake pipe is readable: `read_fd` applied records. Acknowledge, then publish."""
+        assert self._wake_pipe is not None
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_pipe[0], 4096)
+        self.market.woken()  # before publishing: records applied from now on wake us again
         self._publish_due()
 
     def _on_timer(self) -> None:

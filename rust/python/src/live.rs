@@ -1,5 +1,6 @@
 //! `LiveMarket`: a market fed by live DBN bytes (any split), with subscriptions built per tick.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use mbo_fast_core::live::LiveMarket;
@@ -14,6 +15,8 @@ use crate::replay::timings_dict;
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
 pub struct PyLiveMarket {
     live: Mutex<LiveMarket>,
+    /// `read_fd` wrote a wake byte the event loop has not acknowledged (`woken()`) yet.
+    wake_pending: AtomicBool,
 }
 
 type PyFrame<'py> = (&'static str, i64, Bound<'py, PyBytes>);
@@ -32,6 +35,7 @@ impl PyLiveMarket {
     fn new(max_seq_jump: u32) -> Self {
         PyLiveMarket {
             live: Mutex::new(LiveMarket::new(max_seq_jump)),
+            wake_pending: AtomicBool::new(false),
         }
     }
 
@@ -39,6 +43,40 @@ impl PyLiveMarket {
     /// Raises DecodeError on garbage: drop the connection, then `reconnect()`.
     fn feed(&self, py: Python<'_>, data: &[u8]) -> PyResult<u64> {
         py.detach(|| lock(&self.live).feed(data)).map_err(to_py)
+    }
+
+    /// Read the connected socket `fd` to its end, decoding and applying every read, entirely
+    /// with the GIL released (no Python runs per read, so ingest never waits for the event
+    /// loop). After a read that applied records, one byte is written to `wake_fd` (the write end
+    /// of a non-blocking pipe the event loop watches) unless a wake is already pending; the loop
+    /// calls `woken()` before it publishes. Returns when the stream ends (the peer closed it, or
+    /// another thread called `shutdown()` on the socket); raises DecodeError on garbage and
+    /// SourceError on a read error. The caller owns both fds (neither is closed) and must leave
+    /// `fd` in blocking mode.
+    #[cfg(unix)]
+    fn read_fd(&self, py: Python<'_>, fd: i32, wake_fd: i32) -> PyResult<()> {
+        use std::fs::File;
+        use std::io::Write;
+        use std::mem::ManuallyDrop;
+        use std::os::fd::FromRawFd;
+
+        py.detach(|| {
+            // SAFETY: the caller keeps both fds open for this call; ManuallyDrop never closes them.
+            let mut conn = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+            let mut wake = ManuallyDrop::new(unsafe { File::from_raw_fd(wake_fd) });
+            mbo_fast_core::live::pump(&mut *conn, &self.live, || {
+                if !self.wake_pending.swap(true, Ordering::AcqRel) {
+                    // A full pipe already holds a wake byte: nothing is lost by a failed write.
+                    let _ = wake.write(&[1]);
+                }
+            })
+        })
+        .map_err(to_py)
+    }
+
+    /// The event loop took the wake `read_fd` sent: the next applied read sends another.
+    fn woken(&self) {
+        self.wake_pending.store(false, Ordering::Release);
     }
 
     /// A new connection: its bytes start with metadata; every book is marked stale.
