@@ -341,7 +341,8 @@ class LiveMarket:
         """The last publish's frames are with the clients: record receipt -> published."""
     def set_persist(self, on: bool) -> None: ...
     def take_records(self) -> bytes:
-        """Raw 56-byte MBO records applied since the last call (empty unless persisting)."""
+        """The oldest raw 56-byte MBO records not taken yet, at most ~1 MiB; call until empty
+        to take them all, in order (empty unless persisting)."""
     @property
     def index(self) -> int: ...
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...

@@ -13,6 +13,7 @@
 //! (trades, then one book frame if the top levels changed, in playback's JSON shapes). Frame ids
 //! are live record indexes: 0-based, counted over every MBO record applied, across reconnects.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -32,6 +33,11 @@ const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
 const MAX_DBN_VERSION: u8 = 3;
 /// A metadata block larger than this is taken for garbage (real ones are a few KiB).
 const MAX_METADATA_LEN: usize = 64 << 20;
+/// Records kept for persistence are handed over in chunks of at most this many bytes (whole
+/// records): a persister copies ~1 MiB at a time, never one huge buffer that would hold Python's
+/// GIL for milliseconds, and the buffer grows by whole chunks instead of by reallocation inside
+/// the reader's apply loop.
+pub const PERSIST_CHUNK_BYTES: usize = (1 << 20) / MBO_LEN * MBO_LEN;
 /// Read size of [`pump`]: several ms of a 1 M msg/s feed, and small enough to stay in L2.
 const PUMP_READ_BYTES: usize = 256 << 10;
 
@@ -237,9 +243,9 @@ pub struct LiveMarket {
     batch_received: Instant,
     /// Receipt times (newest record included) of frame batches built but not yet handed over.
     unpublished: Vec<Instant>,
-    /// Raw MBO records applied since the last `take_records` (when persisting).
+    /// When persisting: raw MBO records applied and not yet taken, oldest chunk first.
     persist: bool,
-    raw: Vec<u8>,
+    raw: VecDeque<Vec<u8>>,
     stats: LiveStats,
     timings: LiveTimings,
 }
@@ -261,7 +267,7 @@ impl LiveMarket {
             batch_received: Instant::now(),
             unpublished: Vec::new(),
             persist: false,
-            raw: Vec::new(),
+            raw: VecDeque::new(),
             stats: LiveStats {
                 connections: 1,
                 ..LiveStats::default()
@@ -274,13 +280,15 @@ impl LiveMarket {
     pub fn set_persist(&mut self, on: bool) {
         self.persist = on;
         if !on {
-            self.raw = Vec::new();
+            self.raw = VecDeque::new();
         }
     }
 
-    /// The raw 56-byte MBO records applied since the last call (empty unless persisting).
+    /// The oldest raw 56-byte MBO records not taken yet, at most [`PERSIST_CHUNK_BYTES`];
+    /// empty when every record applied has been taken (or when not persisting). Call until
+    /// empty to take them all, in order.
     pub fn take_records(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.raw)
+        self.raw.pop_front().unwrap_or_default()
     }
 
     pub fn market(&self) -> &Market {
@@ -369,7 +377,7 @@ impl LiveMarket {
             self.touched.push((0, self.batch_received));
         }
         if self.persist {
-            self.raw.extend_from_slice(AsRef::<[u8]>::as_ref(msg));
+            self.keep_raw(AsRef::<[u8]>::as_ref(msg));
         }
         self.channel[slot] = msg.channel_id;
         let action = msg.action as u8;
@@ -415,6 +423,19 @@ impl LiveMarket {
                         });
                     }
                 }
+            }
+        }
+    }
+
+    fn keep_raw(&mut self, record: &[u8]) {
+        match self.raw.back_mut() {
+            Some(chunk) if chunk.len() + record.len() <= PERSIST_CHUNK_BYTES => {
+                chunk.extend_from_slice(record);
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(PERSIST_CHUNK_BYTES);
+                chunk.extend_from_slice(record);
+                self.raw.push_back(chunk);
             }
         }
     }
@@ -731,6 +752,37 @@ mod tests {
         let mut reader = pieces(b"not a DBN stream", vec![4], None);
         let err = pump(&mut reader, &live, || panic!("nothing applied")).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }));
+    }
+
+    #[test]
+    fn persisted_records_come_out_in_bounded_chunks_in_order() {
+        let Some(bytes) = clx5() else { return };
+        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let mut live = LiveMarket::new(0);
+        live.set_persist(true);
+        live.feed(&bytes).unwrap();
+        let mut taken = Vec::new();
+        let mut chunks = 0;
+        loop {
+            let chunk = live.take_records();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= PERSIST_CHUNK_BYTES && chunk.len() % MBO_LEN == 0);
+            taken.extend_from_slice(&chunk);
+            chunks += 1;
+        }
+        assert_eq!(
+            chunks,
+            (bytes.len() - meta_len).div_ceil(PERSIST_CHUNK_BYTES)
+        );
+        assert_eq!(
+            taken,
+            &bytes[meta_len..],
+            "every record, byte for byte, in order"
+        );
+        live.feed(&[]).unwrap();
+        assert!(live.take_records().is_empty());
     }
 
     #[test]

@@ -195,7 +195,8 @@ impl PyLiveMarket {
         lock(&self.live).set_persist(on);
     }
 
-    /// The raw 56-byte MBO records applied since the last call (empty unless persisting).
+    /// The oldest raw 56-byte MBO records not taken yet, at most ~1 MiB (call until empty to
+    /// take them all, in order); empty unless persisting.
     fn take_records<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         let raw = lock(&self.live).take_records();
         PyBytes::new(py, &raw)
