@@ -411,15 +411,18 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
   store.subscribe((s, p) => { if (s.frameVer !== p.frameVer) books++; });
   let renderMs = 0;
   let renders = 0;
-  for (const v of window.__mbo.views) {
+  const perView = window.__mbo.views.map(() => 0);
+  window.__mbo.views.forEach((v, i) => {
     const inner = v.render.bind(v);
     v.render = () => {
       const t = performance.now();
       inner();
-      renderMs += performance.now() - t;
+      const dt = performance.now() - t;
+      renderMs += dt;
+      perView[i] += dt;
       renders++;
     };
-  }
+  });
   let longMs = 0;
   let longN = 0;
   new PerformanceObserver((l) => {
@@ -436,7 +439,7 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
     requestAnimationFrame(f);
   });
   const rafBooks = books;
-  const rafRender = [renderMs, renders, longMs, longN];
+  const rafRender = [renderMs, renders, longMs, longN, perView.map((x) => Math.round(x))];
   window.gc();
   const heap0 = performance.memory.usedJSHeapSize;
   const samples = [heap0];
@@ -453,6 +456,17 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
   window.gc();
   const heap1 = performance.memory.usedJSHeapSize;
   return { deltas: deltas.slice(1), rafBooks, rafRender, books, heap0, heapMid, heap1, samples };
+}"""
+
+
+_TAPE_JS = """() => {
+  const s = window.__mbo.store.get();
+  const rows = [...document.querySelectorAll("#tape .tape-body .trow")];
+  const n = s.trades.length;
+  return [
+    rows.map((r) => r.dataset.index ?? null),
+    rows.map((_, i) => { const t = s.trades.get(n - 1 - i); return t ? String(t.index) : null; }),
+  ];
 }"""
 
 
@@ -481,6 +495,7 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
         "frames": len(m["deltas"]),
         "render_ms_total": round(m["rafRender"][0], 1),
         "view_renders": m["rafRender"][1],
+        "render_ms_by_view": m["rafRender"][4],  # selector, market, ladder, depth, heatmap, ...
         "long_tasks": m["rafRender"][3],
         "long_task_ms": round(m["rafRender"][2], 1),
         "dropped_frames": dropped,
@@ -496,6 +511,10 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     shot(pg, "perf")
     pg.click("#live")
     wait_js(pg, "!window.__mbo.store.get().playing")
+    # the tape, updated a row per new trade, shows exactly the newest trades, newest on top
+    pg.wait_for_timeout(100)
+    rows, want = pg.evaluate(_TAPE_JS)
+    assert rows == want and rows[0] is not None, (rows[:5], want[:5])
     assert book_rate >= 50, report  # the load asked for: 50+ book updates/s
     # Frame timing (dropped frames, render ms) is the machine's as much as ours: on a loaded
     # 2-vCPU VM with software raster it swings 17-45 % dropped, so it is reported (printed and
