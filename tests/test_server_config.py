@@ -45,3 +45,18 @@ def test_bad_file(tmp_path: Path) -> None:
         load_config(env={}, config_file=str(bad))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(env={"MBO_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_env_example_documents_every_key() -> None:
+    """.env.example is the reference of MBO_* variables: every config key, and nothing else,
+    appears in it, and its values load."""
+    import dataclasses
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    named = set(re.findall(r"^#?\s*MBO_([A-Z0-9_]+)=", text, flags=re.M)) - {"CONFIG"}
+    keys = {f.name.upper() for f in dataclasses.fields(Config)}
+    assert named == keys, (sorted(keys - named), sorted(named - keys))
+    env = dict(re.findall(r"^(MBO_[A-Z0-9_]+)=(.+)$", text, flags=re.M))
+    env.pop("MBO_DATA_DIR", None)  # "~" is expanded by the shell, not by us
+    load_config({}, env)

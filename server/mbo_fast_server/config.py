@@ -61,7 +61,7 @@ class Config:
     # a per-channel sequence jump above this is a gap; 0 (default): forward jumps are not gaps,
     # since symbol-filtered feeds skip sequence numbers legitimately (reconnects still mark stale)
     live_max_seq_jump: int = 0
-    live_persist: bool = True  # append live records (and trades) to SQLite, off the event loop
+    live_persist: bool = True  # append live records to SQLite (raw chunks), off the event loop
     live_persist_every_s: float = 0.5
     # REST limits
     max_depth: int = 1_000
