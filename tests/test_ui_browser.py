@@ -172,7 +172,7 @@ def seek_index(pg: Any, index: int) -> None:
 def test_page_loads_without_console_errors(page: Any) -> None:
     assert page.title().startswith("mbo-fast")
     assert page.locator("#ladder .lrow").count() == 1 + 14 + 1 + 14
-    assert page.locator("#heatmap canvas").count() == 2
+    assert page.locator("#heatmap canvas").count() == 3  # heat, trail, overlay
     assert page.locator("#depth canvas").count() == 1
     live = page.locator("#live")
     assert live.is_disabled()  # no live endpoint yet: disabled, with a tooltip

@@ -1,9 +1,10 @@
-// Price chart with a liquidity heatmap (Bookmap style). Two stacked canvases:
-//  - heat: one column per book frame, resting size per price as colour; on a new frame the
-//    image is shifted left and only the new columns are painted (full repaint only when the
-//    price window, the colour scale or the size changes);
-//  - overlay: best bid/ask lines, trade bubbles (area ~ size, colour = aggressor), axes.
-// History is a bounded ring buffer of columns.
+// Price chart with a liquidity heatmap (Bookmap style). Three stacked canvases:
+//  - heat: one column per book frame, resting size per price as colour;
+//  - trail: best bid/ask lines and trade bubbles (area ~ size, colour = aggressor);
+//  - overlay: the axes and the best bid/ask price tags, redrawn whole (a few dozen labels).
+// Heat and trail scroll: on a new frame their image is shifted left and only the new columns
+// (and a column's new trades) are drawn; they repaint whole only when the price window, the
+// colour scale or the size changes. History is a bounded ring buffer of columns.
 import { invalidate } from "./store.js";
 import { fitCanvas } from "./canvas.js";
 import { Ring, binLevels, bubbleRadius, heatColor, intensity } from "./lib/heat.js";
@@ -27,6 +28,8 @@ export function mountHeatmap(box, store) {
   let full = true;
   let pendingCols = 0;
   let overlayDirty = true;
+  let trailFull = true;
+  let trailCols = 0; // columns pushed since the trail was drawn
   let orphanTrades = [];
   const view = { render: () => draw(), ring };
   const heat = fitCanvas(box, () => {
@@ -39,8 +42,10 @@ export function mountHeatmap(box, store) {
     overlayDirty = true;
     invalidate(view);
   });
+  const trail = fitCanvas(box, () => { trailFull = true; invalidate(view); });
   const over = fitCanvas(box, () => { overlayDirty = true; invalidate(view); });
   heat.canvas.className = "heat";
+  trail.canvas.className = "trail";
   over.canvas.className = "overlay-canvas";
 
   const plotW = () => Math.max(10, heat.size.w - AXIS_W);
@@ -98,6 +103,108 @@ export function mountHeatmap(box, store) {
     pendingCols = 0;
   }
 
+  // Move a canvas's image `k` columns to the left (device pixels; the right part is cleared).
+  function shiftLeft(layer, k) {
+    const { ctx, canvas } = layer;
+    const shift = Math.round(k * COL_W * layer.size.dpr);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.globalCompositeOperation = "copy";
+    if (shift < canvas.width) {
+      ctx.drawImage(canvas, shift, 0, canvas.width - shift, canvas.height, 0, 0, canvas.width - shift, canvas.height);
+    } else {
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+    }
+    ctx.restore();
+  }
+
+  // Column i's piece of a best-price line: from the previous column's level, then across.
+  function segment(ctx, i, key) {
+    const px = ring.get(i)[key];
+    if (px === null) return;
+    const x = xOf(i);
+    const y = yOf(px);
+    const prev = i > 0 ? ring.get(i - 1)[key] : null;
+    ctx.moveTo(x, prev === null ? y : yOf(prev));
+    ctx.lineTo(x, y);
+    ctx.lineTo(x + COL_W, y);
+  }
+
+  function lines(ctx, from, to) {
+    for (const [key, color] of [["bb", "#3ddc84"], ["ba", "#ff5c66"]]) {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (let i = from; i < to; i++) segment(ctx, i, key);
+      ctx.stroke();
+    }
+  }
+
+  // The trades of column i not drawn yet.
+  function bubbles(ctx, i) {
+    const col = ring.get(i);
+    for (let k = col.drawn; k < col.trades.length; k++) {
+      const t = col.trades[k];
+      ctx.beginPath();
+      ctx.arc(xOf(i) + COL_W / 2, yOf(t.price), bubbleRadius(t.size), 0, Math.PI * 2);
+      ctx.fillStyle = t.side === "B" ? "rgba(61,220,132,0.55)" : t.side === "A" ? "rgba(255,92,102,0.55)" : "rgba(200,200,200,0.5)";
+      ctx.fill();
+      ctx.strokeStyle = "rgba(255,255,255,0.7)";
+      ctx.lineWidth = 1;
+      ctx.stroke();
+    }
+    col.drawn = col.trades.length;
+  }
+
+  function drawTrail() {
+    const ctx = trail.ctx;
+    const visible = Math.ceil(plotW() / COL_W) + 1;
+    let from;
+    if (!win || trailFull || trailCols >= visible) {
+      ctx.clearRect(0, 0, trail.size.w, trail.size.h);
+      from = Math.max(0, ring.length - visible);
+      for (let i = from; i < ring.length; i++) ring.get(i).drawn = 0;
+    } else {
+      if (trailCols > 0) shiftLeft(trail, trailCols);
+      from = Math.max(0, ring.length - trailCols);
+    }
+    if (win) {
+      ctx.lineCap = "square"; // pieces stroked frame by frame join without notches
+      lines(ctx, from, ring.length);
+      // the column on the right edge before these may have had trades since the last draw
+      for (let i = Math.max(0, from - 1); i < ring.length; i++) bubbles(ctx, i);
+    }
+    trailFull = false;
+    trailCols = 0;
+  }
+
+  // The price axis changes only with the window, the decimals or the size: its labels are drawn
+  // once into a canvas of their own and copied on every frame (text is the costly part).
+  let axis = { key: "", canvas: document.createElement("canvas") };
+  function priceAxis(decimals) {
+    const { h, dpr } = over.size;
+    const key = `${win.lo}/${win.tick}/${win.rows}/${decimals}/${plotH()}/${h}/${dpr}`;
+    if (axis.key === key) return axis.canvas;
+    const canvas = axis.canvas;
+    canvas.width = Math.round(AXIS_W * dpr);
+    canvas.height = Math.round(h * dpr);
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#121722";
+    ctx.fillRect(0, 0, AXIS_W, h);
+    ctx.font = "10px ui-monospace, monospace";
+    ctx.textAlign = "left";
+    ctx.fillStyle = "#7d8799";
+    const every = Math.max(1, Math.ceil(14 / rowH()));
+    const firstRow = Math.ceil(Math.round(win.lo / win.tick) / every) * every - Math.round(win.lo / win.tick);
+    for (let r = firstRow; r < win.rows; r += every) {
+      const px = win.lo + r * win.tick;
+      ctx.fillText(formatPrice(px, decimals), 6, yOf(px) + 3);
+    }
+    axis = { key, canvas };
+    return canvas;
+  }
+
   function drawOverlay() {
     const ctx = over.ctx;
     const { w, h } = over.size;
@@ -111,55 +218,12 @@ export function mountHeatmap(box, store) {
       ctx.fillText("waiting for a two-sided book…", 12, 20);
       return;
     }
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(0, 0, pw, ph);
-    ctx.clip();
     const first = Math.max(0, ring.length - Math.ceil(pw / COL_W) - 1);
-    const line = (key, color) => {
-      ctx.strokeStyle = color;
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      let open = false;
-      for (let i = first; i < ring.length; i++) {
-        const px = ring.get(i)[key];
-        if (px === null) { open = false; continue; }
-        const x = xOf(i);
-        const y = yOf(px);
-        if (!open) { ctx.moveTo(x, y); open = true; } else ctx.lineTo(x, y);
-        ctx.lineTo(x + COL_W, y);
-      }
-      ctx.stroke();
-    };
-    line("bb", "#3ddc84");
-    line("ba", "#ff5c66");
-    for (let i = first; i < ring.length; i++) {
-      const col = ring.get(i);
-      for (const t of col.trades) {
-        const r = bubbleRadius(t.size);
-        ctx.beginPath();
-        ctx.arc(xOf(i) + COL_W / 2, yOf(t.price), r, 0, Math.PI * 2);
-        ctx.fillStyle = t.side === "B" ? "rgba(61,220,132,0.55)" : t.side === "A" ? "rgba(255,92,102,0.55)" : "rgba(200,200,200,0.5)";
-        ctx.fill();
-        ctx.strokeStyle = "rgba(255,255,255,0.7)";
-        ctx.lineWidth = 1;
-        ctx.stroke();
-      }
-    }
-    ctx.restore();
-    // price axis
+    ctx.drawImage(priceAxis(s.decimals), pw, 0, AXIS_W, h);
     ctx.fillStyle = "#121722";
-    ctx.fillRect(pw, 0, AXIS_W, h);
     ctx.fillRect(0, ph, w, TIME_H);
     ctx.font = "10px ui-monospace, monospace";
     ctx.textAlign = "left";
-    const every = Math.max(1, Math.ceil(14 / rowH()));
-    const firstRow = Math.ceil(Math.round(win.lo / win.tick) / every) * every - Math.round(win.lo / win.tick);
-    ctx.fillStyle = "#7d8799";
-    for (let r = firstRow; r < win.rows; r += every) {
-      const px = win.lo + r * win.tick;
-      ctx.fillText(formatPrice(px, s.decimals), pw + 6, yOf(px) + 3);
-    }
     const last = ring.last();
     const tag = (px, color) => {
       if (px === null || px === undefined) return;
@@ -185,7 +249,9 @@ export function mountHeatmap(box, store) {
   }
 
   function draw() {
+    if (full) trailFull = true;
     if (full || pendingCols) drawHeat();
+    if (trailFull || trailCols || overlayDirty) drawTrail();
     if (overlayDirty) drawOverlay();
     overlayDirty = false;
   }
@@ -198,6 +264,7 @@ export function mountHeatmap(box, store) {
       bb: fr.bids.length ? fr.bids[0][0] : null,
       ba: fr.asks.length ? fr.asks[0][0] : null,
       trades: orphanTrades,
+      drawn: 0, // trades already drawn on the trail canvas
     };
     orphanTrades = [];
     ring.push(col);
@@ -216,6 +283,7 @@ export function mountHeatmap(box, store) {
       }
     }
     pendingCols += 1;
+    trailCols += 1;
     overlayDirty = true;
   }
 
@@ -225,6 +293,7 @@ export function mountHeatmap(box, store) {
       orphanTrades = [];
       maxRef = 0;
       full = true;
+      trailFull = true;
       overlayDirty = true;
       invalidate(view);
     }
