@@ -100,6 +100,39 @@ async def test_reconnect_after_the_feed_dies(make_client: Any, clx5_path: Path) 
         await pub2.close()
 
 
+async def test_an_unexpected_ingest_failure_is_logged_and_retried(
+    make_client: Any, clx5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mbo_fast_server.live import LiveIngest
+
+    class FakePanic(BaseException):  # like pyo3's PanicException: not an Exception
+        pass
+
+    real = LiveIngest._receive
+    calls = []
+
+    def failing_once(self: LiveIngest, sock: socket.socket) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise FakePanic("a bug in the core")
+        real(self, sock)
+
+    monkeypatch.setattr(LiveIngest, "_receive", failing_once)
+    data = feed.load([str(clx5_path)], resequence=True)
+    pub = feed.Feed(data, rate=200_000, loop=True)
+    _, port = await pub.start("127.0.0.1", 0)
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}", status_every_s=0.2)
+        live = _live(client)
+        await _until(lambda: live.market.stats()["records"] > 1_000)  # the retry ingests
+        assert len(calls) == 2 and live.connection == "connected"
+        assert live.last_error is not None and "traceback" in live.last_error
+        metrics = await (await client.get("/metrics")).text()
+        assert 'mbo_live_connection_errors_total{reason="error"} 1.0' in metrics
+    finally:
+        await pub.close()
+
+
 async def test_garbage_and_truncated_streams_are_dropped_and_retried(
     make_client: Any, clx5_path: Path
 ) -> None:

@@ -247,6 +247,12 @@ class LiveIngest:
             except (OSError, MboError) as exc:  # SourceError (a failed read) is an OSError
                 if not self._stop.is_set():
                     self._fail("closed", f"connection lost: {exc}")
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # a bug, e.g. a Rust panic (pyo3's PanicException is a
+                # BaseException): log it and retry rather than end ingest silently
+                log.exception("live ingest failed")
+                self._fail("error", "live ingest failed; see the logged traceback")
             finally:
                 if self.market.stats()["bytes"] != received:
                     delay = BACKOFF_MIN_S  # data flowed: the next failure retries quickly
