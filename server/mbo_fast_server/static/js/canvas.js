@@ -1,8 +1,10 @@
 // A canvas filling its box at device-pixel resolution; onResize(width, height) in CSS pixels.
-export function fitCanvas(box, onResize) {
+// `alpha: false` for a canvas that paints every pixel itself: the browser then composites it as
+// opaque, without blending it with what lies beneath.
+export function fitCanvas(box, onResize, { alpha = true } = {}) {
   const canvas = document.createElement("canvas");
   box.append(canvas);
-  const ctx = canvas.getContext("2d");
+  const ctx = canvas.getContext("2d", { alpha });
   const size = { w: 0, h: 0, dpr: 1 };
   const ro = new ResizeObserver(() => {
     const r = box.getBoundingClientRect();

@@ -5,14 +5,19 @@ import { cumulative } from "./lib/book.js";
 import { formatPrice, formatSize } from "./lib/format.js";
 import { linear, niceTicks } from "./lib/scale.js";
 
+const PANEL = "#121722"; // --panel in app.css
+const BID_FILL = "rgb(22,54,50)"; // rgba(38,162,105,0.22) over PANEL
+const ASK_FILL = "rgb(63,33,44)"; // rgba(224,70,78,0.22) over PANEL
+
 export function mountDepth(box, store) {
   const view = { render: () => draw() };
-  const { ctx, size } = fitCanvas(box, () => invalidate(view));
+  const { ctx, size } = fitCanvas(box, () => invalidate(view), { alpha: false });
 
   function draw() {
     const { w, h } = size;
     const s = store.get();
-    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = PANEL;
+    ctx.fillRect(0, 0, w, h);
     const fr = s.frame;
     if (!fr || (!fr.bids.length && !fr.asks.length)) {
       ctx.fillStyle = "#7d8799";
@@ -67,10 +72,17 @@ export function mountDepth(box, store) {
       ctx.lineWidth = 1.5;
       ctx.stroke();
     };
-    if (fr.crossed) ctx.globalAlpha = 0.8;
-    side(bids, "#26a269", "rgba(38,162,105,0.22)", -1);
-    side(asks, "#e0464e", "rgba(224,70,78,0.22)", 1);
-    ctx.globalAlpha = 1;
+    if (fr.crossed) {
+      // the sides overlap: translucent fills so that both stay visible
+      ctx.globalAlpha = 0.8;
+      side(bids, "#26a269", "rgba(38,162,105,0.22)", -1);
+      side(asks, "#e0464e", "rgba(224,70,78,0.22)", 1);
+      ctx.globalAlpha = 1;
+    } else {
+      // the same colours blended over the panel beforehand: opaque fills are cheaper to raster
+      side(bids, "#26a269", BID_FILL, -1);
+      side(asks, "#e0464e", ASK_FILL, 1);
+    }
     if (bids.length && asks.length) {
       const mx = x((fr.bids[0][0] + fr.asks[0][0]) / 2);
       ctx.strokeStyle = "rgba(213,219,230,0.35)";

@@ -41,7 +41,7 @@ export function mountHeatmap(box, store) {
     full = true;
     overlayDirty = true;
     invalidate(view);
-  });
+  }, { alpha: false });
   const trail = fitCanvas(box, () => { trailFull = true; invalidate(view); });
   const over = fitCanvas(box, () => { overlayDirty = true; invalidate(view); });
   heat.canvas.className = "heat";
