@@ -229,6 +229,9 @@ class LiveIngest:
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             self._sock = sock
+            if self._stop.is_set():  # close() ran before it could see this socket to shut it
+                sock.close()
+                break
             self.connections += 1
             if self.connections > 1:
                 self.market.reconnect()
