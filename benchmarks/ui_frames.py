@@ -1,0 +1,152 @@
+"""Web UI frame pacing (not a test): the server and a live feed as child processes, headless
+Debian chromium (Playwright) on the page in live mode; prints book updates/s, the rAF frame
+interval median/p99 and the share of 60 Hz frames dropped over each window.
+
+`--hide SELECTOR` hides panels (display: none) to attribute the cost: e.g. `.ladder-panel`,
+`#tape`, `.heat-panel`, `.depth-panel`; `--idle` measures the page without live updates.
+
+    python benchmarks/ui_frames.py --runs 3 --seconds 5
+    python benchmarks/ui_frames.py --hide .ladder-panel
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MBO_FAST_DATA_DIR", ROOT.parent / "shared" / "data"))
+CHROMIUM = os.environ.get("MBO_CHROMIUM", "/usr/bin/chromium")
+DISPLAY_HZ = 60
+
+_RAF_JS = """async (ms) => {
+  const store = window.__mbo.store;
+  let books = 0;
+  const off = store.subscribe((s, p) => { if (s.frameVer !== p.frameVer) books++; });
+  const deltas = [];
+  await new Promise((done) => {
+    const t0 = performance.now();
+    let last = t0;
+    const f = (t) => {
+      deltas.push(t - last);
+      last = t;
+      if (t - t0 < ms) requestAnimationFrame(f); else done();
+    };
+    requestAnimationFrame(f);
+  });
+  off();
+  return { deltas: deltas.slice(1), books };
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(base: str, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                if json.loads(r.read())["ready"]:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the server did not become ready")
+
+
+def summarize(m: dict[str, Any], seconds: float) -> dict[str, float]:
+    deltas = sorted(m["deltas"])
+    frame = 1000 / DISPLAY_HZ
+    dropped = sum(max(0, round(d / frame) - 1) for d in m["deltas"])
+    return {
+        "book_updates_per_s": round(m["books"] / seconds, 1),
+        "frame_ms_median": round(deltas[len(deltas) // 2], 1),
+        "frame_ms_p99": round(deltas[int(len(deltas) * 0.99)], 1),
+        "dropped_pct": round(100 * dropped / (len(deltas) + dropped), 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=int, default=3000, help="feed records/s (CLX5 looped)")
+    ap.add_argument("--frame-rate", type=float, default=100.0, help="server frames/s cap")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--hide", default="", help="CSS selector of panels to hide")
+    ap.add_argument("--idle", action="store_true", help="no live updates")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    clx5 = str(DATA / "CLX5_mbo.dbn")
+    fport, sport = free_port(), free_port()
+    cli = [sys.executable, "-m", "mbo_fast"]
+    quiet = subprocess.DEVNULL
+    with tempfile.TemporaryDirectory() as tmp:
+        pace = ["--rate", str(args.rate), "--loop", "--resequence"]
+        feed = subprocess.Popen(
+            [*cli, "feed", clx5, "--port", str(fport), *pace], stdout=quiet, stderr=quiet
+        )
+        env = {**os.environ, "MBO_LOG_LEVEL": "warning", "MBO_FRAME_RATE": str(args.frame_rate)}
+        where = ["--data-dir", tmp, "--db", str(Path(tmp) / "db.sqlite3")]
+        live = ["--live", f"tcp://127.0.0.1:{fport}"]
+        server = subprocess.Popen(
+            [*cli, "serve", "--file", clx5, "--port", str(sport), *where, *live],
+            env=env,
+            stdout=quiet,
+            stderr=quiet,
+        )
+        base = f"http://127.0.0.1:{sport}"
+        try:
+            wait_ready(base)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                )
+                page = browser.new_page(viewport={"width": 1440, "height": 860})
+                page.goto(base + "/")
+                t0 = time.monotonic()
+                while page.evaluate("document.querySelector('#live').disabled"):
+                    if time.monotonic() - t0 > 30:
+                        raise SystemExit("the page never saw the live feed")
+                    time.sleep(0.1)
+                if args.hide:  # the page's CSP forbids inline styles: set them through the CSSOM
+                    page.evaluate(
+                        "(sel) => document.querySelectorAll(sel)"
+                        ".forEach((e) => { e.style.display = 'none'; })",
+                        args.hide,
+                    )
+                if not args.idle:
+                    page.click("#live")
+                time.sleep(1.0)
+                for _ in range(args.runs):
+                    m = page.evaluate(_RAF_JS, args.seconds * 1000)
+                    out = summarize(m, args.seconds)
+                    print(json.dumps({"hide": args.hide, "idle": args.idle, **out}), flush=True)
+                browser.close()
+        finally:
+            for proc in (server, feed):
+                proc.terminate()
+            for proc in (server, feed):
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    main()
