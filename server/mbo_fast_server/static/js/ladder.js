@@ -1,6 +1,7 @@
 // Price ladder (DOM style): asks above, bids below, a pinned spread row; fixed rows (no layout
 // shift), size bars against the largest visible size, flashes on size changes.
 import { invalidate } from "./store.js";
+import { setText, setWidth } from "./dom.js";
 import { bookStats, diffLevels, maxSize } from "./lib/book.js";
 import { formatPrice, formatSize } from "./lib/format.js";
 
@@ -70,17 +71,18 @@ export function mountLadder(root, store, actions) {
     }
     r.key = key;
     const [px, sz, ct] = level;
-    r.row.dataset.price = String(px);
-    r.px.textContent = formatPrice(px, d);
+    const price = String(px);
+    if (r.row.dataset.price !== price) r.row.dataset.price = price;
+    setText(r.px, formatPrice(px, d));
     const w = `${Math.max(2, (sz / max) * 100).toFixed(1)}%`;
     if (isBid) {
-      r.btxt.textContent = formatSize(sz);
-      r.bct.textContent = String(ct);
-      r.bbar.style.width = w;
+      setText(r.btxt, formatSize(sz));
+      setText(r.bct, String(ct));
+      setWidth(r.bbar, w);
     } else {
-      r.atxt.textContent = formatSize(sz);
-      r.act.textContent = String(ct);
-      r.abar.style.width = w;
+      setText(r.atxt, formatSize(sz));
+      setText(r.act, String(ct));
+      setWidth(r.abar, w);
     }
     r.row.classList.toggle("sel", selected);
     const kind = flash.get(key);
@@ -107,15 +109,16 @@ export function mountLadder(root, store, actions) {
       const st = bookStats(fr);
       const sp = spread.firstChild;
       spread.classList.toggle("crossed", !!fr.crossed);
-      if (st.spread === null) sp.textContent = "one-sided book";
-      else if (fr.crossed) sp.textContent = `CROSSED by ${formatPrice(-st.spread, d)}`;
+      if (st.spread === null) setText(sp, "one-sided book");
+      else if (fr.crossed) setText(sp, `CROSSED by ${formatPrice(-st.spread, d)}`);
       else {
         const ticks = s.tick ? ` · ${Math.round(st.spread / s.tick)} tick${st.spread === s.tick ? "" : "s"}` : "";
-        sp.textContent = `spread ${formatPrice(st.spread, d)}${ticks} · mid ${formatPrice(st.mid, d + 1)}`;
+        setText(sp, `spread ${formatPrice(st.spread, d)}${ticks} · mid ${formatPrice(st.mid, d + 1)}`);
       }
       const cons = s.sel && s.sel.consolidated ? `consolidated · ${s.sel.publishers.length} pub · ` : "";
-      sub.textContent = cons + (s.tick ? `tick ${formatPrice(s.tick, d)}` : "");
-      root.dataset.mode = cons ? "consolidated" : "book";
+      setText(sub, cons + (s.tick ? `tick ${formatPrice(s.tick, d)}` : ""));
+      const mode = cons ? "consolidated" : "book";
+      if (root.dataset.mode !== mode) root.dataset.mode = mode;
     },
   };
   store.subscribe((s, p) => {

@@ -1,5 +1,6 @@
 // Market state strip: spread, mid, imbalance, last trade, msgs/s, crossed / pre-open badge.
 import { invalidate } from "./store.js";
+import { setText, setWidth } from "./dom.js";
 import { bookStats } from "./lib/book.js";
 import { formatPrice } from "./lib/format.js";
 
@@ -39,27 +40,27 @@ export function mountMarket(root, store) {
       const fr = s.frame;
       const st = bookStats(fr);
       const d = s.decimals;
-      f.bid.textContent = st.bestBid === null ? "—" : `${formatPrice(st.bestBid, d)} × ${st.bidSize}`;
-      f.ask.textContent = st.bestAsk === null ? "—" : `${formatPrice(st.bestAsk, d)} × ${st.askSize}`;
-      f.spread.textContent = st.spread === null ? "—"
-        : `${formatPrice(st.spread, d)}${s.tick ? ` (${Math.round(st.spread / s.tick)}t)` : ""}`;
-      f.mid.textContent = st.mid === null ? "—" : formatPrice(st.mid, d + 1);
-      f.last.textContent = s.lastTrade ? `${formatPrice(s.lastTrade.price, d)} × ${s.lastTrade.size}` : "—";
-      f.rate.textContent = s.rate === null || s.rate === undefined ? "—" : Math.round(s.rate).toLocaleString();
+      setText(f.bid, st.bestBid === null ? "—" : `${formatPrice(st.bestBid, d)} × ${st.bidSize}`);
+      setText(f.ask, st.bestAsk === null ? "—" : `${formatPrice(st.bestAsk, d)} × ${st.askSize}`);
+      const ticks = s.tick && st.spread !== null ? ` (${Math.round(st.spread / s.tick)}t)` : "";
+      setText(f.spread, st.spread === null ? "—" : `${formatPrice(st.spread, d)}${ticks}`);
+      setText(f.mid, st.mid === null ? "—" : formatPrice(st.mid, d + 1));
+      setText(f.last, s.lastTrade ? `${formatPrice(s.lastTrade.price, d)} × ${s.lastTrade.size}` : "—");
+      setText(f.rate, s.rate === null || s.rate === undefined ? "—" : Math.round(s.rate).toLocaleString());
       if (st.imbalance === null) {
-        imbText.textContent = "—";
-        imbBar.style.width = "50%";
+        setText(imbText, "—");
+        setWidth(imbBar, "50%");
       } else {
-        imbText.textContent = `${st.imbalance >= 0 ? "+" : ""}${(st.imbalance * 100).toFixed(0)}%`;
-        imbBar.style.width = `${((st.imbalance + 1) / 2) * 100}%`;
+        setText(imbText, `${st.imbalance >= 0 ? "+" : ""}${(st.imbalance * 100).toFixed(0)}%`);
+        setWidth(imbBar, `${((st.imbalance + 1) / 2) * 100}%`);
       }
       const crossed = !!(fr && fr.crossed);
       badge.classList.toggle("show", crossed);
       if (crossed) {
         const u = fr.uncross;
-        badge.textContent = u
+        setText(badge, u
           ? `PRE-OPEN · CROSSED · uncross ${formatPrice(u.price, d)} × ${u.volume} (imb ${u.imbalance})`
-          : "PRE-OPEN · CROSSED";
+          : "PRE-OPEN · CROSSED");
       }
     },
   };
