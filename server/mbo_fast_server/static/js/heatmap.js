@@ -72,6 +72,22 @@ export function mountHeatmap(box, store) {
     }
   }
 
+  // Move a canvas's image `k` columns to the left (device pixels; the right part is cleared, the
+  // new columns are then drawn there). Heat and trail scroll with it.
+  function shiftLeft(layer, k) {
+    const { ctx, canvas } = layer;
+    const shift = Math.round(k * COL_W * layer.size.dpr);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.globalCompositeOperation = "copy";
+    if (shift < canvas.width) {
+      ctx.drawImage(canvas, shift, 0, canvas.width - shift, canvas.height, 0, 0, canvas.width - shift, canvas.height);
+    } else {
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+    }
+    ctx.restore();
+  }
+
   function drawHeat() {
     const ctx = heat.ctx;
     const pw = plotW();
@@ -89,33 +105,11 @@ export function mountHeatmap(box, store) {
       for (let i = first; i < ring.length; i++) paintColumn(i);
     } else if (pendingCols > 0) {
       const k = Math.min(pendingCols, ring.length);
-      const dpr = heat.size.dpr;
-      const shift = Math.round(k * COL_W * dpr);
-      const wdev = Math.round(pw * dpr);
-      const hdev = Math.round(plotH() * dpr);
-      ctx.save();
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      if (shift < wdev) ctx.drawImage(heat.canvas, shift, 0, wdev - shift, hdev, 0, 0, wdev - shift, hdev);
-      ctx.restore();
+      shiftLeft(heat, k);
       for (let i = ring.length - k; i < ring.length; i++) paintColumn(i);
     }
     full = false;
     pendingCols = 0;
-  }
-
-  // Move a canvas's image `k` columns to the left (device pixels; the right part is cleared).
-  function shiftLeft(layer, k) {
-    const { ctx, canvas } = layer;
-    const shift = Math.round(k * COL_W * layer.size.dpr);
-    ctx.save();
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.globalCompositeOperation = "copy";
-    if (shift < canvas.width) {
-      ctx.drawImage(canvas, shift, 0, canvas.width - shift, canvas.height, 0, 0, canvas.width - shift, canvas.height);
-    } else {
-      ctx.clearRect(0, 0, canvas.width, canvas.height);
-    }
-    ctx.restore();
   }
 
   // Column i's piece of a best-price line: from the previous column's level, then across.
