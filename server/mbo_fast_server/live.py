@@ -194,8 +194,8 @@ class LiveIngest:
 
     def _persist_once(self) -> None:
         """Write every record applied since the last call, one ~1 MiB chunk (one row, one
-        transaction) at a time: each chunk's copy holds the GIL for about a tenth of a
-        millisecond, so the event loop publishing meanwhile is never held up for long."""
+        transaction) at a time: the GIL is held for one chunk's copy, never for the whole
+        backlog's (28 MB per half second at 1 M msg/s), so publishing is not held up."""
         storage, sid = self.storage, self.db_source_id
         if storage is None or sid is None:
             return

@@ -161,7 +161,8 @@ impl PyReplay {
     /// Latency histograms of every cursor and player over this replay's records:
     /// `{name: {"bounds_ns": [...], "buckets": [...], "count": n, "sum_ns": s}}` with
     /// log-linear bucket upper bounds in ns, four per power of two (`buckets` has one more entry
-    /// than `bounds_ns`: the +Inf bucket), and non-cumulative counts. Read without the GIL or the cursor's lock.
+    /// than `bounds_ns`: the +Inf bucket), and non-cumulative counts. Read without the GIL or
+    /// the cursor's lock.
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let recording = Arc::clone(&self.recording);
         let snapshots = py.detach(move || recording.timings().snapshots());
