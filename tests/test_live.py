@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -205,9 +207,6 @@ def test_live_market_binding_exposed() -> None:
 
 @pytest.mark.skipif(not hasattr(_core.LiveMarket, "read_fd"), reason="read_fd is Unix-only")
 def test_read_fd_reads_a_socket_to_its_end_and_wakes_once(clx5_path: Path) -> None:
-    import os
-    import threading
-
     raw = clx5_path.read_bytes()
     live = _core.LiveMarket(0)
     wake_r, wake_w = os.pipe()
