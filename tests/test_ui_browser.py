@@ -153,10 +153,39 @@ def shot(pg: Any, name: str) -> None:
     pg.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
 
 
+def next_paint(pg: Any) -> None:
+    """Wait until views invalidated before now have rendered (they render on the next frame)."""
+    pg.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def ladder_rows(pg: Any) -> list[dict[str, Any]]:
+    """The ladder's level rows as drawn on its canvas, top to bottom."""
+    next_paint(pg)
+    rows: list[dict[str, Any]] = pg.evaluate(
+        "window.__mbo.ladder.rows().map(({side, level, price, y, h, texts}) =>"
+        " ({side, level, price, y, h, texts}))"
+    )
+    return rows
+
+
+def ladder_text(pg: Any) -> str:
+    next_paint(pg)
+    return str(pg.evaluate("window.__mbo.ladder.text()"))
+
+
 def ladder_best(pg: Any, side: str) -> tuple[int, str]:
-    row = pg.locator(f'#ladder .lrow[data-side="{side}"][data-level="0"]')
-    size = row.locator(".bsz em" if side == "B" else ".asz em").inner_text()
-    return int(row.get_attribute("data-price") or 0), size
+    (row,) = [r for r in ladder_rows(pg) if r["side"] == side and r["level"] == 0]
+    return int(row["price"]), row["texts"]["size"]
+
+
+def click_level(pg: Any, side: str, price: int, modifiers: list[str] | None = None) -> None:
+    """A real click on the ladder's canvas, in the middle of the row drawn for that level."""
+    (row,) = [r for r in ladder_rows(pg) if r["side"] == side and r["price"] == price]
+    canvas = pg.locator("#ladder canvas")
+    box = canvas.bounding_box()
+    canvas.click(
+        position={"x": box["width"] / 2, "y": row["y"] + row["h"] / 2}, modifiers=modifiers or []
+    )
 
 
 def seek_index(pg: Any, index: int) -> None:
@@ -171,7 +200,8 @@ def seek_index(pg: Any, index: int) -> None:
 
 def test_page_loads_without_console_errors(page: Any) -> None:
     assert page.title().startswith("mbo-fast")
-    assert page.locator("#ladder .lrow").count() == 1 + 14 + 1 + 14
+    assert page.locator("#ladder canvas").count() == 1
+    assert len(ladder_rows(page)) == 14 + 14
     assert page.locator("#heatmap canvas").count() == 3  # heat, trail, overlay
     assert page.locator("#depth canvas").count() == 1
     live = page.locator("#live")
@@ -192,7 +222,7 @@ def test_seek_matches_api_book(page: Any) -> None:
     bid, ask = doc["bids"][0], doc["asks"][0]
     assert ladder_best(page, "B") == (bid["price"], str(bid["size"]))
     assert ladder_best(page, "A") == (ask["price"], str(ask["size"]))
-    text = page.locator("#ladder").inner_text()
+    text = ladder_text(page)
     assert f"{bid['price'] / 1e9:.2f}" in text  # formatted from the 0.01 tick
     assert state(page, "tick") == 10_000_000
     assert page.locator("#index").inner_text() == f"#{SEEK_INDEX:,}"
@@ -244,7 +274,7 @@ def test_click_level_opens_l3_queue(page: Any) -> None:
     seek_index(page, SEEK_INDEX)
     doc = api(page, f"/api/v1/book?instrument_id={CLX5_IID}&index={SEEK_INDEX}&depth=3&orders=true")
     for side, level in (("B", doc["bids"][1]), ("A", doc["asks"][0])):
-        page.click(f'#ladder .lrow[data-side="{side}"][data-price="{level["price"]}"]')
+        click_level(page, side, level["price"])
         key = f"{side}:{level['price']}"
         wait_js(page, f"document.querySelector('#queue').dataset.key === '{key}'")
         head = page.locator("#queue .qhead")
@@ -317,7 +347,7 @@ def test_simulated_order_highlighted_in_the_l3_queue(page: Any) -> None:
     seek_index(page, SEEK_INDEX)
     doc = api(page, f"/api/v1/book?instrument_id={CLX5_IID}&index={SEEK_INDEX}&depth=1")
     bid = doc["bids"][0]
-    page.click(f'#ladder .lrow[data-side="B"][data-price="{bid["price"]}"]', modifiers=["Shift"])
+    click_level(page, "B", bid["price"], ["Shift"])
     wait_js(page, "document.querySelector('#queue .qrow.sim') !== null")
     sim = page.locator("#queue .qrow.sim")
     assert sim.get_attribute("data-ahead") == str(bid["count"])  # joins the back of the queue
@@ -388,13 +418,13 @@ def test_live_mode_receives_frames(live_page: Any) -> None:
     pg = live_page
     wait_js(pg, "!document.querySelector('#live').disabled")  # the server has a feed
     assert "live feed" in (pg.locator("label.live").get_attribute("title") or "")
-    before = pg.locator("#ladder").inner_text()
+    before = ladder_text(pg)
     ver = state(pg, "frameVer")
     pg.click("#live")
     wait_js(pg, "window.__mbo.store.get().conn === 'open'")
     assert state(pg, "live") is True and state(pg, "playing") is True
     wait_js(pg, f"window.__mbo.store.get().frameVer > {ver + 20}", 10)  # live book frames
-    wait_js(pg, f"document.querySelector('#ladder').innerText !== {json.dumps(before)}")
+    wait_js(pg, f"window.__mbo.ladder.text() !== {json.dumps(before)}")
     assert pg.locator("#conn").inner_text() == "streaming"
     i0 = state(pg, "index")
     pg.wait_for_timeout(500)

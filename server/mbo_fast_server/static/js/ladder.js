@@ -1,131 +1,226 @@
 // Price ladder (DOM style): asks above, bids below, a pinned spread row; fixed rows (no layout
 // shift), size bars against the largest visible size, flashes on size changes.
+//
+// Drawn on a canvas, row by row, and only the rows whose content changed. The ladder changes
+// on nearly every book update; as 28 rows of HTML it cost more style, layout and paint than
+// every other view together (benchmarks/ui_frames.py --hide .ladder-panel).
 import { invalidate } from "./store.js";
-import { setText, setWidth } from "./dom.js";
+import { fitCanvas } from "./canvas.js";
 import { bookStats, diffLevels, maxSize } from "./lib/book.js";
 import { formatPrice, formatSize } from "./lib/format.js";
+import { CELL_PAD, barWidth, flashAlpha, ladderColumns, ladderGeometry, rowAt } from "./lib/ladder.js";
 
 export const LADDER_ROWS = 14; // per side
 
-const FLASH = {
-  up: "rgba(95, 213, 151, 0.45)",
-  down: "rgba(242, 122, 128, 0.45)",
-  new: "rgba(78, 161, 255, 0.45)",
-};
+const FLASH_MS = 450;
+const FLASH_PEAK = 0.45;
+const FLASH_RGB = { up: "95, 213, 151", down: "242, 122, 128", new: "78, 161, 255" };
 
-function makeRow(cls) {
-  const row = document.createElement("div");
-  row.className = `lrow ${cls}`;
-  row.innerHTML =
-    '<span class="ct"></span><span class="sz bsz"><b></b><em></em></span><span class="px"></span>' +
-    '<span class="sz asz"><b></b><em></em></span><span class="ct"></span>';
-  const [bct, bsz, px, asz, act] = row.children;
+/** Colours and fonts from app.css, read once. */
+function theme(root) {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name) => css.getPropertyValue(name).trim();
+  const mono = getComputedStyle(root).fontFamily;
   return {
-    row, bct, px, act,
-    bbar: bsz.firstChild, btxt: bsz.lastChild, abar: asz.firstChild, atxt: asz.lastChild,
-    key: null,
+    panel: v("--panel"), panel2: v("--panel2"), line: v("--line"), muted: v("--muted"),
+    accent: v("--accent"), warn: v("--warn"), bidDim: v("--bid-dim"), askDim: v("--ask-dim"),
+    bidPx: "#7fd1a4", askPx: "#f09398", size: v("--text"),
+    font: `12px ${mono}`, bold: `700 12px ${mono}`, small: `11px ${mono}`,
   };
 }
 
 export function mountLadder(root, store, actions) {
   const head = document.createElement("div");
   head.className = "lrow head";
-  head.innerHTML = "<span class=ct>#</span><span>bid</span><span class=px>price</span><span>ask</span><span class=ct>#</span>";
-  head.children[1].style.textAlign = "right";
-  const asks = [];
-  const bids = [];
-  for (let i = 0; i < LADDER_ROWS; i++) asks.push(makeRow("ask"));
-  for (let i = 0; i < LADDER_ROWS; i++) bids.push(makeRow("bid"));
-  const spread = document.createElement("div");
-  spread.className = "lrow spread";
-  spread.innerHTML = "<span></span>";
-  root.append(head, ...asks.slice().reverse().map((r) => r.row), spread, ...bids.map((r) => r.row));
-  asks.forEach((r, i) => { r.row.dataset.level = String(i); r.row.dataset.side = "A"; });
-  bids.forEach((r, i) => { r.row.dataset.level = String(i); r.row.dataset.side = "B"; });
-  root.addEventListener("click", (ev) => {
-    const row = ev.target.closest(".lrow");
-    if (!row || !row.dataset.price) return;
-    // shift-click: place a simulated 1-lot limit order there (it joins the back of the queue)
-    if (ev.shiftKey && actions.placeSim) actions.placeSim(row.dataset.side, Number(row.dataset.price), 1);
-    else actions.selectLevel(row.dataset.side, Number(row.dataset.price));
-  });
+  head.innerHTML = "<span class=ct>#</span><span class=r>bid</span><span class=px>price</span><span>ask</span><span class=ct>#</span>";
+  const box = document.createElement("div");
+  box.className = "canvas-box";
+  root.append(head, box);
   const sub = document.getElementById("ladder-sub");
+  const t = theme(root);
+  const geo = ladderGeometry(LADDER_ROWS);
+  const spreadRow = geo.findIndex((r) => r.side === null);
 
-  let pending = new Map(); // "B:price" -> flash kind, collected between renders
+  const view = { render: () => draw(), rows: () => shown.filter((r) => r.side), text: () => text() };
+  const { canvas, ctx, size } = fitCanvas(box, () => {
+    painted = [];
+    ctx.fillStyle = t.panel;
+    ctx.fillRect(0, 0, size.w, size.h);
+    invalidate(view);
+  }, { alpha: false });
+  canvas.setAttribute("role", "img");
+
+  // What each row shows ({side, level, price, size, count, texts}) and the signature of what
+  // was last painted there: a row is repainted only when its signature changes.
+  let shown = geo.map((g) => ({ ...g }));
+  let painted = [];
+  let hover = -1;
+  const flashes = new Map(); // "B:price" -> {kind, t0}
   let lastFrame = null;
   let lastSeek = -1;
 
-  function fill(r, level, side, max, d, flash, selected) {
-    const isBid = side === "B";
-    const key = level ? `${side}:${level[0]}` : null;
-    if (!level) {
-      if (r.key !== null) {
-        r.px.textContent = r.bct.textContent = r.act.textContent = "";
-        r.btxt.textContent = r.atxt.textContent = "";
-        r.bbar.style.width = r.abar.style.width = "0";
-        delete r.row.dataset.price;
-        r.row.classList.remove("sel", "best");
-        r.key = null;
-      }
-      return;
+  function levelRow(g, level, max, d, selected, best, now, cols) {
+    const key = level ? `${g.side}:${level[0]}` : null;
+    const f = key && flashes.get(key);
+    const alpha = f ? flashAlpha(now - f.t0, FLASH_MS, FLASH_PEAK) : 0;
+    const row = { ...g, price: null, size: 0, count: 0, texts: null, flash: alpha ? f.kind : null, alpha };
+    if (level) {
+      const [px, sz, ct] = level;
+      const cell = g.side === "B" ? cols.bidSize : cols.askSize;
+      Object.assign(row, {
+        price: px, size: sz, count: ct, selected, best,
+        bar: barWidth(sz, max, cell[1] - 2 * CELL_PAD),
+        texts: { price: formatPrice(px, d), size: formatSize(sz), count: String(ct) },
+      });
     }
-    r.key = key;
-    const [px, sz, ct] = level;
-    const price = String(px);
-    if (r.row.dataset.price !== price) r.row.dataset.price = price;
-    setText(r.px, formatPrice(px, d));
-    const w = `${Math.max(2, (sz / max) * 100).toFixed(1)}%`;
-    if (isBid) {
-      setText(r.btxt, formatSize(sz));
-      setText(r.bct, String(ct));
-      setWidth(r.bbar, w);
-    } else {
-      setText(r.atxt, formatSize(sz));
-      setText(r.act, String(ct));
-      setWidth(r.abar, w);
-    }
-    r.row.classList.toggle("sel", selected);
-    const kind = flash.get(key);
-    if (kind) r.row.animate([{ backgroundColor: FLASH[kind] }, { backgroundColor: "transparent" }], { duration: 450 });
+    row.sig = row.texts
+      ? `${row.texts.price}|${row.texts.size}|${row.texts.count}|${row.bar}|${selected}|${best}|${row.flash}${alpha}`
+      : `-|${row.flash}${alpha}`;
+    return row;
   }
 
-  const view = {
-    render() {
-      const s = store.get();
-      const fr = s.frame || { bids: [], asks: [] };
-      const max = maxSize(fr);
-      const d = s.decimals;
-      const flash = pending;
-      pending = new Map();
-      const sel = s.selected;
-      for (let i = 0; i < LADDER_ROWS; i++) {
-        const a = fr.asks[i];
-        const b = fr.bids[i];
-        fill(asks[i], a, "A", max, d, flash, !!(a && sel && sel.side === "A" && sel.price === a[0]));
-        fill(bids[i], b, "B", max, d, flash, !!(b && sel && sel.side === "B" && sel.price === b[0]));
+  function spreadText(fr, s, d) {
+    const st = bookStats(fr);
+    if (st.spread === null) return "one-sided book";
+    if (fr.crossed) return `CROSSED by ${formatPrice(-st.spread, d)}`;
+    const ticks = s.tick ? ` · ${Math.round(st.spread / s.tick)} tick${st.spread === s.tick ? "" : "s"}` : "";
+    return `spread ${formatPrice(st.spread, d)}${ticks} · mid ${formatPrice(st.mid, d + 1)}`;
+  }
+
+  function paintLevel(i, row, cols) {
+    const { y, h } = row;
+    const w = size.w;
+    ctx.fillStyle = t.panel;
+    ctx.fillRect(0, y, w, h);
+    if (row.flash) {
+      ctx.fillStyle = `rgba(${FLASH_RGB[row.flash]}, ${row.alpha})`;
+      ctx.fillRect(0, y, w, h);
+    }
+    if (i === hover && row.texts) {
+      ctx.fillStyle = "rgba(78, 161, 255, 0.08)";
+      ctx.fillRect(0, y, w, h);
+    }
+    ctx.fillStyle = "rgba(255, 255, 255, 0.025)";
+    ctx.fillRect(0, y + h - 1, w, 1);
+    if (!row.texts) return;
+    const bid = row.side === "B";
+    const mid = y + h / 2 + 0.5;
+    const [sx, sw] = bid ? cols.bidSize : cols.askSize;
+    ctx.fillStyle = bid ? t.bidDim : t.askDim;
+    const barX = bid ? sx + sw - CELL_PAD - row.bar : sx + CELL_PAD;
+    ctx.fillRect(barX, y + 2, row.bar, h - 4);
+    ctx.textBaseline = "middle";
+    ctx.font = t.font;
+    ctx.fillStyle = t.size;
+    ctx.textAlign = bid ? "right" : "left";
+    ctx.fillText(row.texts.size, bid ? sx + sw - CELL_PAD : sx + CELL_PAD, mid, sw - 2 * CELL_PAD);
+    const [px, pw] = cols.price;
+    ctx.font = row.best ? t.bold : t.font;
+    ctx.fillStyle = bid ? t.bidPx : t.askPx;
+    ctx.textAlign = "center";
+    ctx.fillText(row.texts.price, px + pw / 2, mid, pw - 2 * CELL_PAD);
+    const [cx, cw] = bid ? cols.bidCount : cols.askCount;
+    ctx.font = t.small;
+    ctx.fillStyle = t.muted;
+    ctx.fillText(row.texts.count, cx + cw / 2, mid, cw - 2 * CELL_PAD);
+    if (row.selected) {
+      ctx.strokeStyle = t.accent;
+      ctx.lineWidth = 1;
+      ctx.strokeRect(0.5, y + 0.5, w - 1, h - 1);
+    }
+  }
+
+  function paintSpread(row) {
+    const { y, h } = row;
+    const w = size.w;
+    ctx.fillStyle = t.line;
+    ctx.fillRect(0, y, w, h);
+    ctx.fillStyle = t.panel2;
+    ctx.fillRect(0, y + 1, w, h - 2);
+    ctx.font = t.small;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "center";
+    ctx.fillStyle = row.crossed ? t.warn : t.muted;
+    ctx.fillText(row.text, w / 2, y + h / 2 + 0.5, w - 2 * CELL_PAD);
+  }
+
+  function draw() {
+    const s = store.get();
+    const fr = s.frame || { bids: [], asks: [] };
+    const max = maxSize(fr);
+    const d = s.decimals;
+    const sel = s.selected;
+    const now = performance.now();
+    const cols = ladderColumns(size.w);
+    for (const [key, f] of flashes) if (now - f.t0 >= FLASH_MS) flashes.delete(key);
+    shown = geo.map((g, i) => {
+      if (i === spreadRow) {
+        const text = spreadText(fr, s, d);
+        return { ...g, text, crossed: !!fr.crossed, sig: `${text}|${!!fr.crossed}` };
       }
-      asks[0].row.classList.toggle("best", !!fr.asks[0]);
-      bids[0].row.classList.toggle("best", !!fr.bids[0]);
-      const st = bookStats(fr);
-      const sp = spread.firstChild;
-      spread.classList.toggle("crossed", !!fr.crossed);
-      if (st.spread === null) setText(sp, "one-sided book");
-      else if (fr.crossed) setText(sp, `CROSSED by ${formatPrice(-st.spread, d)}`);
-      else {
-        const ticks = s.tick ? ` · ${Math.round(st.spread / s.tick)} tick${st.spread === s.tick ? "" : "s"}` : "";
-        setText(sp, `spread ${formatPrice(st.spread, d)}${ticks} · mid ${formatPrice(st.mid, d + 1)}`);
-      }
-      const cons = s.sel && s.sel.consolidated ? `consolidated · ${s.sel.publishers.length} pub · ` : "";
-      setText(sub, cons + (s.tick ? `tick ${formatPrice(s.tick, d)}` : ""));
-      const mode = cons ? "consolidated" : "book";
-      if (root.dataset.mode !== mode) root.dataset.mode = mode;
-    },
-  };
+      const level = (g.side === "B" ? fr.bids : fr.asks)[g.level];
+      const selected = !!(level && sel && sel.side === g.side && sel.price === level[0]);
+      return levelRow(g, level, max, d, selected, g.level === 0, now, cols);
+    });
+    for (let i = 0; i < shown.length; i++) {
+      const row = shown[i];
+      const sig = `${row.sig}|${i === hover}|${size.w}`;
+      if (painted[i] === sig || row.y >= size.h) continue;
+      painted[i] = sig;
+      if (i === spreadRow) paintSpread(row);
+      else paintLevel(i, row, cols);
+    }
+    if (flashes.size) invalidate(view); // fading rows: paint the next step on a later frame
+    const cons = s.sel && s.sel.consolidated ? `consolidated · ${s.sel.publishers.length} pub · ` : "";
+    const subText = cons + (s.tick ? `tick ${formatPrice(s.tick, d)}` : "");
+    if (sub.textContent !== subText) sub.textContent = subText;
+    const mode = cons ? "consolidated" : "book";
+    if (root.dataset.mode !== mode) root.dataset.mode = mode;
+    const label = `Price ladder: ${shown[spreadRow].text}`;
+    if (canvas.getAttribute("aria-label") !== label) canvas.setAttribute("aria-label", label);
+  }
+
+  /** The ladder as text, top to bottom (what a reader of the canvas sees). */
+  function text() {
+    return shown
+      .map((r) => (r.side ? (r.texts ? `${r.texts.count} ${r.texts.size} ${r.texts.price}` : "") : r.text))
+      .join("\n");
+  }
+
+  function rowUnder(ev) {
+    const i = rowAt(geo, ev.offsetY);
+    return i >= 0 && shown[i].texts ? i : -1;
+  }
+
+  canvas.addEventListener("click", (ev) => {
+    const i = rowUnder(ev);
+    if (i < 0) return;
+    const { side, price } = shown[i];
+    // shift-click: place a simulated 1-lot limit order there (it joins the back of the queue)
+    if (ev.shiftKey && actions.placeSim) actions.placeSim(side, price, 1);
+    else actions.selectLevel(side, price);
+  });
+  canvas.addEventListener("mousemove", (ev) => {
+    const i = rowUnder(ev);
+    if (i === hover) return;
+    hover = i;
+    canvas.classList.toggle("pointer", i >= 0);
+    invalidate(view);
+  });
+  canvas.addEventListener("mouseleave", () => {
+    hover = -1;
+    canvas.classList.remove("pointer");
+    invalidate(view);
+  });
+
   store.subscribe((s, p) => {
     if (s.frame !== p.frame) {
       if (s.seekVer === lastSeek && lastFrame && s.frame) {
-        for (const [k, v] of diffLevels(lastFrame.bids, s.frame.bids)) pending.set(`B:${k}`, v);
-        for (const [k, v] of diffLevels(lastFrame.asks, s.frame.asks)) pending.set(`A:${k}`, v);
+        const now = performance.now();
+        for (const [k, kind] of diffLevels(lastFrame.bids, s.frame.bids)) flashes.set(`B:${k}`, { kind, t0: now });
+        for (const [k, kind] of diffLevels(lastFrame.asks, s.frame.asks)) flashes.set(`A:${k}`, { kind, t0: now });
+      } else {
+        flashes.clear();
       }
       lastFrame = s.frame;
       lastSeek = s.seekVer;
