@@ -102,6 +102,31 @@ def test_fetch_through_the_real_client(
     assert mbo_fast.info(out)["records"] == len(mbo_fast.Replay(out))  # readable as is
 
 
+def test_symbology_follows_the_form_of_the_symbols() -> None:
+    assert databento_io.stype_for("ESH4, CLZ5") == "raw_symbol"
+    assert databento_io.stype_for(["ES.FUT", "CL.OPT"]) == "parent"
+    assert databento_io.stype_for("ES.c.0,CL.n.1,NQ.v.12") == "continuous"
+    assert databento_io.stype_for("42005347") == "instrument_id"
+    assert databento_io.stype_for("ES.c") == "raw_symbol"  # not a rank: left to Databento
+    with pytest.raises(DatabentoError, match="different kinds"):
+        databento_io.stype_for("ES.FUT,ESH4")
+
+
+def test_fetch_reads_parent_and_continuous_symbols_as_such(
+    http: FakeNet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBN_KEY", KEY)
+    databento_io.fetch("GLBX.MDP3", "ES.FUT", "2025-10-01", "2025-10-02", tmp_path / "p.dbn.zst")
+    databento_io.fetch("GLBX.MDP3", "ES.c.0", "2025-10-01", "2025-10-02", tmp_path / "c.dbn.zst")
+    kw = {"stype_in": "raw_symbol"}
+    databento_io.fetch("GLBX.MDP3", "ES.FUT", "2025-10-01", "2025-10-02", tmp_path / "r.zst", **kw)
+    sent = [(r["data"]["symbols"], r["data"]["stype_in"]) for r in http.requests]
+    assert sent == [("ES.FUT", "parent"), ("ES.c.0", "continuous"), ("ES.FUT", "raw_symbol")]
+    with pytest.raises(DatabentoError, match="different kinds"):
+        databento_io.fetch("GLBX.MDP3", "ES.FUT ESH4", "2025-10-01", "2025-10-02", tmp_path / "x")
+    assert len(http.requests) == 3  # refused before any request
+
+
 def test_failed_fetch_names_no_key(http: FakeNet, tmp_path: Path) -> None:
     http.fail_with(401, f"bad API key {KEY}")
     with pytest.raises(DatabentoError) as err:
@@ -161,6 +186,7 @@ def test_cli_fetch(
     assert out.read_bytes() == clx5_path.read_bytes()
     assert seen[0] == {"key": KEY}
     assert seen[1]["schema"] == "mbo" and seen[1]["symbols"] == ["CLX5"]
+    assert seen[1]["stype_in"] == "raw_symbol"  # auto: CLX5 has the form of a raw symbol
     assert str(out) in capsys.readouterr().out
     monkeypatch.delenv("DBN_KEY")
     monkeypatch.delenv("DATABENTO_API_KEY", raising=False)
@@ -185,6 +211,10 @@ def test_config_forms(tmp_path: Path) -> None:
     for bad in ("GLBX.MDP3 CLZ5 2025-10-01", "a b c d e"):
         with pytest.raises(ConfigError, match="MBO_DATABENTO"):
             load_config(env={"MBO_DATABENTO": bad})
+    live = "databento:GLBX.MDP3:ES.c.0,NQ.c.0"
+    assert load_config({"live": live}, env={}).live == live
+    with pytest.raises(ConfigError, match="of one kind"):  # one session, one symbology
+        load_config({"live": "databento:GLBX.MDP3:ES.FUT,ESH4"}, env={})
     toml.write_text('[server.databento]\ndataset = "GLBX.MDP3"\nsymbol = "CLZ5"\n')
     with pytest.raises(ConfigError, match="missing: symbols, start, end"):
         load_config(env={}, config_file=str(toml))

@@ -404,7 +404,9 @@ async def test_live_databento_through_the_client_boundary(
     assert live.market.to_json() == market.to_json()
     first, second = _FakeLive.sessions[:2]
     assert first.key == "db-secret-key-123"
-    assert second.subscriptions == [{"dataset": "GLBX.MDP3", "schema": "mbo", "symbols": ["CLX5"]}]
+    assert second.subscriptions == [
+        {"dataset": "GLBX.MDP3", "schema": "mbo", "symbols": ["CLX5"], "stype_in": "raw_symbol"}
+    ]
     assert live.reconnects == 1 and live.connection == "connected"
     assert "db-secret-key-123" not in (live.last_error or "")
     metrics = await (await client.get("/metrics")).text()

@@ -614,7 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", required=True, metavar="S[,S…]", help="e.g. CLZ5 or CLZ5,CLF6")
     p.add_argument("--start", required=True, metavar="T", help="ISO 8601 date/time (UTC)")
     p.add_argument("--end", required=True, metavar="T", help="ISO 8601, exclusive")
-    p.add_argument("--stype-in", default="raw_symbol", metavar="S", help="default raw_symbol")
+    p.add_argument(
+        "--stype-in",
+        default="auto",
+        metavar="S",
+        help="symbology of SYMBOLS (default auto: ES.FUT parent, ES.c.0 continuous, "
+        "digits instrument_id, else raw_symbol)",
+    )
     p.add_argument("-o", "--output", metavar="OUT.dbn.zst", help="file to write (zstd DBN)")
     p.set_defaults(func=_cmd_fetch)
 

@@ -7,6 +7,9 @@ The API key comes from `key=` or the environment (`DBN_KEY`, else the client's o
 `DATABENTO_API_KEY`); it is never put in an error message or a log line. Databento sends
 zstd-compressed DBN, which every mbo_fast reader accepts as is. `fetch_cached` keeps one file per
 (dataset, symbols, start, end, stype_in) in a cache directory so repeated calls download once.
+
+Symbols are read in the symbology their form names (`stype_for`): `ES.FUT` a parent, `ES.c.0`
+a continuous contract, digits an instrument id, anything else a raw symbol such as `ESH4`.
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ __all__ = [
     "fetch_cached",
     "parse_symbols",
     "resolve_key",
+    "stype_for",
 ]
 
 KEY_ENV = ("DBN_KEY", "DATABENTO_API_KEY")
 SCHEMA = "mbo"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Databento symbology by form: ROOT.FUT / ROOT.OPT / ROOT.SPOT, ROOT.{c,n,v}.RANK, an integer.
+_PARENT = re.compile(r"^[^.\s]+\.(FUT|OPT|SPOT)$")
+_CONTINUOUS = re.compile(r"^[^.\s]+\.[cnv]\.[0-9]+$")
+AUTO = "auto"
 
 log = logging.getLogger("mbo_fast.databento")
 
@@ -74,6 +82,33 @@ def parse_symbols(symbols: str | Iterable[str]) -> list[str]:
     return out
 
 
+def stype_for(symbols: str | Iterable[str]) -> str:
+    """The `stype_in` Databento reads `symbols` in, from their form: "parent" (`ES.FUT`),
+    "continuous" (`ES.c.0`, `CL.n.1`), "instrument_id" (`42005347`) or "raw_symbol" (`ESH4`).
+    One request has one symbology: mixed forms raise DatabentoError."""
+    kinds = {_stype_of(s) for s in parse_symbols(symbols)}
+    if len(kinds) > 1:
+        raise DatabentoError(
+            f"symbols of different kinds ({', '.join(sorted(kinds))}) cannot share a request: "
+            "fetch them separately or name --stype-in"
+        )
+    return kinds.pop()
+
+
+def _stype_of(symbol: str) -> str:
+    if _PARENT.match(symbol):
+        return "parent"
+    if _CONTINUOUS.match(symbol):
+        return "continuous"
+    if symbol.isdigit():
+        return "instrument_id"
+    return "raw_symbol"
+
+
+def _stype(symbols: str | Iterable[str], stype_in: str) -> str:
+    return stype_for(symbols) if stype_in == AUTO else stype_in
+
+
 def _scrub(text: str, key: str) -> str:
     return " ".join(text.replace(key, "***").split()) if key else " ".join(text.split())
 
@@ -86,15 +121,17 @@ def fetch(
     path: str | os.PathLike[str],
     *,
     key: str | None = None,
-    stype_in: str = "raw_symbol",
+    stype_in: str = AUTO,
 ) -> Path:
     """Download MBO records of `symbols` in [start, end) to `path` (DBN, zstd) and return it.
+    `stype_in` "auto" reads the symbols in the symbology their form names (`stype_for`).
 
     Uses `databento.Historical(key).timeseries.get_range(schema="mbo", …)`. The file appears
     atomically (written beside `path`, then renamed): a failed download leaves nothing at `path`.
     An existing `path` is replaced. Raises DatabentoError (an MboError) on any failure.
     """
     symbol_list = parse_symbols(symbols)
+    stype_in = _stype(symbol_list, stype_in)
     api_key = resolve_key(key)
     db = _client()
     out = Path(os.fspath(path))
@@ -139,11 +176,12 @@ def cache_path(
     start: str,
     end: str,
     *,
-    stype_in: str = "raw_symbol",
+    stype_in: str = AUTO,
 ) -> Path:
     """The cache file for a request: `databento-<dataset>-<symbols>-<hash>.dbn.zst`, the hash
     over (dataset, sorted symbols, start, end, stype_in, schema)."""
     symbol_list = sorted(set(parse_symbols(symbols)))
+    stype_in = _stype(symbol_list, stype_in)
     ident = json.dumps([dataset.strip(), symbol_list, start.strip(), end.strip(), stype_in, SCHEMA])
     digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:16]
     label = _SAFE.sub("_", f"{dataset.strip()}-{'_'.join(symbol_list)}")[:60]
@@ -158,7 +196,7 @@ def fetch_cached(
     cache_dir: str | os.PathLike[str],
     *,
     key: str | None = None,
-    stype_in: str = "raw_symbol",
+    stype_in: str = AUTO,
 ) -> Path:
     """`fetch` into `cache_dir`, unless that request's file is already there (no key needed
     then)."""

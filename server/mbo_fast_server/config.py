@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mbo_fast import databento_io
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -184,7 +186,13 @@ def _live_ok(url: str) -> bool:
 
 def _databento_ok(url: str) -> bool:
     parts = url.split(":", 2)
-    return len(parts) == 3 and parts[0] == "databento" and all(p.strip() for p in parts[1:])
+    if not (len(parts) == 3 and parts[0] == "databento" and all(p.strip() for p in parts[1:])):
+        return False
+    try:  # one session subscribes in one symbology
+        databento_io.stype_for(parts[2])
+    except databento_io.DatabentoError:
+        return False
+    return True
 
 
 def _validate(cfg: Config) -> Config:
@@ -200,7 +208,7 @@ def _validate(cfg: Config) -> Config:
         (
             "live",
             cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),
-            "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS or empty",
+            "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS (of one kind) or empty",
         ),
         ("live_persist_every_s", 0 < cfg.live_persist_every_s <= 60, "must be in (0, 60]"),
         ("live_max_seq_jump", cfg.live_max_seq_jump >= 0, "must be >= 0"),

@@ -290,7 +290,12 @@ class LiveIngest:
                 key = databento_io.resolve_key()
                 client = databento_io._client().Live(key=key)
                 self._db_client = client
-                client.subscribe(dataset=dataset, schema="mbo", symbols=symbols)
+                client.subscribe(
+                    dataset=dataset,
+                    schema="mbo",
+                    symbols=symbols,
+                    stype_in=databento_io.stype_for(symbols),
+                )
                 self.connections += 1
                 if self.connections > 1:
                     self.market.reconnect()
