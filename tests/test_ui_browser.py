@@ -224,6 +224,12 @@ def test_seek_matches_api_book(page: Any) -> None:
     assert ladder_best(page, "A") == (ask["price"], str(ask["size"]))
     text = ladder_text(page)
     assert f"{bid['price'] / 1e9:.2f}" in text  # formatted from the 0.01 tick
+    # the canvas repaints only rows that changed: rendering an unchanged book paints none
+    painted = page.evaluate(
+        "(() => { const l = window.__mbo.ladder, n = l.stats.rowsPainted;"
+        " l.render(); l.render(); return l.stats.rowsPainted - n; })()"
+    )
+    assert painted == 0
     assert state(page, "tick") == 10_000_000
     assert page.locator("#index").inner_text() == f"#{SEEK_INDEX:,}"
     shot(page, "seek")
@@ -459,6 +465,7 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
     for (const e of l.getEntries()) { longMs += e.duration; longN++; }
   }).observe({ type: "longtask" });
   const deltas = [];
+  const ladder0 = { ...window.__mbo.ladder.stats };
   await new Promise((done) => {
     const t0 = performance.now();
     let last = t0;
@@ -470,6 +477,8 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
   });
   const rafBooks = books;
   const rafRender = [renderMs, renders, longMs, longN, perView.map((x) => Math.round(x))];
+  const ls = window.__mbo.ladder.stats;
+  const ladder = [ls.renders - ladder0.renders, ls.rowsPainted - ladder0.rowsPainted];
   window.gc();
   const heap0 = performance.memory.usedJSHeapSize;
   const samples = [heap0];
@@ -485,7 +494,9 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
   }
   window.gc();
   const heap1 = performance.memory.usedJSHeapSize;
-  return { deltas: deltas.slice(1), rafBooks, rafRender, books, heap0, heapMid, heap1, samples };
+  return {
+    deltas: deltas.slice(1), rafBooks, rafRender, ladder, books, heap0, heapMid, heap1, samples,
+  };
 }"""
 
 
@@ -526,6 +537,7 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
         "render_ms_total": round(m["rafRender"][0], 1),
         "view_renders": m["rafRender"][1],
         "render_ms_by_view": m["rafRender"][4],  # selector, market, ladder, depth, heatmap, ...
+        "ladder_rows_painted_per_render": round(m["ladder"][1] / max(1, m["ladder"][0]), 2),
         "long_tasks": m["rafRender"][3],
         "long_task_ms": round(m["rafRender"][2], 1),
         "dropped_frames": dropped,

@@ -14,6 +14,7 @@ export const LADDER_ROWS = 14; // per side
 
 const FLASH_MS = 450;
 const FLASH_PEAK = 0.45;
+const FLASH_STEPS = 3;
 const FLASH_RGB = { up: "95, 213, 151", down: "242, 122, 128", new: "78, 161, 255" };
 
 /** Colours and fonts from app.css, read once. */
@@ -41,7 +42,9 @@ export function mountLadder(root, store, actions) {
   const geo = ladderGeometry(LADDER_ROWS);
   const spreadRow = geo.findIndex((r) => r.side === null);
 
-  const view = { render: () => draw(), rows: () => shown.filter((r) => r.side), text: () => text() };
+  // renders and rows repainted so far: tests and benchmarks read them
+  const stats = { renders: 0, rowsPainted: 0 };
+  const view = { render: () => draw(), rows: () => shown.filter((r) => r.side), text: () => text(), stats };
   const { canvas, ctx, size } = fitCanvas(box, () => {
     painted = [];
     ctx.fillStyle = t.panel;
@@ -62,7 +65,7 @@ export function mountLadder(root, store, actions) {
   function levelRow(g, level, max, d, selected, best, now, cols) {
     const key = level ? `${g.side}:${level[0]}` : null;
     const f = key && flashes.get(key);
-    const alpha = f ? flashAlpha(now - f.t0, FLASH_MS, FLASH_PEAK) : 0;
+    const alpha = f ? flashAlpha(now - f.t0, FLASH_MS, FLASH_PEAK, FLASH_STEPS) : 0;
     const row = { ...g, price: null, size: 0, count: 0, texts: null, flash: alpha ? f.kind : null, alpha };
     if (level) {
       const [px, sz, ct] = level;
@@ -151,6 +154,7 @@ export function mountLadder(root, store, actions) {
     const d = s.decimals;
     const sel = s.selected;
     const now = performance.now();
+    stats.renders++;
     const cols = ladderColumns(size.w);
     for (const [key, f] of flashes) if (now - f.t0 >= FLASH_MS) flashes.delete(key);
     shown = geo.map((g, i) => {
@@ -167,6 +171,7 @@ export function mountLadder(root, store, actions) {
       const sig = `${row.sig}|${i === hover}|${size.w}`;
       if (painted[i] === sig || row.y >= size.h) continue;
       painted[i] = sig;
+      stats.rowsPainted++;
       if (i === spreadRow) paintSpread(row);
       else paintLevel(i, row, cols);
     }
