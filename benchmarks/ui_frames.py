@@ -3,7 +3,9 @@ Debian chromium (Playwright) on the page in live mode; prints book updates/s, th
 interval median/p99 and the share of 60 Hz frames dropped over each window.
 
 `--hide SELECTOR` hides panels (display: none) to attribute the cost: e.g. `.ladder-panel`,
-`#tape`, `.heat-panel`, `.depth-panel`; `--idle` measures the page without live updates.
+`#tape`, `.heat-panel`, `.depth-panel`; `--idle` measures the page without live updates;
+`--trace FILE` records a Chrome trace of the first window and prints where each thread's time
+went (style, layout, paint, script, raster...).
 
     python benchmarks/ui_frames.py --runs 3 --seconds 5
     python benchmarks/ui_frames.py --hide .ladder-panel
@@ -79,6 +81,33 @@ def summarize(m: dict[str, Any], seconds: float) -> dict[str, float]:
     }
 
 
+_TRACE = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "cc", "gpu"]
+
+
+def trace_summary(path: str, top: int = 8) -> dict[str, dict[str, float]]:
+    """ms per event name, per thread, over a trace: complete events (ph X) only, so an event
+    nested in another is counted in both; read the names as "where", not as a sum."""
+    events = json.loads(Path(path).read_text())
+    events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    names = {
+        (e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "thread_name"
+    }
+    per: dict[str, dict[str, float]] = {}
+    for e in events:
+        if e.get("ph") != "X" or "dur" not in e:
+            continue
+        thread = names.get((e.get("pid"), e.get("tid")), "?")
+        bucket = per.setdefault(thread, {})
+        bucket[e["name"]] = bucket.get(e["name"], 0.0) + e["dur"] / 1000
+    return {
+        thread: dict(sorted(((k, round(v, 1)) for k, v in ms.items()), key=lambda kv: -kv[1])[:top])
+        for thread, ms in per.items()
+        if max(ms.values()) >= 20
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=3000, help="feed records/s (CLX5 looped)")
@@ -87,6 +116,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--hide", default="", help="CSS selector of panels to hide")
     ap.add_argument("--idle", action="store_true", help="no live updates")
+    ap.add_argument("--trace", default="", help="write a Chrome trace of the first window here")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -133,8 +163,13 @@ def main() -> None:
                 if not args.idle:
                     page.click("#live")
                 time.sleep(1.0)
-                for _ in range(args.runs):
+                for run in range(args.runs):
+                    if args.trace and run == 0:
+                        browser.start_tracing(page=page, path=args.trace, categories=_TRACE)
                     m = page.evaluate(_RAF_JS, args.seconds * 1000)
+                    if args.trace and run == 0:
+                        browser.stop_tracing()
+                        print(json.dumps(trace_summary(args.trace)), flush=True)
                     out = summarize(m, args.seconds)
                     print(json.dumps({"hide": args.hide, "idle": args.idle, **out}), flush=True)
                 browser.close()

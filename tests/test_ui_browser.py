@@ -202,7 +202,7 @@ def test_page_loads_without_console_errors(page: Any) -> None:
     assert page.title().startswith("mbo-fast")
     assert page.locator("#ladder canvas").count() == 1
     assert len(ladder_rows(page)) == 14 + 14
-    assert page.locator("#heatmap canvas").count() == 3  # heat, trail, overlay
+    assert page.locator("#heatmap canvas").count() == 1
     assert page.locator("#depth canvas").count() == 1
     live = page.locator("#live")
     assert live.is_disabled()  # no live endpoint yet: disabled, with a tooltip
