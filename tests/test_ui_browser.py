@@ -500,14 +500,25 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
 }"""
 
 
-_TAPE_JS = """() => {
+_TAPE_JS = """async () => {
   const s = window.__mbo.store.get();
-  const rows = [...document.querySelectorAll("#tape .tape-body .trow")];
+  const tape = window.__mbo.tape;
+  const rows = tape.rows();
   const n = s.trades.length;
-  return [
-    rows.map((r) => r.dataset.index ?? null),
-    rows.map((_, i) => { const t = s.trades.get(n - 1 - i); return t ? String(t.index) : null; }),
-  ];
+  const want = rows.map((_, i) => {
+    const t = s.trades.get(n - 1 - i);
+    return t ? t.index : null;
+  });
+  // the image scrolled a row per trade equals the same rows painted afresh
+  await new Promise((r) => setTimeout(r, 500)); // the top row's highlight has faded
+  const canvas = document.querySelector("#tape canvas");
+  const pixels = () => canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const scrolled = pixels();
+  tape.repaint();
+  const fresh = pixels();
+  let differ = 0;
+  for (let i = 0; i < fresh.length; i++) if (fresh[i] !== scrolled[i]) differ++;
+  return [rows.map((r) => r.index), want, differ, scrolled.length];
 }"""
 
 
@@ -553,10 +564,12 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     shot(pg, "perf")
     pg.click("#live")
     wait_js(pg, "!window.__mbo.store.get().playing")
-    # the tape, updated a row per new trade, shows exactly the newest trades, newest on top
+    # the tape, scrolled a row per new trade, shows exactly the newest trades, newest on top,
+    # and looks exactly as if painted afresh
     pg.wait_for_timeout(100)
-    rows, want = pg.evaluate(_TAPE_JS)
-    assert rows == want and rows[0] is not None, (rows[:5], want[:5])
+    rows, want, differ, size = pg.evaluate(_TAPE_JS)
+    assert rows == want and rows[0] is not None and len(rows) > 10, (rows[:5], want[:5])
+    assert size > 0 and differ == 0
     assert book_rate >= 50, report  # the load asked for: 50+ book updates/s
     # Frame timing (dropped frames, render ms) is the machine's as much as ours: on a loaded
     # 2-vCPU VM with software raster it swings 17-45 % dropped, so it is reported (printed and

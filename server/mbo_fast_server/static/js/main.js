@@ -354,17 +354,18 @@ async function backfillTape(ts, index) {
 
 async function boot() {
   const ladder = mountLadder(document.getElementById("ladder"), store, actions);
+  const tape = mountTape(document.getElementById("tape"), store);
   const views = [
     mountSelector(document.getElementById("selector"), store, actions),
     mountMarket(document.getElementById("market"), store),
     ladder,
     mountDepth(document.getElementById("depth"), store),
     mountHeatmap(document.getElementById("heatmap"), store),
-    mountTape(document.getElementById("tape"), store),
+    tape,
     mountQueue(document.getElementById("queue"), store),
     mountPlayer(document.getElementById("player"), store, actions),
   ];
-  window.__mbo = { store, actions, stream, views, ladder }; // for tests and the console
+  window.__mbo = { store, actions, stream, views, ladder, tape }; // for tests and the console
   for (let attempt = 0; ; attempt++) {
     try {
       const { instruments } = await getJSON("/api/v1/instruments");
