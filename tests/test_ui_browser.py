@@ -224,6 +224,8 @@ def test_seek_matches_api_book(page: Any) -> None:
     assert ladder_best(page, "A") == (ask["price"], str(ask["size"]))
     text = ladder_text(page)
     assert f"{bid['price'] / 1e9:.2f}" in text  # formatted from the 0.01 tick
+    label = page.locator("#ladder canvas").get_attribute("aria-label") or ""
+    assert label.startswith("Price ladder: spread 0.0"), label  # the canvas says what it shows
     # the canvas repaints only rows that changed: rendering an unchanged book paints none
     painted = page.evaluate(
         "(() => { const l = window.__mbo.ladder, n = l.stats.rowsPainted;"
@@ -570,6 +572,9 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     rows, want, differ, size = pg.evaluate(_TAPE_JS)
     assert rows == want and rows[0] is not None and len(rows) > 10, (rows[:5], want[:5])
     assert size > 0 and differ == 0
+    newest = pg.evaluate("window.__mbo.tape.rows()[0]")
+    label = pg.locator("#tape canvas").get_attribute("aria-label")
+    assert label == f"Time and sales: last trade {newest['size']} at {newest['price'] / 1e9:.2f}"
     assert book_rate >= 50, report  # the load asked for: 50+ book updates/s
     # Frame timing (dropped frames, render ms) is the machine's as much as ours: on the 2-vCPU
     # VM with software raster it is 0.3-0.7 % dropped, but a slow spell of the host has taken

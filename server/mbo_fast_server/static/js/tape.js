@@ -47,6 +47,7 @@ export function mountTape(root, store) {
     repaint: () => { full = true; draw(); },
   };
   const { canvas, ctx, size } = fitCanvas(box, () => { full = true; invalidate(view); }, { alpha: false });
+  canvas.setAttribute("role", "img");
   const visibleRows = () => Math.max(1, Math.ceil(size.h / ROW_H));
 
   function paintRow(i, tr, decimals, alpha) {
@@ -131,6 +132,11 @@ export function mountTape(root, store) {
       if (old && k < rows) paintRow(k, old, s.decimals, 0);
       if (flash) flash.alpha = 0;
     }
+    const newest = shown[0];
+    const label = newest
+      ? `Time and sales: last trade ${String(newest.size)} at ${formatPrice(newest.price, s.decimals)}`
+      : "Time and sales: no trades yet";
+    if (canvas.getAttribute("aria-label") !== label) canvas.setAttribute("aria-label", label);
     if (flash && shown[0] && shown[0].index === flash.index) {
       const alpha = flashAlpha(now - flash.t0, FLASH_MS, FLASH_PEAK, FLASH_STEPS);
       if (alpha !== flash.alpha) {
