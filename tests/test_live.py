@@ -77,6 +77,48 @@ async def test_live_book_equals_file_book(make_client: Any, clx5_path: Path) -> 
         await pub.close()
 
 
+async def test_live_stream_defaults_to_the_instruments_publisher(
+    make_client: Any, tmp_path: Path
+) -> None:
+    paths = []
+    for publisher in (2, 3):
+        path = tmp_path / f"p{publisher}.dbn"
+        mbo_fast.simulate(seed=5, records=2_000, path=path, publisher_id=publisher)
+        paths.append(str(path))
+    iid = int(mbo_fast.read_records(paths[0])["instrument_id"][0])
+    one = feed.Feed(feed.load(paths[:1]), rate=500_000)
+    _, port = await one.start("127.0.0.1", 0)
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}")
+        live = _live(client)
+        await _until(lambda: live.market.stats()["records"] >= 2_000)
+        resp = await client.get(f"/api/v1/live?instrument_id={iid}&depth=3")
+        (event,) = await read_events(resp, lambda e: e["event"] == "snapshot")
+        resp.close()
+        book = mbo_fast.Market()
+        book.apply(paths[0])
+        snapshot = json.loads(event["data"])
+        assert snapshot["bids"] == [list(x) for x in book.book(iid, 2).levels("B", 3)]
+        assert snapshot["bids"]  # publisher 2's book, not an empty book of publisher 1
+    finally:
+        await one.close()
+    both = feed.Feed(feed.load(paths), rate=500_000)
+    _, port = await both.start("127.0.0.1", 0)
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}")
+        live = _live(client)
+        await _until(lambda: live.market.stats()["records"] >= 4_000)
+        resp = await client.get(f"/api/v1/live?instrument_id={iid}")
+        assert resp.status == 400
+        body = await resp.json()
+        assert body["parameter"] == "publisher_id" and "several publishers (2, 3)" in body["error"]
+        resp = await client.get(f"/api/v1/live?instrument_id={iid}&publisher_id=3")
+        assert resp.status == 200
+        resp.close()
+    finally:
+        await both.close()
+
+
 async def test_reconnect_after_the_feed_dies(make_client: Any, clx5_path: Path) -> None:
     data = feed.load([str(clx5_path)], resequence=True)
     pub = feed.Feed(data, rate=20_000)

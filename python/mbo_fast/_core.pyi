@@ -345,6 +345,8 @@ class LiveMarket:
         to take them all, in order (empty unless persisting)."""
     @property
     def index(self) -> int: ...
+    def publishers(self, instrument_id: int) -> list[int]:
+        """The publishers with a book for `instrument_id` so far, ascending."""
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...
     def stats(self) -> dict[str, int | bool]:
         """records, bytes, gaps, missed, stale_books, connections, metadata."""

@@ -157,7 +157,11 @@ OPENAPI: dict[str, Any] = {
             "record index; frames are built once per tick and shared by every client of the book",
             [
                 _p("instrument_id", "instrument id", required=True),
-                _p("publisher_id", "publisher id (default 1)"),
+                _p(
+                    "publisher_id",
+                    "publisher id (default: the instrument's only publisher so far; 1 before "
+                    "its first record; a 400 when it has several)",
+                ),
                 _p("depth", "levels per side (default 10)"),
             ],
             "text/event-stream",

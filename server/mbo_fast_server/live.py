@@ -520,6 +520,18 @@ class LiveIngest:
             self.market.unsubscribe(hub.sub_id)
 
 
+def _only_publisher(ingest: LiveIngest, iid: int) -> int:
+    """The publisher of the instrument's only live book; 1 (the first Databento publisher, e.g.
+    GLBX.MDP3) before the feed has sent any record for it; a 400 when it has several."""
+    publishers = ingest.market.publishers(iid)
+    if len(publishers) > 1:
+        names = ", ".join(str(p) for p in publishers)
+        raise ParamError(
+            "publisher_id", f"instrument {iid} has several publishers ({names}): name one"
+        )
+    return publishers[0] if publishers else 1
+
+
 def _replace(queue: asyncio.Queue[bytes | None], payload: bytes) -> None:
     while not queue.empty():
         queue.get_nowait()
@@ -549,9 +561,11 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     ingest = _ingest(request)
     _check_known(request, {"instrument_id", "publisher_id", "depth"})
     iid = _int(request, "instrument_id", hi=U32, required=True)
-    pid = _int(request, "publisher_id", hi=U16, default=1)
+    pid = _int(request, "publisher_id", hi=U16)
     depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
-    assert iid is not None and pid is not None and depth is not None
+    assert iid is not None and depth is not None
+    if pid is None:
+        pid = _only_publisher(ingest, iid)
     clients = sum(len(h.clients) for h in ingest.hubs.values())
     if clients >= cfg.max_streams or state.shutting_down:
         raise ParamError(None, "too many streams: try again later", status=503)

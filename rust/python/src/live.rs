@@ -208,6 +208,16 @@ impl PyLiveMarket {
         lock(&self.live).index()
     }
 
+    /// The publishers with a book for `instrument_id` so far, ascending.
+    fn publishers(&self, instrument_id: u32) -> Vec<u16> {
+        let live = lock(&self.live);
+        let keys = live.market().keys();
+        keys.into_iter()
+            .filter(|&(iid, _)| iid == instrument_id)
+            .map(|(_, pid)| pid)
+            .collect()
+    }
+
     fn is_stale(&self, instrument_id: u32, publisher_id: u16) -> bool {
         lock(&self.live).is_stale((instrument_id, publisher_id))
     }
