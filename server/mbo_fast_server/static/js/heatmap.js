@@ -38,7 +38,12 @@ export function mountHeatmap(box, store) {
   let pendingCols = 0;
   let chromeDirty = true;
   let orphanTrades = [];
-  const view = { render: () => draw(), ring };
+  const view = {
+    render: () => draw(),
+    ring,
+    /** Repaint everything (tests compare the scrolled image with this). */
+    repaint: () => { full = true; chromeDirty = true; draw(); },
+  };
   const { canvas, ctx, size } = fitCanvas(box, () => {
     const last = ring.last();
     if (win && last) {
