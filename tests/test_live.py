@@ -5,11 +5,13 @@ dropped and retried; a slow live subscriber does not delay another."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,6 +79,21 @@ async def test_live_book_equals_file_book(make_client: Any, clx5_path: Path) -> 
         await pub.close()
 
 
+@contextlib.asynccontextmanager
+async def _fed_client(make_client: Any, paths: list[str]) -> AsyncIterator[Any]:
+    """A server whose live feed has sent and applied every record of `paths`."""
+    data = feed.load(paths)
+    pub = feed.Feed(data, rate=500_000)
+    _, port = await pub.start("127.0.0.1", 0)
+    try:
+        client = await make_client(live=f"tcp://127.0.0.1:{port}")
+        live = _live(client)
+        await _until(lambda: live.market.stats()["records"] >= len(data))
+        yield client
+    finally:
+        await pub.close()
+
+
 async def test_live_stream_defaults_to_the_instruments_publisher(
     make_client: Any, tmp_path: Path
 ) -> None:
@@ -86,28 +103,16 @@ async def test_live_stream_defaults_to_the_instruments_publisher(
         mbo_fast.simulate(seed=5, records=2_000, path=path, publisher_id=publisher)
         paths.append(str(path))
     iid = int(mbo_fast.read_records(paths[0])["instrument_id"][0])
-    one = feed.Feed(feed.load(paths[:1]), rate=500_000)
-    _, port = await one.start("127.0.0.1", 0)
-    try:
-        client = await make_client(live=f"tcp://127.0.0.1:{port}")
-        live = _live(client)
-        await _until(lambda: live.market.stats()["records"] >= 2_000)
+    async with _fed_client(make_client, paths[:1]) as client:
         resp = await client.get(f"/api/v1/live?instrument_id={iid}&depth=3")
         (event,) = await read_events(resp, lambda e: e["event"] == "snapshot")
         resp.close()
-        book = mbo_fast.Market()
-        book.apply(paths[0])
-        snapshot = json.loads(event["data"])
-        assert snapshot["bids"] == [list(x) for x in book.book(iid, 2).levels("B", 3)]
-        assert snapshot["bids"]  # publisher 2's book, not an empty book of publisher 1
-    finally:
-        await one.close()
-    both = feed.Feed(feed.load(paths), rate=500_000)
-    _, port = await both.start("127.0.0.1", 0)
-    try:
-        client = await make_client(live=f"tcp://127.0.0.1:{port}")
-        live = _live(client)
-        await _until(lambda: live.market.stats()["records"] >= 4_000)
+    market = mbo_fast.Market()
+    market.apply(paths[0])
+    snapshot = json.loads(event["data"])
+    assert snapshot["bids"] == [list(x) for x in market.book(iid, 2).levels("B", 3)]
+    assert snapshot["bids"]  # publisher 2's book, not an empty book of publisher 1
+    async with _fed_client(make_client, paths) as client:
         resp = await client.get(f"/api/v1/live?instrument_id={iid}")
         assert resp.status == 400
         body = await resp.json()
@@ -115,8 +120,6 @@ async def test_live_stream_defaults_to_the_instruments_publisher(
         resp = await client.get(f"/api/v1/live?instrument_id={iid}&publisher_id=3")
         assert resp.status == 200
         resp.close()
-    finally:
-        await both.close()
 
 
 async def test_reconnect_after_the_feed_dies(make_client: Any, clx5_path: Path) -> None:
