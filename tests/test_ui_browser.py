@@ -502,43 +502,33 @@ _PERF_JS = """async ([rafMs, heapMs]) => {
 }"""
 
 
-_TAPE_JS = """async () => {
+_TAPE_JS = """() => {
   const s = window.__mbo.store.get();
-  const tape = window.__mbo.tape;
-  const rows = tape.rows();
+  const rows = window.__mbo.tape.rows();
   const n = s.trades.length;
   const want = rows.map((_, i) => {
     const t = s.trades.get(n - 1 - i);
     return t ? t.index : null;
   });
-  // the image scrolled a row per trade equals the same rows painted afresh
-  await new Promise((r) => setTimeout(r, 500)); // the top row's highlight has faded
-  const canvas = document.querySelector("#tape canvas");
-  const pixels = () => canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  const scrolled = pixels();
-  tape.repaint();
-  const fresh = pixels();
-  let differ = 0;
-  for (let i = 0; i < fresh.length; i++) if (fresh[i] !== scrolled[i]) differ++;
-  return [rows.map((r) => r.index), want, differ, scrolled.length];
+  return [rows.map((r) => r.index), want];
 }"""
 
-# The heatmap's image, scrolled and painted a strip at a time, against a fresh paint of the
-# same columns: pixels (of the plot) whose colour differs by more than 8/255 in a channel.
-_HEAT_JS = """() => {
-  const heat = window.__mbo.views.find((v) => v.ring);
-  const canvas = document.querySelector("#heatmap canvas");
+# A view's canvas as painted bit by bit while data came (scrolled, then new rows or strips)
+# against a fresh paint of the same state: [pixels whose colour differs by more than tol/255
+# in a channel, pixels]. The view is window.__mbo[name], its canvas the one in #name.
+_REPAINT_DIFF_JS = """([name, tol]) => {
+  const canvas = document.querySelector(`#${name} canvas`);
   const pixels = () => canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  const scrolled = pixels();
-  heat.repaint();
+  const painted = pixels();
+  window.__mbo[name].repaint();
   const fresh = pixels();
   let differ = 0;
   for (let i = 0; i < fresh.length; i += 4) {
     for (let c = 0; c < 3; c++) {
-      if (Math.abs(fresh[i + c] - scrolled[i + c]) > 8) { differ++; break; }
+      if (Math.abs(fresh[i + c] - painted[i + c]) > tol) { differ++; break; }
     }
   }
-  return [differ, fresh.length / 4, heat.ring.length];
+  return [differ, fresh.length / 4];
 }"""
 
 
@@ -587,12 +577,15 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     # the tape, scrolled a row per new trade, shows exactly the newest trades, newest on top,
     # and looks exactly as if painted afresh
     pg.wait_for_timeout(100)
-    rows, want, differ, size = pg.evaluate(_TAPE_JS)
+    rows, want = pg.evaluate(_TAPE_JS)
     assert rows == want and rows[0] is not None and len(rows) > 10, (rows[:5], want[:5])
-    assert size > 0 and differ == 0
+    pg.wait_for_timeout(500)  # the top row's highlight has faded
+    differ, pixels = pg.evaluate(_REPAINT_DIFF_JS, ["tape", 0])
+    assert pixels > 0 and differ == 0
     # the heatmap likewise, up to anti-aliasing where bubbles and line caps meet a strip's
     # edge (measured: 0.007-0.014 % of pixels; a scroll one pixel off: 15 %)
-    differ, pixels, columns = pg.evaluate(_HEAT_JS)
+    columns = pg.evaluate("window.__mbo.heatmap.ring.length")
+    differ, pixels = pg.evaluate(_REPAINT_DIFF_JS, ["heatmap", 8])
     assert columns > 200 and differ < pixels * 0.002, (differ, pixels, columns)
     newest = pg.evaluate("window.__mbo.tape.rows()[0]")
     label = pg.locator("#tape canvas").get_attribute("aria-label")

@@ -353,19 +353,17 @@ async function backfillTape(ts, index) {
 }
 
 async function boot() {
-  const ladder = mountLadder(document.getElementById("ladder"), store, actions);
-  const tape = mountTape(document.getElementById("tape"), store);
-  const views = [
-    mountSelector(document.getElementById("selector"), store, actions),
-    mountMarket(document.getElementById("market"), store),
-    ladder,
-    mountDepth(document.getElementById("depth"), store),
-    mountHeatmap(document.getElementById("heatmap"), store),
-    tape,
-    mountQueue(document.getElementById("queue"), store),
-    mountPlayer(document.getElementById("player"), store, actions),
-  ];
-  window.__mbo = { store, actions, stream, views, ladder, tape }; // for tests and the console
+  const byId = (id) => document.getElementById(id);
+  const selector = mountSelector(byId("selector"), store, actions);
+  const market = mountMarket(byId("market"), store);
+  const ladder = mountLadder(byId("ladder"), store, actions);
+  const depth = mountDepth(byId("depth"), store);
+  const heatmap = mountHeatmap(byId("heatmap"), store);
+  const tape = mountTape(byId("tape"), store);
+  const queue = mountQueue(byId("queue"), store);
+  const player = mountPlayer(byId("player"), store, actions);
+  const views = [selector, market, ladder, depth, heatmap, tape, queue, player];
+  window.__mbo = { store, actions, stream, views, ladder, tape, heatmap }; // tests, the console
   for (let attempt = 0; ; attempt++) {
     try {
       const { instruments } = await getJSON("/api/v1/instruments");
