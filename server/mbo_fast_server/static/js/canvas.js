@@ -21,3 +21,8 @@ export function fitCanvas(box, onResize, { alpha = true } = {}) {
   ro.observe(box);
   return { canvas, ctx, size };
 }
+
+/** The value of a CSS custom property of the page (app.css `:root`), e.g. cssVar("--panel"). */
+export function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}

@@ -12,7 +12,7 @@
 // 3.7-4.1 ms per frame and the compositor thread from 10.2 to 6.7-7.3 ms per frame.
 // History is a bounded ring buffer of columns.
 import { invalidate } from "./store.js";
-import { fitCanvas } from "./canvas.js";
+import { cssVar, fitCanvas } from "./canvas.js";
 import { Ring, binLevels, bubbleRadius, heatColor, intensity } from "./lib/heat.js";
 import { followWindow } from "./lib/scale.js";
 import { formatPrice, formatTime } from "./lib/format.js";
@@ -23,7 +23,6 @@ const AXIS_W = 62;
 const TIME_H = 16;
 const LINE_W = 1.5; // best bid/ask lines
 const MAX_BUBBLE = bubbleRadius(Infinity); // px: how far a bubble reaches beside its column
-const PANEL = "#121722"; // --panel in app.css
 const PALETTE = Array.from({ length: 101 }, (_, i) => {
   const [r, g, b] = heatColor(i / 100);
   return `rgb(${r},${g},${b})`;
@@ -32,6 +31,7 @@ const BG = PALETTE[0];
 
 export function mountHeatmap(box, store) {
   const ring = new Ring(CAPACITY);
+  const panel = cssVar("--panel");
   let win = null;
   let maxRef = 0;
   let full = true;
@@ -199,7 +199,7 @@ export function mountHeatmap(box, store) {
     axisCanvas.height = Math.round(h * dpr);
     const actx = axisCanvas.getContext("2d");
     actx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    actx.fillStyle = PANEL;
+    actx.fillStyle = panel;
     actx.fillRect(0, 0, AXIS_W, h);
     actx.font = "10px ui-monospace, monospace";
     actx.textAlign = "left";
@@ -220,7 +220,7 @@ export function mountHeatmap(box, store) {
     const s = store.get();
     const pw = plotW();
     const ph = plotH();
-    ctx.fillStyle = PANEL;
+    ctx.fillStyle = panel;
     ctx.fillRect(0, ph, w, h - ph);
     if (!win) {
       ctx.fillRect(pw, 0, w - pw, ph);

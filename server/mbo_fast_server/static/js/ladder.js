@@ -5,7 +5,7 @@
 // on nearly every book update; as 28 rows of HTML it cost more style, layout and paint than
 // every other view together (benchmarks/ui_frames.py --hide .ladder-panel).
 import { invalidate } from "./store.js";
-import { fitCanvas } from "./canvas.js";
+import { cssVar, fitCanvas } from "./canvas.js";
 import { bookStats, diffLevels, maxSize } from "./lib/book.js";
 import { formatPrice, formatSize } from "./lib/format.js";
 import { CELL_PAD, barWidth, flashAlpha, ladderColumns, ladderGeometry, rowAt } from "./lib/ladder.js";
@@ -19,13 +19,12 @@ const FLASH_RGB = { up: "95, 213, 151", down: "242, 122, 128", new: "78, 161, 25
 
 /** Colours and fonts from app.css, read once. */
 function theme(root) {
-  const css = getComputedStyle(document.documentElement);
-  const v = (name) => css.getPropertyValue(name).trim();
   const mono = getComputedStyle(root).fontFamily;
   return {
-    panel: v("--panel"), panel2: v("--panel2"), line: v("--line"), muted: v("--muted"),
-    accent: v("--accent"), warn: v("--warn"), bidDim: v("--bid-dim"), askDim: v("--ask-dim"),
-    bidPx: "#7fd1a4", askPx: "#f09398", size: v("--text"),
+    panel: cssVar("--panel"), panel2: cssVar("--panel2"), line: cssVar("--line"),
+    muted: cssVar("--muted"), accent: cssVar("--accent"), warn: cssVar("--warn"),
+    bidDim: cssVar("--bid-dim"), askDim: cssVar("--ask-dim"), size: cssVar("--text"),
+    bidPx: "#7fd1a4", askPx: "#f09398",
     font: `12px ${mono}`, bold: `700 12px ${mono}`, small: `11px ${mono}`,
   };
 }
@@ -168,7 +167,7 @@ export function mountLadder(root, store, actions) {
     });
     for (let i = 0; i < shown.length; i++) {
       const row = shown[i];
-      const sig = `${row.sig}|${i === hover}|${size.w}`;
+      const sig = `${row.sig}|${i === hover}`; // a resize clears `painted`
       if (painted[i] === sig || row.y >= size.h) continue;
       painted[i] = sig;
       stats.rowsPainted++;

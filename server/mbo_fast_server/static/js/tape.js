@@ -3,7 +3,7 @@
 // made the browser lay out and raster the whole list again: the largest paint cost of the page
 // in a trace, benchmarks/ui_frames.py --trace).
 import { invalidate } from "./store.js";
-import { fitCanvas } from "./canvas.js";
+import { cssVar, fitCanvas } from "./canvas.js";
 import { flashAlpha } from "./lib/ladder.js";
 import { formatPrice, formatTime } from "./lib/format.js";
 
@@ -16,10 +16,9 @@ const FLASH_STEPS = 3;
 
 /** Colours and fonts from app.css, read once. */
 function theme(root) {
-  const css = getComputedStyle(document.documentElement);
   const mono = getComputedStyle(root).fontFamily;
   return {
-    panel: css.getPropertyValue("--panel").trim(), text: css.getPropertyValue("--text").trim(),
+    panel: cssVar("--panel"), text: cssVar("--text"),
     B: "#5fd597", A: "#f27a80", font: `12px ${mono}`, bold: `700 12px ${mono}`,
   };
 }
