@@ -32,13 +32,16 @@ pub enum Side {
 impl Side {
     #[inline]
     pub fn from_byte(byte: u8) -> Option<Side> {
-        // Bids and asks alternate at random in a feed: decide between them with data, not a
-        // branch (only the rare "no side" takes one).
-        let ask = byte == b'A';
-        if !(ask || byte == b'B') {
+        // Bids and asks alternate at random in a feed: pick between them with arithmetic, not
+        // a branch (only the rare "no side" takes one). b'A' - b'A' = 0 -> Ask, b'B' -> Bid.
+        let offset = byte.wrapping_sub(b'A');
+        if offset > 1 {
             return None;
         }
-        Some(if ask { Side::Ask } else { Side::Bid })
+        Some(match offset ^ 1 {
+            0 => Side::Bid,
+            _ => Side::Ask,
+        })
     }
 
     pub fn as_byte(self) -> u8 {
@@ -444,20 +447,26 @@ impl Book {
 
     #[inline]
     fn apply_action(&mut self, msg: &MboMsg, flag_bits: u8) {
-        let action = msg.action as u8;
-        match action {
-            b'A' | b'C' | b'M' => {
-                let Some(side) = Side::from_byte(msg.side as u8) else {
-                    self.anomalies.side_n_book_action += 1;
-                    return;
-                };
-                match action {
-                    b'A' if flag_bits & flags::TOB != 0 => {
-                        self.set_top_of_book(side, msg.price, msg.size)
+        // One dispatch on the action: each arm reads its side itself, so adds, cancels and
+        // modifies (interleaved at random) are told apart by a single indirect jump.
+        match msg.action as u8 {
+            b'A' => {
+                if let Some(side) = self.book_side(msg) {
+                    if flag_bits & flags::TOB != 0 {
+                        self.set_top_of_book(side, msg.price, msg.size);
+                    } else {
+                        self.add(msg.order_id, side, msg.price, msg.size);
                     }
-                    b'A' => self.add(msg.order_id, side, msg.price, msg.size),
-                    b'C' => self.cancel(msg.order_id, msg.size),
-                    _ => self.modify(msg.order_id, side, msg.price, msg.size),
+                }
+            }
+            b'C' => {
+                if self.book_side(msg).is_some() {
+                    self.cancel(msg.order_id, msg.size);
+                }
+            }
+            b'M' => {
+                if let Some(side) = self.book_side(msg) {
+                    self.modify(msg.order_id, side, msg.price, msg.size);
                 }
             }
             b'R' => self.clear(),
@@ -470,6 +479,16 @@ impl Book {
             b'T' | b'N' => {}
             _ => self.anomalies.unknown_action += 1,
         }
+    }
+
+    /// The side of an A/C/M record; side `N` is counted and the record ignored.
+    #[inline]
+    fn book_side(&mut self, msg: &MboMsg) -> Option<Side> {
+        let side = Side::from_byte(msg.side as u8);
+        if side.is_none() {
+            self.anomalies.side_n_book_action += 1;
+        }
+        side
     }
 
     // Each operation below does exactly one hash-map operation on its order id.

@@ -39,6 +39,12 @@ impl Market {
                 return slot;
             }
         }
+        self.slot_of_other_book(key)
+    }
+
+    /// Kept out of line: inlined, creating a book would widen every `apply`'s stack frame.
+    #[inline(never)]
+    fn slot_of_other_book(&mut self, key: BookKey) -> usize {
         let books = &mut self.books;
         let slot = *self.by_key.entry(key).or_insert_with(|| {
             books.push(Book::new(key.0, key.1));
