@@ -112,14 +112,14 @@ pub struct Level {
     /// Slab slot of the queue's sentinel: the queue is a circular list through it, so linking
     /// and unlinking never test for an empty neighbour.
     sentinel: u32,
+    side: Side,
 }
 
+/// A resting order (or a level's sentinel). Its price and side are its level's.
 #[derive(Clone, Debug)]
 struct Node {
     order_id: u64,
-    price: i64,
     size: u32,
-    side: Side,
     /// Slot of its level in `Queues::levels`: a cancel never searches the ladder.
     level: u32,
     prev: u32,
@@ -261,9 +261,7 @@ impl Queues {
         let slot = self.slab.len() as u32;
         self.slab.push(Node {
             order_id,
-            price: 0,
             size: 0,
-            side: Side::Bid,
             level: NIL,
             prev: slot,
             next: slot,
@@ -296,6 +294,7 @@ impl Queues {
                     size,
                     count: 0,
                     sentinel,
+                    side,
                 });
                 (self.levels.len() - 1) as u32
             }
@@ -304,6 +303,7 @@ impl Queues {
         level.price = price;
         level.size = size;
         level.count = 0;
+        level.side = side;
         let sentinel = level.sentinel;
         let node = &mut self.slab[sentinel as usize];
         node.prev = sentinel;
@@ -323,9 +323,7 @@ impl Queues {
         let tail = self.slab[sentinel as usize].prev;
         self.slab[slot as usize] = Node {
             order_id,
-            price,
             size,
-            side,
             level: id,
             prev: tail,
             next: sentinel,
@@ -338,9 +336,7 @@ impl Queues {
     #[inline]
     fn unlink(&mut self, slot: u32) {
         let Node {
-            price,
             size,
-            side,
             level: id,
             prev,
             next,
@@ -352,6 +348,7 @@ impl Queues {
         level.size -= u64::from(size);
         level.count -= 1;
         if level.count == 0 && level.size == 0 {
+            let (side, price) = (level.side, level.price);
             self.drop_level(side, price, id);
         }
     }
@@ -551,7 +548,8 @@ impl Book {
         };
         let slot = *entry.get();
         let node = &self.queues.slab[slot as usize];
-        let (old_side, old_price, old_size) = (node.side, node.price, node.size);
+        let level = &self.queues.levels[node.level as usize];
+        let (old_side, old_price, old_size) = (level.side, level.price, node.size);
         if size == 0 {
             self.anomalies.modify_to_zero += 1;
             entry.remove();
@@ -640,16 +638,16 @@ impl Book {
     pub fn order(&self, order_id: u64) -> Option<RestingOrder> {
         let &slot = self.index.get(&order_id)?;
         let node = &self.queues.slab[slot as usize];
-        let sentinel = self.queues.levels[node.level as usize].sentinel;
+        let level = &self.queues.levels[node.level as usize];
         let mut queue_position = 0;
         let mut cursor = node.prev;
-        while cursor != sentinel {
+        while cursor != level.sentinel {
             queue_position += 1;
             cursor = self.queues.slab[cursor as usize].prev;
         }
         Some(RestingOrder {
-            side: node.side,
-            price: node.price,
+            side: level.side,
+            price: level.price,
             size: node.size,
             queue_position,
         })
