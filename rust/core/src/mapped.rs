@@ -46,6 +46,23 @@ impl Mapping {
         self.len
     }
 
+    /// Map the pages of bytes `from..to` in one call instead of one page fault at a time.
+    pub fn populate(&self, from: usize, to: usize) {
+        let start = from & !(page_size() - 1);
+        let end = to.min(self.len);
+        if end <= start {
+            return;
+        }
+        // SAFETY: advice on a range inside our own mapping; failure (an old kernel) is harmless.
+        unsafe {
+            libc::madvise(
+                self.ptr.cast::<u8>().add(start).cast(),
+                end - start,
+                22, // MADV_POPULATE_READ
+            );
+        }
+    }
+
     /// Drop the pages wholly before byte `offset` from the resident set. They are not unmapped:
     /// touching them again would read them back from the page cache.
     pub fn release_before(&mut self, offset: usize) {
