@@ -4,11 +4,16 @@
     .venv/bin/python benchmarks/compare.py            # prints a markdown table
 
 Every case runs in a fresh subprocess (`--worker CASE`), repeats its work `--repeat` times and
-reports the best wall time. Memory comes from a second run of the same worker doing the work once
-while this process polls the worker's /proc/PID/status every millisecond, so polling never slows a
-timed run. In MiB: "peak" is the highest VmRSS seen while the work ran, "added" is that peak minus
-the RSS just before it (after imports, and after decoding the inputs for the cases that time less
-than a whole read), and "process" is the worker's own getrusage(RUSAGE_SELF).ru_maxrss at exit.
+reports the best wall time. With `--rounds N` every case is timed N times, the cases taking turns
+(round 1 of each, then round 2 of each...), and the best round counts: on a machine whose speed
+drifts over minutes (a shared VM), each case then gets its best from the same stretch of time,
+which keeps the ratios honest; the slowest round is shown beside it.
+
+Memory comes from a further run of the same worker doing the work once while this process polls
+the worker's /proc/PID/status every millisecond, so polling never slows a timed run. In MiB:
+"peak" is the highest VmRSS seen while the work ran, "added" is that peak minus the RSS just
+before it (after imports, and after decoding the inputs for the cases that time less than a whole
+read), and "process" is the worker's own getrusage(RUSAGE_SELF).ru_maxrss at exit.
 Records/s always counts DBN records of the input, whatever a library turns them into.
 
 Cases (skipped with a note when their package is missing):
@@ -332,9 +337,30 @@ def memory_run(case: str, args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
-    repeat = args.repeat if case.startswith("ours.") else args.slow_repeat
-    res = timed_run(case, args, repeat)
+def repeats(case: str, args: argparse.Namespace) -> int:
+    return int(args.repeat if case.startswith("ours.") else args.slow_repeat)
+
+
+def timed_rounds(cases: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each case's fastest timed run over `args.rounds` rounds, the cases taking turns."""
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(args.rounds):
+        for case in cases:
+            if "skipped" in best.get(case, {}):
+                continue
+            res = timed_run(case, args, repeats(case, args))
+            kept = best.get(case)
+            if "skipped" in res or kept is None or res["seconds"] < kept["seconds"]:
+                res["rounds"] = [*(kept or {}).get("rounds", []), res.get("seconds")]
+                best[case] = res
+            else:
+                kept["rounds"].append(res["seconds"])
+    return best
+
+
+def run_case(case: str, res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Add the memory figures to a case's timing."""
+    repeat = repeats(case, args)
     if "skipped" in res:
         return res
     mem = memory_run(case, args)
@@ -374,15 +400,15 @@ def cpu_name() -> str:
 def table(results: list[dict[str, Any]], total: int) -> str:
     by_case = {r["case"]: r for r in results}
     rows = [
-        "| case | what | input | records | best (s) | records/s | rows out "
+        "| case | what | input | records | best (s) | slowest round (s) | records/s | rows out "
         "| peak RSS | added | process peak | vs ours |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         case = r["case"]
         what, against = CASES[case]
         if "skipped" in r:
-            dashes = "| — " * 8
+            dashes = "| — " * 9
             rows.append(f"| {case} | {what} {dashes}| skipped: {r['skipped']} |")
             continue
         n = r.get("records", total)
@@ -395,7 +421,8 @@ def table(results: list[dict[str, Any]], total: int) -> str:
             notes.append(r["note"])
         out_rows = "—" if r.get("rows") is None else f"{r['rows']:,}"
         rows.append(
-            f"| {case} | {what} | {r['input']} | {n:,} | {r['seconds']:.3f} | {r['rate']:,.0f} "
+            f"| {case} | {what} | {r['input']} | {n:,} | {r['seconds']:.3f} "
+            f"| {max(r['rounds']):.3f} | {r['rate']:,.0f} "
             f"| {out_rows} | {r['work_peak']:.0f} | {r['work_peak'] - r['rss_before']:.0f} "
             f"| {r['process_peak']:.0f} | {'; '.join(notes)} |"
         )
@@ -409,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-repeat", type=int, default=3, help="repeats of ref.* and nautilus.*")
     ap.add_argument("--ref-records", type=int, default=200_000, help="slice for the ref.* cases")
     ap.add_argument("--cases", default="all", help="comma-separated case names or prefixes")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="timed runs per case, the cases taking turns"
+    )
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -429,9 +459,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.cases == "all" or any(c == w or c.startswith(w) for w in args.cases.split(","))
     ]
     total = dbn_record_count(args.input)
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
+    timings = timed_rounds(wanted, args)
     results = []
     for case in wanted:
-        res = run_case(case, args)
+        res = run_case(case, timings[case], args)
         shown = res.get("skipped") or f"{res['seconds']:.3f} s, peak {res['work_peak']:.0f} MiB"
         print(f"{case}: {shown}", file=sys.stderr)
         results.append(res)
@@ -439,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Input: {args.input.name} ({total:,} MBO records). Command: `.venv/bin/python {cmd}`")
     print(
         f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"{versions()}. Best of {args.repeat} (ours) / {args.slow_repeat} (others). "
-        "RSS in MiB.\n"
+        f"{versions()}. Best of {args.repeat} (ours) / {args.slow_repeat} (others) calls in "
+        f"each of {args.rounds} rounds. RSS in MiB.\n"
     )
     print(table(results, total))
     if args.json:
