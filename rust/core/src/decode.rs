@@ -92,7 +92,11 @@ impl<'a> MboStream<'a> {
                 let size = file.metadata().map_err(source_error)?.len();
                 #[cfg(unix)]
                 if let Some(map) = Mapping::new(&file, size) {
-                    if !dbn::decode::zstd::starts_with_prefix(map.bytes()) {
+                    // A file that shrank since its size was taken is read instead, which
+                    // reports where it ends.
+                    if map.populate(0, MAPPED_WINDOW)
+                        && !dbn::decode::zstd::starts_with_prefix(map.bytes())
+                    {
                         return Self::from_mapping(map, path);
                     }
                 }
@@ -112,7 +116,9 @@ impl<'a> MboStream<'a> {
         let (metadata, len) = decode_metadata(&mut map.bytes(), path)?;
         let records = map.len() - len;
         let end = map.len().min(len + MAPPED_WINDOW);
-        map.populate(0, end);
+        if !map.populate(0, end) {
+            return Err(shrunk(path, 0));
+        }
         let mut stream = Self::new(Input::Mapped { map, end }, metadata, len, Some(records))?;
         stream.pos = len;
         Ok(stream)
@@ -339,7 +345,10 @@ impl<'a> MboStream<'a> {
                 map.release_before(self.pos);
                 let from = *end;
                 *end = map.len().min(*end + MAPPED_WINDOW);
-                map.populate(from, *end);
+                if !map.populate(from, *end) {
+                    *end = from;
+                    return Err(shrunk("the mapped file", from as u64));
+                }
                 return Ok(true);
             }
             Input::Reader {
@@ -426,6 +435,15 @@ fn read_exactly(reader: &mut dyn Read, buf: &mut [u8], label: &str, what: &str) 
     })
 }
 
+/// A mapped file that lost bytes while it was read (truncated by another process).
+#[cfg(unix)]
+fn shrunk(path: &str, offset: u64) -> Error {
+    Error::decode(
+        format!("{path} shrank while it was being read (truncated by another process?)"),
+        Some(offset),
+    )
+}
+
 /// How far ahead of the record being decoded to ask for input: the hardware prefetcher stops at
 /// every 4 KiB page boundary, where a sequential reader otherwise waits on memory.
 const PREFETCH_AHEAD: usize = 1024;
@@ -460,6 +478,50 @@ mod tests {
                 Err(other) => panic!("unexpected error {other}"),
                 Ok(_) => panic!("garbage accepted: {bytes:?}"),
             }
+        }
+    }
+
+    /// A mapped file truncated by someone else mid-read: a decode error, not SIGBUS.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_mapped_file_truncated_while_read_is_a_decode_error() {
+        use crate::encode::{write_dbn_file, DbnOptions};
+        use crate::testing::mbo;
+
+        // 400 k records of 56 bytes: ~22 MB, three mapped windows.
+        let records: Vec<MboMsg> = (0..400_000)
+            .map(|id| mbo(b'A', b'B', id, 100, 1, 0x80))
+            .collect();
+        let path = std::env::temp_dir().join(format!("mbo-fast-shrink-{}.dbn", std::process::id()));
+        let path_str = path.to_str().unwrap();
+        write_dbn_file(path_str, &records, &DbnOptions::default()).unwrap();
+        let mut stream = MboStream::open(Source::Path(path_str)).unwrap();
+        assert!(matches!(stream.input, Input::Mapped { .. }), "not mapped");
+        let mut read = 0u64;
+        while read < 1000 {
+            stream.next_mbo().unwrap().unwrap();
+            read += 1;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(12 << 20) // inside the second window, which is not open yet
+            .unwrap();
+        let result = stream.for_each_mbo(|_, _| {});
+        std::fs::remove_file(&path).unwrap();
+        match result {
+            Err(Error::Decode { message, offset }) => {
+                assert!(message.contains("shrank"), "{message}");
+                // Where the second window starts: every whole record before it was decoded.
+                let offset = offset.unwrap();
+                assert!(
+                    offset > MAPPED_WINDOW as u64 && offset < 12 << 20,
+                    "{offset}"
+                );
+                assert_eq!(stream.records_read(), (MAPPED_WINDOW / 56) as u64);
+            }
+            other => panic!("expected a decode error, got {other:?}"),
         }
     }
 

@@ -6,11 +6,16 @@
 //! stays a window's worth instead of growing with the file.
 //!
 //! The one hazard of mappings: if another process truncates the file while it is mapped,
-//! touching the lost pages raises SIGBUS. DBN files are written once and appended to, never
-//! truncated in place, which is why mapping is the default for plain files; set
-//! `MBO_FAST_NO_MMAP=1` to read them instead.
+//! touching the lost pages raises SIGBUS. Each window's pages are therefore mapped in one call
+//! before the decoder touches them (`populate`), which reports a file that shrank as an error
+//! instead; what remains is a truncation landing inside the few milliseconds a window is read.
+//! DBN files are written once and appended to, never truncated in place, which is why mapping
+//! is the default for plain files; set `MBO_FAST_NO_MMAP=1` to read them instead.
 
 use std::fs::File;
+
+/// Linux 5.14+; not every libc version of the `libc` crate names it.
+const MADV_POPULATE_READ: libc::c_int = 22;
 
 /// Plain files smaller than this are read: mapping them saves nothing measurable.
 pub const MIN_MAPPED_LEN: u64 = 4 << 20;
@@ -47,20 +52,25 @@ impl Mapping {
     }
 
     /// Map the pages of bytes `from..to` in one call instead of one page fault at a time.
-    pub fn populate(&self, from: usize, to: usize) {
+    /// `false` when part of the range is no longer backed by the file (it was truncated):
+    /// touching those bytes would raise SIGBUS.
+    #[must_use]
+    pub fn populate(&self, from: usize, to: usize) -> bool {
         let start = from & !(page_size() - 1);
         let end = to.min(self.len);
         if end <= start {
-            return;
+            return true;
         }
-        // SAFETY: advice on a range inside our own mapping; failure (an old kernel) is harmless.
-        unsafe {
+        // SAFETY: a range inside our own mapping. Kernels before 5.14 reject the advice with
+        // EINVAL, which only loses the speed-up and the check.
+        let failed = unsafe {
             libc::madvise(
                 self.ptr.cast::<u8>().add(start).cast(),
                 end - start,
-                22, // MADV_POPULATE_READ
-            );
-        }
+                MADV_POPULATE_READ,
+            ) != 0
+        };
+        !(failed && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT))
     }
 
     /// Drop the pages wholly before byte `offset` from the resident set. They are not unmapped:
