@@ -92,8 +92,8 @@ impl<'a> MboStream<'a> {
                 let size = file.metadata().map_err(source_error)?.len();
                 #[cfg(unix)]
                 if let Some(map) = Mapping::new(&file, size) {
-                    // A file that shrank since its size was taken is read instead, which
-                    // reports where it ends.
+                    // Pages are mapped before anything reads them. A file that shrank since its
+                    // size was taken is read instead, which reports where it ends.
                     if map.populate(0, MAPPED_WINDOW)
                         && !dbn::decode::zstd::starts_with_prefix(map.bytes())
                     {
@@ -116,8 +116,10 @@ impl<'a> MboStream<'a> {
         let (metadata, len) = decode_metadata(&mut map.bytes(), path)?;
         let records = map.len() - len;
         let end = map.len().min(len + MAPPED_WINDOW);
-        if !map.populate(0, end) {
-            return Err(shrunk(path, 0));
+        // `open` mapped the first MAPPED_WINDOW bytes; the window reaches past them by the
+        // metadata's length.
+        if !map.populate(MAPPED_WINDOW, end) {
+            return Err(shrunk(MAPPED_WINDOW as u64));
         }
         let mut stream = Self::new(Input::Mapped { map, end }, metadata, len, Some(records))?;
         stream.pos = len;
@@ -347,7 +349,7 @@ impl<'a> MboStream<'a> {
                 *end = map.len().min(*end + MAPPED_WINDOW);
                 if !map.populate(from, *end) {
                     *end = from;
-                    return Err(shrunk("the mapped file", from as u64));
+                    return Err(shrunk(from as u64));
                 }
                 return Ok(true);
             }
@@ -437,9 +439,9 @@ fn read_exactly(reader: &mut dyn Read, buf: &mut [u8], label: &str, what: &str) 
 
 /// A mapped file that lost bytes while it was read (truncated by another process).
 #[cfg(unix)]
-fn shrunk(path: &str, offset: u64) -> Error {
+fn shrunk(offset: u64) -> Error {
     Error::decode(
-        format!("{path} shrank while it was being read (truncated by another process?)"),
+        "the file shrank while it was being read (truncated by another process?)",
         Some(offset),
     )
 }
