@@ -342,19 +342,21 @@ def repeats(case: str, args: argparse.Namespace) -> int:
 
 
 def timed_rounds(cases: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each case's fastest timed run over `args.rounds` rounds, the cases taking turns."""
+    """Each case's fastest timed run over `args.rounds` rounds, the cases taking turns; its
+    "rounds" lists the seconds of every round."""
     best: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, list[float]] = {case: [] for case in cases}
     for _ in range(args.rounds):
         for case in cases:
             if "skipped" in best.get(case, {}):
                 continue
             res = timed_run(case, args, repeats(case, args))
-            kept = best.get(case)
-            if "skipped" in res or kept is None or res["seconds"] < kept["seconds"]:
-                res["rounds"] = [*(kept or {}).get("rounds", []), res.get("seconds")]
+            if "skipped" not in res:
+                seconds[case].append(res["seconds"])
+            if "skipped" in res or case not in best or res["seconds"] < best[case]["seconds"]:
                 best[case] = res
-            else:
-                kept["rounds"].append(res["seconds"])
+    for case, res in best.items():
+        res["rounds"] = seconds[case]
     return best
 
 
