@@ -594,8 +594,8 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     # Frame timing (dropped frames, render ms) is the machine's as much as ours: on the 2-vCPU
     # VM with software raster it is 0.3-0.7 % dropped, but a slow spell of the host has taken
     # the same code to 32 %, so it is reported (printed and saved in artifacts/ui-perf.json),
-    # not asserted. What is ours and does not depend on the
-    # machine: no view renders more than once per animation frame, however many updates arrive.
+    # not asserted. What is ours and does not depend on the machine: no view renders more than
+    # once per animation frame, however many updates arrive.
     views = pg.evaluate("window.__mbo.views.length")
     assert report["view_renders"] <= views * (len(m["deltas"]) + 2), report
     assert growth_mb < 8, report  # bounded buffers: no steady growth
