@@ -11,6 +11,8 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod fmt;
+#[cfg(target_os = "linux")]
+pub mod hugepages;
 pub mod info;
 pub mod live;
 #[cfg(unix)]

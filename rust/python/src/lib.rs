@@ -16,6 +16,13 @@ mod source;
 
 use pyo3::prelude::*;
 
+/// Large blocks (the output columns) huge-page aligned and briefly kept for reuse: see
+/// `mbo_fast_core::hugepages`.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static GLOBAL: mbo_fast_core::hugepages::HugePageAlloc =
+    mbo_fast_core::hugepages::HugePageAlloc::new();
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
