@@ -6,7 +6,7 @@
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 
 use crate::book::{Book, Side, Top};
-use crate::decode::{MboStream, Source};
+use crate::decode::{MboStream, MboVisitor, Source};
 use crate::error::Result;
 use crate::market::Market;
 
@@ -48,18 +48,34 @@ pub fn for_each_boundary(
     if let Some(records) = stream.estimated_records() {
         sink.reserve(records);
     }
-    let mut market = Market::new();
-    stream.for_each_mbo(|index, msg| {
-        let slot = market.apply(msg);
+    let mut pass = Pass {
+        market: Market::new(),
+        filter,
+        sink,
+    };
+    stream.visit_each_mbo(&mut pass)?;
+    pass.sink.finish();
+    Ok(pass.market)
+}
+
+/// One pass's state; its `visit` is inlined into the decode loop (see `MboVisitor`).
+struct Pass<'a, S> {
+    market: Market,
+    filter: Filter,
+    sink: &'a mut S,
+}
+
+impl<S: Boundary> MboVisitor for Pass<'_, S> {
+    #[inline(always)]
+    fn visit(&mut self, index: u64, msg: &MboMsg) {
+        let slot = self.market.apply(msg);
         if msg.flags.raw() & flags::LAST != 0 {
-            let book = market.book_at(slot);
-            if filter.matches(book) {
-                sink.visit(index, msg, book);
+            let book = self.market.book_at(slot);
+            if self.filter.matches(book) {
+                self.sink.visit(index, msg, book);
             }
         }
-    })?;
-    sink.finish();
-    Ok(market)
+    }
 }
 
 /// Reserve room for `additional` more values and, on Linux, ask for transparent huge pages:

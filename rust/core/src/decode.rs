@@ -235,13 +235,19 @@ impl<'a> MboStream<'a> {
     /// records read. Same records and errors as calling `next_mbo` in a loop, but whole records
     /// already in memory are walked in a tight loop that keeps its position in registers.
     #[inline]
-    pub fn for_each_mbo(&mut self, mut f: impl FnMut(u64, &MboMsg)) -> Result<u64> {
+    pub fn for_each_mbo(&mut self, f: impl FnMut(u64, &MboMsg)) -> Result<u64> {
+        self.visit_each_mbo(&mut ClosureVisitor(f))
+    }
+
+    /// `for_each_mbo` for a visitor whose `visit` is inlined into the record loop.
+    #[inline]
+    pub fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
         loop {
-            self.walk_whole_records(&mut f);
+            self.walk_whole_records(f);
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
             match self.next_mbo()? {
-                Some((index, msg)) => f(index, &msg),
+                Some((index, msg)) => f.visit(index, &msg),
                 None => return Ok(self.next_index),
             }
         }
@@ -249,7 +255,7 @@ impl<'a> MboStream<'a> {
 
     /// The fast path of `for_each_mbo`: stops at the first record it cannot take whole.
     #[inline(always)]
-    fn walk_whole_records(&mut self, f: &mut impl FnMut(u64, &MboMsg)) {
+    fn walk_whole_records(&mut self, f: &mut impl MboVisitor) {
         let data: &[u8] = match &self.input {
             Input::Slice(data) => data,
             #[cfg(unix)]
@@ -274,7 +280,7 @@ impl<'a> MboStream<'a> {
             } else if len >= MBO_LEN {
                 // SAFETY: as in `next_mbo`: at least `size_of::<MboMsg>()` plain-old-data bytes.
                 let msg = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<MboMsg>()) };
-                f(index, &msg);
+                f.visit(index, &msg);
                 index += 1;
             } else {
                 break;
@@ -460,6 +466,24 @@ fn prefetch(ptr: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = ptr;
+}
+
+/// Receives each MBO record and its index from `MboStream::visit_each_mbo`.
+///
+/// A closure's body is inlined into the record loop only when LLVM chooses to, and a large one
+/// (decode + apply + capture) stays a call per record. An implementation can force it with
+/// `#[inline(always)]` on `visit`, which stable Rust does not allow on a closure.
+pub trait MboVisitor {
+    fn visit(&mut self, index: u64, msg: &MboMsg);
+}
+
+struct ClosureVisitor<F>(F);
+
+impl<F: FnMut(u64, &MboMsg)> MboVisitor for ClosureVisitor<F> {
+    #[inline(always)]
+    fn visit(&mut self, index: u64, msg: &MboMsg) {
+        (self.0)(index, msg)
+    }
 }
 
 #[cfg(test)]
