@@ -273,10 +273,12 @@ impl Queues {
         self.free.push(slot);
     }
 
-    // `level_slot`, `link_back`, `unlink` and `Book::apply_action` are forced inline: in the
-    // extension module (fat LTO, one codegen unit) LLVM kept them as calls, each with its own
-    // register saves, and forcing them measured 3-5 % faster `read_bbo` in paired runs
-    // (`benchmarks/ab_builds.py`). The standalone examples inlined them on their own.
+    // The per-record path is forced inline (`level_slot`, `link_back`, `unlink`, `Book::apply`
+    // and `apply_action`, `Market::apply`, `BboColumns::visit`): in the extension module (fat
+    // LTO, one codegen unit) LLVM kept parts of it as calls, each with its own register saves,
+    // and forcing them measured 3-5 % faster `read_bbo` per step in paired runs
+    // (`benchmarks/ab_builds.py`). The standalone examples inlined them on their own. Forcing
+    // `add`/`cancel`/`modify` as well measured no faster.
 
     /// The slot of the level at `(side, price)`, created empty if there is none.
     #[inline(always)]
@@ -437,7 +439,7 @@ impl Book {
     }
 
     /// Apply one MBO record with Databento's semantics (see the README's "Book semantics").
-    #[inline]
+    #[inline(always)]
     pub fn apply(&mut self, msg: &MboMsg) {
         let flag_bits = msg.flags.raw();
         self.apply_action(msg, flag_bits);

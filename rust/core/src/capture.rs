@@ -286,7 +286,7 @@ impl Boundary for BboColumns {
         self.room = self.keys.room().min(self.bid.room()).min(self.ask.room());
     }
 
-    #[inline]
+    #[inline(always)]
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
         if self.rows == self.room {
             self.grow();

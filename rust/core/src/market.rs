@@ -24,7 +24,7 @@ impl Market {
     }
 
     /// Apply one record to its book (created on first sight) and return that book's slot.
-    #[inline]
+    #[inline(always)]
     pub fn apply(&mut self, msg: &MboMsg) -> usize {
         let key = (msg.hd.instrument_id, msg.hd.publisher_id);
         let slot = self.slot_for(key);
