@@ -40,7 +40,6 @@ pub struct HugePageAlloc {
 /// Freed blocks waiting for reuse (a fixed array: the allocator must not allocate to do its job).
 struct Kept {
     blocks: [Option<KeptBlock>; KEEP_SLOTS],
-    bytes: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -55,7 +54,6 @@ impl HugePageAlloc {
         HugePageAlloc {
             kept: Mutex::new(Kept {
                 blocks: [None; KEEP_SLOTS],
-                bytes: 0,
             }),
         }
     }
@@ -156,13 +154,17 @@ impl Evicted {
 }
 
 impl Kept {
+    /// Bytes kept (32 slots at most: summed when asked rather than tracked).
+    fn bytes(&self) -> usize {
+        self.blocks.iter().flatten().map(|block| block.len).sum()
+    }
+
     /// Evict the blocks kept longer than `KEEP_FOR`.
     fn expire(&mut self, now: Instant, evicted: &mut Evicted) {
         for slot in &mut self.blocks {
             if let Some(block) = *slot {
                 if now.duration_since(block.since) > KEEP_FOR {
                     *slot = None;
-                    self.bytes -= block.len;
                     evicted.push(block);
                 }
             }
@@ -176,9 +178,7 @@ impl Kept {
             .iter_mut()
             .filter(|slot| slot.is_some_and(|block| block.len >= len))
             .min_by_key(|slot| slot.map(|block| block.len))?;
-        let block = slot.take()?;
-        self.bytes -= block.len;
-        Some(block)
+        slot.take()
     }
 
     /// Keep `block`, evicting the oldest kept blocks to make room; a block bigger than the
@@ -188,7 +188,7 @@ impl Kept {
             evicted.push(block);
             return;
         }
-        while self.bytes + block.len > KEEP_AT_MOST || self.blocks.iter().all(Option::is_some) {
+        while self.bytes() + block.len > KEEP_AT_MOST || self.blocks.iter().all(Option::is_some) {
             let Some(oldest) = self
                 .blocks
                 .iter_mut()
@@ -198,13 +198,11 @@ impl Kept {
                 break;
             };
             if let Some(old) = oldest.take() {
-                self.bytes -= old.len;
                 evicted.push(old);
             }
         }
         if let Some(free) = self.blocks.iter_mut().find(|slot| slot.is_none()) {
             *free = Some(block);
-            self.bytes += block.len;
         }
     }
 }
@@ -355,13 +353,13 @@ mod tests {
         unsafe {
             let big = alloc.alloc(layout(4 * HUGE));
             alloc.dealloc(big, layout(4 * HUGE));
-            assert_eq!(alloc.kept().bytes, 4 * HUGE);
+            assert_eq!(alloc.kept().bytes(), 4 * HUGE);
             let again = alloc.alloc(layout(HUGE + 1));
             assert_eq!(again, big, "the kept block is handed out again");
-            assert_eq!(alloc.kept().bytes, 0);
+            assert_eq!(alloc.kept().bytes(), 0);
             // Its trimmed tail was unmapped: the block is now two huge pages.
             alloc.dealloc(again, layout(HUGE + 1));
-            assert_eq!(alloc.kept().bytes, 2 * HUGE);
+            assert_eq!(alloc.kept().bytes(), 2 * HUGE);
         }
     }
 
@@ -374,15 +372,15 @@ mod tests {
                 alloc.dealloc(block, layout(100 << 20));
             }
             // 3 x 100 MiB freed, 256 MiB kept at most: the oldest went back to the kernel.
-            assert_eq!(alloc.kept().bytes, 2 * (100 << 20));
+            assert_eq!(alloc.kept().bytes(), 2 * (100 << 20));
             let oversized = alloc.alloc(layout(KEEP_AT_MOST + HUGE));
             alloc.dealloc(oversized, layout(KEEP_AT_MOST + HUGE));
-            assert_eq!(alloc.kept().bytes, 2 * (100 << 20));
+            assert_eq!(alloc.kept().bytes(), 2 * (100 << 20));
             let mut expired = Evicted::default();
             let later = Instant::now() + KEEP_FOR + Duration::from_millis(1);
             alloc.kept().expire(later, &mut expired);
             expired.unmap();
-            assert_eq!(alloc.kept().bytes, 0);
+            assert_eq!(alloc.kept().bytes(), 0);
             assert!(alloc.kept().blocks.iter().all(Option::is_none));
         }
     }
