@@ -11,14 +11,16 @@ those paired ratios is reported.
     git stash pop && .venv/bin/maturin develop --release
     .venv/bin/python benchmarks/ab_builds.py /tmp/old.so /tmp/new.so --rounds 40
 
-The work is `read_bbo` on the benchmark input (`--input`); a round's result is kept until the next
-round of the same build, as a caller's variable would be.
+The work (`--work`) is `read_bbo`, `Market().apply` or `Replay` opening on the benchmark input
+(`--input`); a round's result is kept until the next round of the same build, as a caller's
+variable would be. Minor page faults per call (getrusage) are reported beside the times.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import resource
 import shutil
 import statistics
 import sys
@@ -26,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = ROOT / "bench-data" / "CLX5_x50.dbn"
@@ -45,10 +47,19 @@ def load(path: Path, workdir: Path, n: int) -> ModuleType:
     return module
 
 
+def work(module: ModuleType, name: str, src: str) -> Callable[[], Any]:
+    if name == "read_bbo":
+        return lambda: module.read_bbo_columns(src, None, None)
+    if name == "market_apply":
+        return lambda: module.Market().apply(src)
+    return lambda: module.Replay(src, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("builds", nargs="+", type=Path, help="_core shared libraries; first = baseline")
     ap.add_argument("--input", type=Path, default=DEFAULT_INPUT)
+    ap.add_argument("--work", choices=["read_bbo", "market_apply", "replay"], default="read_bbo")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=2, help="rounds run but not counted")
     args = ap.parse_args(argv)
@@ -57,23 +68,29 @@ def main(argv: list[str] | None = None) -> int:
     src = str(args.input)
     with tempfile.TemporaryDirectory() as tmp:
         modules = [load(path, Path(tmp), n) for n, path in enumerate(args.builds)]
+        calls = [work(module, args.work, src) for module in modules]
         times: list[list[float]] = [[] for _ in modules]
+        faults: list[list[int]] = [[] for _ in modules]
         results: list[Any] = [None] * len(modules)
         for round_no in range(args.warmup + args.rounds):
             order = list(range(len(modules)))
             if round_no % 2:
                 order.reverse()
             for i in order:
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 t0 = time.perf_counter()
-                results[i] = modules[i].read_bbo_columns(src, None, None)
+                results[i] = calls[i]()
+                elapsed = time.perf_counter() - t0
                 if round_no >= args.warmup:
-                    times[i].append(time.perf_counter() - t0)
-    print(f"read_bbo({args.input.name}), {args.rounds} rounds, builds taking turns:")
-    for path, seconds in zip(args.builds, times):
+                    times[i].append(elapsed)
+                    faults[i].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    print(f"{args.work}({args.input.name}), {args.rounds} rounds, builds taking turns:")
+    for path, seconds, minflt in zip(args.builds, times, faults):
         ratios = [t / base for t, base in zip(seconds, times[0])]
         print(
             f"  {path}: median {statistics.median(seconds) * 1e3:.1f} ms, "
             f"best {min(seconds) * 1e3:.1f} ms, "
+            f"minor faults/call median {statistics.median(minflt):,.0f}, "
             f"paired ratio to the first build: median {statistics.median(ratios):.3f}"
         )
     return 0
