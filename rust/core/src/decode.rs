@@ -278,9 +278,18 @@ impl<'a> MboStream<'a> {
             if record[1] != dbn::rtype::MBO {
                 skipped += 1;
             } else if len >= MBO_LEN {
-                // SAFETY: as in `next_mbo`: at least `size_of::<MboMsg>()` plain-old-data bytes.
-                let msg = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<MboMsg>()) };
-                f.visit(index, &msg);
+                // Records of a mapped or buffered DBN stream are 8-byte aligned: borrowing them
+                // in place spares a 56-byte copy per record (3-6 % of `read_bbo`/`Market.apply`
+                // in paired runs). An odd offset, possible in caller-supplied bytes, is copied.
+                let ptr = record.as_ptr().cast::<MboMsg>();
+                if ptr.is_aligned() {
+                    // SAFETY: at least `size_of::<MboMsg>()` plain-old-data bytes, aligned.
+                    f.visit(index, unsafe { &*ptr });
+                } else {
+                    // SAFETY: as in `next_mbo`: at least `size_of::<MboMsg>()` plain-old-data bytes.
+                    let msg = unsafe { std::ptr::read_unaligned(ptr) };
+                    f.visit(index, &msg);
+                }
                 index += 1;
             } else {
                 break;
