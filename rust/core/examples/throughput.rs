@@ -5,6 +5,13 @@ use std::time::Instant;
 use mbo_fast_core::capture::{read_bbo, Filter};
 use mbo_fast_core::{Market, MboStream, Source};
 
+/// The allocator the Python extension installs, so the output columns cost here what they cost
+/// there (huge-page aligned, see `mbo_fast_core::hugepages`).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static GLOBAL: mbo_fast_core::hugepages::HugePageAlloc =
+    mbo_fast_core::hugepages::HugePageAlloc::new();
+
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
     (0..runs)
         .map(|_| {

@@ -78,34 +78,6 @@ impl<S: Boundary> MboVisitor for Pass<'_, S> {
     }
 }
 
-/// Reserve room for `additional` more values and, on Linux, ask for transparent huge pages:
-/// filling hundreds of megabytes of fresh columns otherwise costs one page fault per 4 KiB,
-/// a third of the whole pass.
-fn reserve_column<T>(column: &mut Vec<T>, additional: usize) {
-    column.reserve(additional);
-    #[cfg(target_os = "linux")]
-    {
-        let bytes = column.capacity() * std::mem::size_of::<T>();
-        const HUGE: usize = 2 << 20;
-        if bytes >= HUGE {
-            let start = column.as_mut_ptr() as usize;
-            let aligned = (start + HUGE - 1) & !(HUGE - 1);
-            let end = (start + bytes) & !(HUGE - 1);
-            if end > aligned {
-                // SAFETY: the range lies inside this Vec's allocation; MADV_HUGEPAGE is advice
-                // and changes no contents. Failure (e.g. THP disabled) is harmless.
-                unsafe {
-                    libc::madvise(
-                        aligned as *mut libc::c_void,
-                        end - aligned,
-                        libc::MADV_HUGEPAGE,
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// The identifying columns of every captured row.
 #[derive(Debug, Default)]
 pub struct RowKeys {
@@ -118,11 +90,11 @@ pub struct RowKeys {
 
 impl RowKeys {
     fn reserve(&mut self, rows: usize) {
-        reserve_column(&mut self.index, rows);
-        reserve_column(&mut self.ts_recv, rows);
-        reserve_column(&mut self.ts_event, rows);
-        reserve_column(&mut self.instrument_id, rows);
-        reserve_column(&mut self.publisher_id, rows);
+        self.index.reserve(rows);
+        self.ts_recv.reserve(rows);
+        self.ts_event.reserve(rows);
+        self.instrument_id.reserve(rows);
+        self.publisher_id.reserve(rows);
     }
 
     fn room(&self) -> usize {
@@ -194,9 +166,9 @@ pub struct SideColumns {
 
 impl SideColumns {
     fn reserve(&mut self, values: usize) {
-        reserve_column(&mut self.px, values);
-        reserve_column(&mut self.sz, values);
-        reserve_column(&mut self.ct, values);
+        self.px.reserve(values);
+        self.sz.reserve(values);
+        self.ct.reserve(values);
     }
 
     #[inline]

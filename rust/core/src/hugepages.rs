@@ -17,8 +17,9 @@
 //!   pages whenever it is short of memory (`MADV_FREE`).
 //!
 //! Blocks grow with `mremap` (no copy, as glibc does for its mapped blocks). Smaller blocks go to
-//! the system allocator. The extension module (`mbo-fast-python`) installs this as its global
-//! allocator; the core library itself does not depend on it.
+//! the system allocator. The extension module (`mbo-fast-python`) and the `throughput` example
+//! install this as their global allocator; the core library itself does not depend on it, and
+//! it is the only place that asks for huge pages for the output.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
