@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -480,6 +481,8 @@ def test_bench(run: Runner, clx5_path: Path) -> None:
     for label in ("read_bbo", "read_depth(10)", "Market.apply", "peak RSS"):
         assert label in r.text
     assert r.text.count("M records/s") == 3
+    # each case's first call beside its best
+    assert len(re.findall(r"\(first [0-9.]+ ms\)", r.text)) == 3
 
 
 # ---------------------------------------------------------------------------------------------

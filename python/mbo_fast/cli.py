@@ -474,13 +474,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         f"{PROG} {mbo_fast.__version__} bench: {name}",
         f"  {records:,} records, {size / 2**20:.1f} MiB, best of {repeat} (first call beside it)",
     ]
-    for label, (first, best, rows) in (
-        ("read_bbo", t_bbo),
-        ("read_depth(10)", t_depth),
-        ("Market.apply", t_apply),
+    for label, (first, best, rows), counts_rows in (
+        ("read_bbo", t_bbo, True),
+        ("read_depth(10)", t_depth, True),
+        ("Market.apply", t_apply, False),  # its result is the record count
     ):
         rate = records / best if best > 0 else float("inf")
-        extra = f"  {rows:,} rows" if label != "Market.apply" else ""
+        extra = f"  {rows:,} rows" if counts_rows else ""
         lines.append(
             f"  {label:<15}{best * 1e3:10.1f} ms  {rate / 1e6:8.2f} M records/s"
             f"  (first {first * 1e3:.1f} ms){extra}"
