@@ -1,11 +1,13 @@
 """Request parsing: one strict syntax for integers (ASCII digits, a '-' only where negative
-values exist) in query parameters, Last-Event-ID, `from` and times in ns; empty values are 400s.
+values exist) in query parameters, Last-Event-ID, `from` and times in ns; empty values are 400s;
+JSON bodies nested beyond the decoder's depth are a 400, not a 500 with a traceback.
 
 Runs on a small simulated session (instrument 1, publisher 1, 3,000 records): no sample data."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -175,3 +177,51 @@ def test_every_unicode_digit_but_ascii_is_refused() -> None:
     for c in others:
         with pytest.raises(ParamError):
             parse_int("x", c * 2)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON bodies
+
+
+def _post(client: Any, data: bytes | str) -> Any:
+    return client.post(
+        "/api/v1/sim/orders", data=data, headers={"Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 30_000, '{"a":' * 12_000, "[" * 30_000 + "]" * 30_000],
+    ids=["arrays", "objects", "closed"],
+)
+async def test_deeply_nested_json_is_a_400_without_a_traceback(
+    sim_client: Any, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        resp = await _post(sim_client, body)
+        doc = await resp.json()
+    assert resp.status == 400 and "nests too deeply" in doc["error"], doc
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert (await answer(sim_client, "/api/v1/sim/orders", 200))["orders"] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"{", "not JSON"),
+        (b"", "not JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"x"', "must be a JSON object"),
+        (b'{"instrument_id": 1e400}', "instrument_id"),
+    ],
+)
+async def test_bad_bodies_are_400s(sim_client: Any, data: bytes, why: str) -> None:
+    resp = await _post(sim_client, data)
+    doc = await resp.json()
+    assert resp.status == 400 and (why in doc["error"] or doc["parameter"] == why), doc
+
+
+async def test_a_body_over_max_request_bytes_is_a_413(sim_client: Any) -> None:
+    resp = await _post(sim_client, b"[" + b"1," * 40_000 + b"1]")
+    assert resp.status == 413 and "max_request_bytes" in (await resp.json())["error"]

@@ -1,14 +1,16 @@
 """REST endpoints under /api/v1/, health, metrics and the SSE stream's parameter handling.
 
-Request parsing is strict and in one place (`parse_int`, `_parse_ts`): integers are ASCII
-digits `[0-9]+`, with a leading `-` only where negative values exist (never `+`, `_`, spaces, or
-other scripts' digits, which Python's `int()` would take); an empty value (`?index=`) is a 400,
-not "not given"."""
+Request parsing is strict and in one place (`parse_int`, `_parse_ts`, `json_object`): integers
+are ASCII digits `[0-9]+`, with a leading `-` only where negative values exist (never `+`, `_`,
+spaces, or other scripts' digits, which Python's `int()` would take); an empty value
+(`?index=`) is a 400, not "not given"; a JSON body is an object, UTF-8, bounded in size and
+nesting (a 400 with a message, never a 500)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable
@@ -128,6 +130,30 @@ def parse_decimal(name: str, raw: str) -> float:
     if _DECIMAL.fullmatch(raw) is None:
         raise ParamError(name, f"not a decimal number (digits 0-9 and '.'): {raw[:40]!r}")
     return float(raw)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object (Content-Type checked by guards.json_bodies_only; size
+    bounded by max_request_bytes: 413). Not UTF-8, not JSON, nested too deeply for the decoder
+    (it raises RecursionError) or not an object: a 400."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[STATE].config.max_request_bytes
+        raise ParamError(
+            None, f"the body is larger than {limit} bytes (max_request_bytes)", status=413
+        ) from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ParamError(None, "the body is not UTF-8") from None
+    except RecursionError:
+        raise ParamError(None, "the body is not a JSON object: it nests too deeply") from None
+    except ValueError as exc:
+        raise ParamError(None, f"the body is not JSON: {str(exc)[:80]}") from None
+    if not isinstance(body, dict):
+        raise ParamError(None, "the body must be a JSON object")
+    return body
 
 
 def _bool(request: web.Request, name: str, default: bool = False) -> bool:

@@ -18,7 +18,17 @@ from aiohttp import web
 import mbo_fast
 
 from .data import Source
-from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, _run
+from .routes import (
+    U16,
+    U32,
+    ParamError,
+    _catalog,
+    _check_known,
+    _int,
+    _json,
+    _run,
+    json_object,
+)
 
 routes = web.RouteTableDef()
 MAX_ORDERS = 200
@@ -178,12 +188,7 @@ def _source(request: web.Request) -> tuple[Source, tuple[int, int] | None]:
 @routes.post("/api/v1/sim/orders")
 async def place(request: web.Request) -> web.Response:
     _check_known(request, set())
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ParamError(None, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ParamError(None, "the body must be a JSON object")
+    body = await json_object(request)
     allowed = {"instrument_id", "publisher_id", "source", "side", "price", "size", "index"}
     for key in body:
         if key not in allowed:
