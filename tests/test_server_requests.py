@@ -225,3 +225,45 @@ async def test_bad_bodies_are_400s(sim_client: Any, data: bytes, why: str) -> No
 async def test_a_body_over_max_request_bytes_is_a_413(sim_client: Any) -> None:
     resp = await _post(sim_client, b"[" + b"1," * 40_000 + b"1]")
     assert resp.status == 413 and "max_request_bytes" in (await resp.json())["error"]
+
+
+# --------------------------------------------------------------------------------------------
+# what the HTTP parser refuses
+
+
+def test_a_malformed_request_is_not_an_error_traceback() -> None:
+    """aiohttp logs a request its parser refuses as an error with a traceback (any client could
+    fill the log that way): it becomes one debug line, shown only at debug level."""
+    from aiohttp.http_exceptions import BadStatusLine, LineTooLong
+
+    from mbo_fast_server.logs import ClientHttpErrors, setup_logging
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            (type(exc), exc, None),
+        )
+
+    server_logger = logging.getLogger("aiohttp.server")
+    ours_logger = logging.getLogger("mbo_fast_server")
+    saved = (server_logger.handlers[:], server_logger.filters[:], server_logger.propagate)
+    saved_ours = (ours_logger.handlers[:], ours_logger.level, ours_logger.propagate)
+    try:
+        setup_logging("info")
+        assert any(isinstance(f, ClientHttpErrors) for f in server_logger.filters)
+        too_long = record(LineTooLong("x" * 9000, "8190"))
+        assert server_logger.filter(too_long) is False  # dropped at info level
+        setup_logging("debug")
+        line = record(BadStatusLine("GARBAGE"))
+        assert server_logger.filter(line) and line.levelno == logging.DEBUG
+        assert line.exc_info is None and "malformed" in line.getMessage()
+        ours = record(RuntimeError("a bug of ours"))
+        assert server_logger.filter(ours) and ours.levelno == logging.ERROR and ours.exc_info
+    finally:
+        server_logger.handlers[:], server_logger.filters[:], server_logger.propagate = saved
+        ours_logger.handlers[:], ours_logger.level, ours_logger.propagate = saved_ours
