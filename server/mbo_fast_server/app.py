@@ -195,7 +195,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app.add_routes(consolidated_routes)
     sim.add_routes(app)  # simulated orders (mbo_fast.Backtest) for the web UI's L3 queue
     ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
-    docs.add_routes(app)
+    docs.add_routes(app, cfg)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)
     return app
