@@ -228,7 +228,7 @@ async def test_slow_live_subscriber_does_not_delay_another(
         host, cport = client.server.host, client.server.port
         slow = socket.create_connection((host, cport))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never reads
+        slow.sendall(f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())  # never reads
         resp = await client.get(url)
         t0 = time.monotonic()
         events = await read_events(resp, lambda e: time.monotonic() - t0 > 3.0)

@@ -242,6 +242,10 @@ class Backtest:
     """Simulated limit orders against real MBO history; the historical books are untouched."""
 
     def __init__(self, source: _RawSource, latency_ns: int = 0) -> None: ...
+    @staticmethod
+    def from_replay(replay: Replay, position: int = 0, latency_ns: int = 0) -> Backtest:
+        """Over the replay's records (shared), from its nearest checkpoint at or before
+        `position`."""
     def __len__(self) -> int: ...
     @property
     def position(self) -> int: ...

@@ -111,6 +111,22 @@ impl Recording {
         &self.keys
     }
 
+    /// The nearest market checkpoint at or before `position` (records applied, at most
+    /// `len()`): its position and the market there.
+    pub fn checkpoint_at_or_before(&self, position: usize) -> (usize, &Market) {
+        let k = (position.min(self.len()) / self.every).min(self.checkpoints.len() - 1);
+        (k * self.every, &self.checkpoints[k])
+    }
+
+    /// The largest `ts_recv` among the first `position` records (0 for none).
+    pub fn ts_recv_max_before(&self, position: usize) -> u64 {
+        position
+            .checked_sub(1)
+            .and_then(|last| self.ts_recv_max.get(last))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Number of records with `ts_recv <= ts` (in stream order, under the running maximum).
     pub fn position_at_ts(&self, ts: u64) -> usize {
         self.ts_recv_max.partition_point(|&max| max <= ts)

@@ -26,6 +26,11 @@ impl PyReplay {
     fn owner(&self) -> Owner {
         Owner::Replay(Arc::clone(&self.replay))
     }
+
+    /// The shared records and checkpoints (a Backtest can start over them).
+    pub fn recording(&self) -> &Arc<Recording> {
+        &self.recording
+    }
 }
 
 #[pymethods]
