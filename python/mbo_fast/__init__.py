@@ -18,7 +18,7 @@ from ._core import UNDEF_PRICE, Bbo, Book, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
-from .errors import DecodeError, MboError, SchemaError, SourceError
+from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
 
 __version__: str = _core.__version__
@@ -35,6 +35,7 @@ __all__ = [
     "Market",
     "MboError",
     "OrderState",
+    "OutOfMemoryError",
     "Player",
     "Replay",
     "SchemaError",
