@@ -27,11 +27,18 @@ pub enum Source<'a> {
 }
 
 /// The DBN versions whose record header and MBO layout this module reads (v1 to v3 share them).
-const MAX_DBN_VERSION: u8 = 3;
+pub(crate) const MAX_DBN_VERSION: u8 = 3;
 /// `DBN` + version byte + u32 metadata length.
-const PRELUDE_LEN: usize = 8;
-const HEADER_LEN: usize = std::mem::size_of::<RecordHeader>();
-const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
+pub(crate) const PRELUDE_LEN: usize = 8;
+pub(crate) const HEADER_LEN: usize = std::mem::size_of::<RecordHeader>();
+pub(crate) const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
+/// The largest metadata block accepted, from a file or a live feed; a longer claimed length is a
+/// [`Error::Decode`] before anything is read or allocated. Real metadata is a few KiB; symbol
+/// mappings add ~150 bytes per instrument (a 71-byte raw symbol, its interval count, then 79
+/// bytes per mapping interval in DBN v2/v3), so 64 MiB still holds ~400,000 single-interval
+/// mappings (a parent-symbology request over a whole options complex is tens of thousands),
+/// while a hostile length costs at most this much memory, allocated fallibly.
+pub const MAX_METADATA_LEN: usize = 64 << 20;
 /// Record lengths are stored in 4-byte words.
 const LENGTH_UNIT: usize = 4;
 const CHUNK: usize = 1 << 18;
@@ -400,26 +407,54 @@ impl<'a> MboStream<'a> {
     }
 }
 
-/// Read and parse the prelude and metadata; returns them with their length in bytes.
-pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
-    let mut prelude = [0u8; PRELUDE_LEN];
-    read_exactly(reader, &mut prelude, label, "its DBN header")?;
-    if &prelude[..3] != b"DBN" {
+/// Check the start of a DBN stream, however much of its prelude `head` holds: the `DBN` magic,
+/// a supported version, and a metadata length within [`MAX_METADATA_LEN`]. Returns the metadata
+/// length once the whole prelude is there (`None` before). The file and live decoders share it.
+pub(crate) fn check_prelude(head: &[u8]) -> Result<Option<usize>> {
+    let magic = head.len().min(3);
+    if head[..magic] != b"DBN"[..magic] {
         return Err(Error::decode(
             "not a DBN stream: it does not start with 'DBN' (or a zstd frame)",
             Some(0),
         ));
     }
-    let version = prelude[3];
-    if version == 0 || version > MAX_DBN_VERSION {
+    if let Some(&version) = head.get(3) {
+        if version == 0 || version > MAX_DBN_VERSION {
+            return Err(Error::decode(
+                format!(
+                    "DBN version {version} is not supported (versions 1 to {MAX_DBN_VERSION} are)"
+                ),
+                Some(3),
+            ));
+        }
+    }
+    let Some(len) = head.get(4..PRELUDE_LEN) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > MAX_METADATA_LEN {
         return Err(Error::decode(
-            format!("DBN version {version} is not supported (versions 1 to {MAX_DBN_VERSION} are)"),
-            Some(3),
+            format!(
+                "corrupt DBN metadata: its length field claims {len} bytes, more than the \
+                 {MAX_METADATA_LEN} accepted"
+            ),
+            Some(4),
         ));
     }
-    let len = u32::from_le_bytes([prelude[4], prelude[5], prelude[6], prelude[7]]) as usize;
+    Ok(Some(len))
+}
+
+/// Read and parse the prelude and metadata; returns them with their length in bytes.
+pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
+    let mut prelude = [0u8; PRELUDE_LEN];
+    read_exactly(reader, &mut prelude, label, "its DBN header")?;
+    let len = check_prelude(&prelude)?.expect("a whole prelude");
     let mut bytes = prelude.to_vec();
-    // Read through `take` so a corrupt length cannot make us allocate gigabytes up front.
+    // The length is capped above; the allocation may still fail under a memory limit.
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| Error::out_of_memory("the DBN metadata", len))?;
+    // Read through `take`: the capacity is already there, and the read stops at the claimed end.
     let read = reader
         .take(len as u64)
         .read_to_end(&mut bytes)
@@ -558,6 +593,56 @@ mod tests {
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
+    }
+
+    /// A zstd frame decompressing to `head` followed by `zeros` zero bytes, built by hand from
+    /// RLE blocks (4 bytes per 128 KiB): a "zip bomb" of any size in ~1/32,000 of it.
+    pub(crate) fn zstd_bomb(head: &[u8], zeros: u64) -> Vec<u8> {
+        const BLOCK: u64 = 128 << 10;
+        let block_header = |last: bool, kind: u32, size: u32| {
+            let bits = u32::from(last) | kind << 1 | size << 3;
+            bits.to_le_bytes()[..3].to_vec()
+        };
+        // magic; frame header: no content size, one window byte (2^17 = 128 KiB), no checksum
+        let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+        out.extend(block_header(zeros == 0, 0, head.len() as u32)); // raw block
+        out.extend_from_slice(head);
+        let mut left = zeros;
+        while left > 0 {
+            let n = left.min(BLOCK);
+            left -= n;
+            out.extend(block_header(left == 0, 1, n as u32)); // RLE block of n zeros
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_metadata_length_over_the_cap_is_refused_before_reading() {
+        // 4 GiB of metadata claimed, and (decompressed) really there: 131 KB of zstd.
+        let claimed = u32::MAX - 15;
+        let mut prelude = b"DBN\x03".to_vec();
+        prelude.extend_from_slice(&claimed.to_le_bytes());
+        let bomb = zstd_bomb(&prelude, u64::from(claimed));
+        assert!(bomb.len() < 140_000, "{}", bomb.len());
+        let plain = [&prelude[..], &[0; 64]].concat();
+        for bytes in [&bomb[..], &plain[..]] {
+            match MboStream::open(Source::Bytes(bytes)) {
+                Err(Error::Decode {
+                    message,
+                    offset: Some(4),
+                }) => assert!(message.contains(&claimed.to_string()), "{message}"),
+                Err(other) => panic!("unexpected error {other}"),
+                Ok(_) => panic!("accepted"),
+            }
+        }
+        // At the cap it is read: zeros happen to be valid metadata (an MBO stream, no symbols).
+        let at_cap = MAX_METADATA_LEN as u32;
+        let mut prelude = b"DBN\x03".to_vec();
+        prelude.extend_from_slice(&at_cap.to_le_bytes());
+        let bomb = zstd_bomb(&prelude, u64::from(at_cap));
+        let mut stream = MboStream::open(Source::Bytes(&bomb)).unwrap();
+        assert!(stream.next_mbo().unwrap().is_none());
     }
 
     #[test]

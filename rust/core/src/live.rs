@@ -21,18 +21,12 @@ use std::time::{Duration, Instant};
 use dbn::{flags, MboMsg, Metadata, Schema};
 use rustc_hash::FxHashMap;
 
-use crate::decode::decode_metadata;
+use crate::decode::{check_prelude, decode_metadata, HEADER_LEN, MBO_LEN, PRELUDE_LEN};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
 use crate::playback::{book_json, top_levels, trade_json, Frame, FrameKind, Levels};
 use crate::timing::{Histogram, HistogramSnapshot};
 
-const PRELUDE_LEN: usize = 8;
-const HEADER_LEN: usize = std::mem::size_of::<dbn::RecordHeader>();
-const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
-const MAX_DBN_VERSION: u8 = 3;
-/// A metadata block larger than this is taken for garbage (real ones are a few KiB).
-const MAX_METADATA_LEN: usize = 64 << 20;
 /// Records kept for persistence are handed over in chunks of at most this many bytes (whole
 /// records): a persister copies ~1 MiB at a time, never one huge buffer that would hold Python's
 /// GIL for milliseconds, and the buffer grows by whole chunks instead of by reallocation inside
@@ -127,29 +121,9 @@ impl LiveDecoder {
     /// Check the prelude as soon as its bytes arrive; parse the metadata once it is whole.
     fn parse_metadata(&mut self) -> Result<bool> {
         let head = &self.buf[self.pos..];
-        let n = head.len().min(3);
-        if head[..n] != b"DBN"[..n] {
-            return Err(Error::decode(
-                "not a DBN stream: it does not start with 'DBN'",
-                Some(0),
-            ));
-        }
-        if head.len() >= 4 && (head[3] == 0 || head[3] > MAX_DBN_VERSION) {
-            return Err(Error::decode(
-                format!("DBN version {} is not supported", head[3]),
-                Some(3),
-            ));
-        }
-        if head.len() < PRELUDE_LEN {
+        let Some(len) = check_prelude(head)? else {
             return Ok(false);
-        }
-        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        if len > MAX_METADATA_LEN {
-            return Err(Error::decode(
-                format!("corrupt DBN metadata: length {len} bytes"),
-                Some(4),
-            ));
-        }
+        };
         if head.len() < PRELUDE_LEN + len {
             return Ok(false);
         }

@@ -1,0 +1,106 @@
+"""What hostile input or an absurd argument can make the core allocate: bounded, and a typed error
+when it is too much, never an abort. Each case that could allocate runs in a child process under
+a tight address-space limit (RLIMIT_AS): an infallible allocation that fails there aborts the
+child (SIGABRT), which fails the test instead of taking pytest down with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import require_core
+from dbn_builder import zstd_bomb
+
+mbo_fast = require_core()
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux-specific"
+)
+
+_CHILD = """
+import json, resource, sys
+import mbo_fast
+
+def vm_size():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+
+limit = vm_size() + {headroom}
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+out = {{}}
+try:
+{body}
+except mbo_fast.MboError as exc:
+    out["error"] = type(exc).__name__
+    out["message"] = str(exc)
+    out["memory_error"] = isinstance(exc, MemoryError)
+    out["value_error"] = isinstance(exc, ValueError)
+print(json.dumps(out))
+"""
+
+
+def run_limited(body: str, headroom: int, *args: str) -> dict[str, Any]:
+    """Run `body` (Python, `sys.argv[1:]` = args) in a child whose address space may grow by
+    `headroom` bytes past what importing mbo_fast took. Returns what it put in `out` plus the
+    error it raised (`error`, `message`), if any; fails the test if the child died."""
+    code = _CHILD.format(headroom=headroom, body=textwrap.indent(textwrap.dedent(body), "    "))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, (
+        f"the child died (exit {proc.returncode}): an abort instead of a typed error?\n"
+        f"{proc.stderr[-3000:]}"
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ---- metadata ----------------------------------------------------------------------------------
+
+
+@linux_only
+def test_a_zstd_metadata_bomb_is_a_decode_error_in_bounded_memory(tmp_path: Path) -> None:
+    """131 KB of zstd claiming (and decompressing to) 4 GiB of metadata: refused from its length
+    field before anything is read, by every entry point, within 256 MiB."""
+    claimed = 2**32 - 16
+    bomb = zstd_bomb(b"DBN\x03" + claimed.to_bytes(4, "little"), claimed)
+    assert len(bomb) < 140_000
+    path = tmp_path / "bomb.dbn.zst"
+    path.write_bytes(bomb)
+    for call in ("mbo_fast.info(path)", "mbo_fast.read_bbo(path)", "mbo_fast.read_bbo(data)"):
+        body = f"""
+            path = sys.argv[1]
+            data = open(path, "rb").read()
+            {call}
+        """
+        out = run_limited(body, 256 << 20, str(path))
+        assert out.get("error") == "DecodeError", (call, out)
+        assert str(claimed) in out["message"], out["message"]
+    # a live feed sending the same claim is refused as soon as the prelude arrives
+    live = mbo_fast._core.LiveMarket(0)
+    with pytest.raises(mbo_fast.DecodeError, match=str(claimed)):
+        live.feed(b"DBN\x03" + claimed.to_bytes(4, "little"))
+
+
+@linux_only
+def test_metadata_at_the_cap_is_read(tmp_path: Path) -> None:
+    """64 MiB of metadata (the cap; zeros happen to be valid metadata) is read, fallibly, in
+    bounded memory: a stream with no records."""
+    claimed = 64 << 20
+    path = tmp_path / "big-metadata.dbn.zst"
+    path.write_bytes(zstd_bomb(b"DBN\x03" + claimed.to_bytes(4, "little"), claimed))
+    out = run_limited(
+        "out['records'] = mbo_fast.info(sys.argv[1])['records']", 512 << 20, str(path)
+    )
+    assert out == {"records": 0}
