@@ -340,9 +340,11 @@ class LiveMarket:
     def published(self) -> None:
         """The last publish's frames are with the clients: record receipt -> published."""
     def set_persist(self, on: bool) -> None: ...
-    def take_records(self) -> bytes:
-        """The oldest raw 56-byte MBO records not taken yet, at most ~1 MiB; call until empty
-        to take them all, in order (empty unless persisting)."""
+    def take_records(self) -> tuple[bytes, int, int, int] | None:
+        """The oldest chunk of applied records not taken yet: `(data, records, ts_recv_first,
+        ts_recv_last)`, `data` being whole DBN MBO records exactly as received (56 bytes each,
+        64 on a ts_out stream), at most ~1 MiB. Call until None to take them all, in order
+        (None unless persisting)."""
     @property
     def index(self) -> int: ...
     def publishers(self, instrument_id: int) -> list[int]:
