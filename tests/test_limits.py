@@ -40,11 +40,11 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 out = {{}}
 try:
 {body}
-except mbo_fast.MboError as exc:
+except Exception as exc:
     out["error"] = type(exc).__name__
     out["message"] = str(exc)
+    out["mbo_error"] = isinstance(exc, mbo_fast.MboError)
     out["memory_error"] = isinstance(exc, MemoryError)
-    out["value_error"] = isinstance(exc, ValueError)
 print(json.dumps(out))
 """
 
@@ -104,3 +104,68 @@ def test_metadata_at_the_cap_is_read(tmp_path: Path) -> None:
         "out['records'] = mbo_fast.info(sys.argv[1])['records']", 512 << 20, str(path)
     )
     assert out == {"records": 0}
+
+
+# ---- output that outgrows memory ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated session (no sample data needed): ~10,000 event boundaries."""
+    path = tmp_path_factory.mktemp("limits") / "session.dbn"
+    mbo_fast.simulate(seed=2, records=20_000, path=path)
+    return path
+
+
+# 10**6 runs in a child (below): before the limit, it aborted the process
+@pytest.mark.parametrize("depth", [10_001, 2**62, 2**64, 0, -1])
+def test_read_depth_beyond_max_depth_is_a_value_error(session: Path, depth: int) -> None:
+    with pytest.raises(ValueError, match=f"between 1 and {mbo_fast.MAX_DEPTH}"):
+        mbo_fast.read_depth(session, depth)
+    with pytest.raises(ValueError, match=f"between 1 and {mbo_fast.MAX_DEPTH}"):
+        mbo_fast._core.read_depth_columns(str(session), max(depth, 0) % 2**64, None, None)
+
+
+@linux_only
+def test_read_depth_of_a_million_levels_is_refused_without_allocating(session: Path) -> None:
+    """It used to reserve rows x depth values up front and abort."""
+    out = run_limited("mbo_fast.read_depth(sys.argv[1], 10**6)", 256 << 20, str(session))
+    assert out.get("error") == "ValueError", out
+
+
+@linux_only
+def test_read_depth_that_outgrows_memory_is_an_out_of_memory_error(session: Path) -> None:
+    """MAX_DEPTH levels a side for ~10,000 rows is 3.2 GB: under a 1 GiB limit the columns
+    cannot grow, which is an OutOfMemoryError (an MboError and a MemoryError), not an abort;
+    the interpreter goes on (the last statement runs after the error is caught)."""
+    body = """
+        try:
+            mbo_fast.read_depth(sys.argv[1], mbo_fast.MAX_DEPTH)
+        finally:
+            out["after"] = len(mbo_fast.read_depth(sys.argv[1], 5))  # memory is usable again
+    """
+    out = run_limited(body, 1 << 30, str(session))
+    assert out.get("error") == "OutOfMemoryError", out
+    assert out["mbo_error"] and out["memory_error"] and "read_depth" in out["message"]
+    assert out["after"] == len(mbo_fast.read_bbo(session))
+
+
+@linux_only
+@pytest.mark.parametrize(
+    "call",
+    [
+        "mbo_fast.read_records(sys.argv[1])",
+        "mbo_fast.read_bbo(sys.argv[1])",
+        "mbo_fast.Replay(sys.argv[1])",
+        "mbo_fast.Backtest(sys.argv[1])",
+    ],
+)
+def test_records_held_in_memory_that_outgrow_it_are_an_out_of_memory_error(
+    tmp_path: Path, call: str
+) -> None:
+    """2 M records (112 MB of input, as much in columns or in memory) under a 48 MiB limit."""
+    path = tmp_path / "big.dbn.zst"  # zstd: read in chunks, not mapped
+    mbo_fast.simulate(seed=4, records=2_000_000, path=path)
+    out = run_limited(call, 48 << 20, str(path))
+    assert out.get("error") == "OutOfMemoryError", out
+    assert out["mbo_error"] and out["memory_error"]

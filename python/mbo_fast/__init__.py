@@ -14,7 +14,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from . import _core
-from ._core import UNDEF_PRICE, Bbo, Book, Player, Uncross
+from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
@@ -24,6 +24,7 @@ from .simulate import simulate
 __version__: str = _core.__version__
 
 __all__ = [
+    "MAX_DEPTH",
     "UNDEF_PRICE",
     "Backtest",
     "Bbo",
@@ -105,9 +106,13 @@ def read_depth(
     publisher_id: int | None = None,
 ) -> Columns:
     """MBP-N style levels after every F_LAST record: like read_bbo, but bid_px/bid_sz/bid_ct/
-    ask_px/ask_sz/ask_ct are 2-D arrays of shape (rows, depth), best level first."""
-    if depth < 1:
-        raise ValueError("depth must be >= 1")
+    ask_px/ask_sz/ask_ct are 2-D arrays of shape (rows, depth), best level first.
+
+    `depth` is 1 to `MAX_DEPTH` (10,000; ValueError beyond). Every row holds `depth` levels a side,
+    padded when the book has fewer: OutOfMemoryError (a MemoryError) when the columns outgrow
+    the memory the process can get."""
+    if not 1 <= depth <= MAX_DEPTH:  # the core checks too; this also catches ints beyond u64
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH} levels, got {depth}")
     raw = to_raw_source(source)
     return Columns(_core.read_depth_columns(raw, depth, instrument_id, publisher_id))
 

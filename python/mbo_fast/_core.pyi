@@ -6,6 +6,10 @@ from numpy.typing import NDArray
 
 __version__: str
 UNDEF_PRICE: int
+# read_depth's most levels per side (more: ValueError).
+MAX_DEPTH: int
+# The largest DBN metadata block accepted, in bytes (a longer claimed length: DecodeError).
+MAX_METADATA_LEN: int
 
 # A source the core reads directly: a filesystem path (str) or the bytes of a DBN stream
 # (plain or zstd). `mbo_fast` normalises os.PathLike, bytes-likes and DBNStore to these.
@@ -16,12 +20,17 @@ SideName = Literal["B", "A", "bid", "ask"]
 # Columns: names -> numpy arrays. 1-D for read_bbo; px/sz/ct are 2-D (rows, depth) for read_depth.
 _Columns = dict[str, NDArray[Any]]
 
+# Every function reading a source raises DecodeError/SchemaError/SourceError for input it cannot
+# read, and OutOfMemoryError (an MboError and a MemoryError) when its output (or what it holds in
+# memory) outgrows the memory the process can get: an error, never an abort.
 def read_bbo_columns(
     source: _RawSource, instrument_id: int | None, publisher_id: int | None
 ) -> _Columns: ...
 def read_depth_columns(
     source: _RawSource, depth: int, instrument_id: int | None, publisher_id: int | None
-) -> _Columns: ...
+) -> _Columns:
+    """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
+    memory the process can get."""
 def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
     order_id, price, size, flags, action, side, sequence, channel_id); action and side are

@@ -15,7 +15,7 @@ use dbn::decode::dbn::MetadataDecoder;
 use dbn::decode::DynReader;
 use dbn::{MboMsg, Metadata, RecordHeader, Schema};
 
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 #[cfg(unix)]
 use crate::mapped::Mapping;
 
@@ -251,11 +251,37 @@ impl<'a> MboStream<'a> {
     pub fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
         loop {
             self.walk_whole_records(f);
+            if f.stopped() {
+                return Ok(self.next_index);
+            }
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
             match self.next_mbo()? {
                 Some((index, msg)) => f.visit(index, &msg),
                 None => return Ok(self.next_index),
+            }
+        }
+    }
+
+    /// Every remaining MBO record, in memory (`Replay`, `Backtest`). The input's size is only a
+    /// hint for the first reservation; when the records outgrow the memory the process can get,
+    /// an [`Error::OutOfMemory`] instead of an abort.
+    pub fn collect_records(&mut self) -> Result<Vec<MboMsg>> {
+        let mut sink = RecordVec {
+            records: Vec::new(),
+            failed: None,
+        };
+        if let Some(rows) = self.estimated_records {
+            if sink.records.try_reserve_exact(rows).is_err() {
+                let _ = sink.records.try_reserve_exact(rows.min(1 << 16));
+            }
+        }
+        self.visit_each_mbo(&mut sink)?;
+        match sink.failed {
+            Some(err) => Err(err),
+            None => {
+                sink.records.shrink_to_fit();
+                Ok(sink.records)
             }
         }
     }
@@ -519,9 +545,41 @@ fn prefetch(ptr: *const u8) {
 /// `#[inline(always)]` on `visit`, which stable Rust does not allow on a closure.
 pub trait MboVisitor {
     fn visit(&mut self, index: u64, msg: &MboMsg);
+    /// True once the visitor wants no more records (it failed): checked once per chunk of input
+    /// (a buffer or a mapped window; the whole input when it is a slice), never per record.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 struct ClosureVisitor<F>(F);
+
+/// `collect_records`'s sink: records pushed while the vector can grow.
+struct RecordVec {
+    records: Vec<MboMsg>,
+    failed: Option<Error>,
+}
+
+impl MboVisitor for RecordVec {
+    #[inline]
+    fn visit(&mut self, _index: u64, msg: &MboMsg) {
+        if self.records.len() == self.records.capacity() {
+            let more = self.records.len().max(1 << 16);
+            if self.failed.is_some() {
+                return;
+            }
+            if let Err(err) = try_reserve(&mut self.records, more, "the records held in memory") {
+                self.failed = Some(err);
+                return;
+            }
+        }
+        self.records.push(*msg);
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+}
 
 impl<F: FnMut(u64, &MboMsg)> MboVisitor for ClosureVisitor<F> {
     #[inline(always)]

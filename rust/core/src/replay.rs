@@ -39,10 +39,7 @@ impl Recording {
         if every == 0 {
             return Err(Error::bad_argument("checkpoint_every must be >= 1"));
         }
-        let mut stream = MboStream::open(source)?;
-        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        stream.for_each_mbo(|_, msg| records.push(*msg))?;
-        records.shrink_to_fit();
+        let records = MboStream::open(source)?.collect_records()?;
         Ok(Self::from_records(records, every))
     }
 
