@@ -187,13 +187,39 @@ class Market:
 
 
 class Replay:
-    """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books."""
+    """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books.
 
-    def __init__(self, source: Source, *, checkpoint_every: int | None = None) -> None:
-        self._inner = _core.Replay(to_raw_source(source), checkpoint_every)
+    The records are held in memory (56 bytes each), with a copy of the market every
+    `checkpoint_every` records (default 16,384) so that a seek applies at most that many. All
+    checkpoints together take at most `checkpoint_budget` bytes (default 256 MiB, estimated from
+    the books' allocations): when they would take more, every other one is dropped and the
+    interval doubles, as often as needed, so a small `checkpoint_every` is honoured only up to
+    the budget (seeks stay exact, just slower). `checkpoint_every` (the property) is the
+    interval in effect.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        checkpoint_every: int | None = None,
+        checkpoint_budget: int | None = None,
+    ) -> None:
+        self._inner = _core.Replay(to_raw_source(source), checkpoint_every, checkpoint_budget)
 
     def __len__(self) -> int:
         return len(self._inner)
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Records per checkpoint in effect: the interval asked for, doubled as often as the
+        checkpoint budget required."""
+        return self._inner.checkpoint_every
+
+    @property
+    def checkpoints(self) -> tuple[int, int]:
+        """(count, bytes) of the checkpoints kept (bytes estimated)."""
+        return self._inner.checkpoints
 
     @property
     def position(self) -> int:

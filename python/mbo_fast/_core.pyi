@@ -117,8 +117,22 @@ class Market:
 class Replay:
     """A cursor over a source held in memory; checkpoints make any seek fast."""
 
-    def __init__(self, source: _RawSource, checkpoint_every: int | None = None) -> None: ...
+    def __init__(
+        self,
+        source: _RawSource,
+        checkpoint_every: int | None = None,
+        checkpoint_budget: int | None = None,
+    ) -> None:
+        """A checkpoint every checkpoint_every records (default 16,384), all of them within
+        checkpoint_budget bytes (default 256 MiB): past it, every other one is dropped and the
+        interval doubles, as often as needed."""
     def __len__(self) -> int: ...
+    @property
+    def checkpoint_every(self) -> int:
+        """Records per checkpoint in effect (the one asked for, doubled as the budget required)."""
+    @property
+    def checkpoints(self) -> tuple[int, int]:
+        """(count, bytes) of the checkpoints kept; bytes estimated from the books' allocations."""
     @property
     def position(self) -> int:
         """Records applied so far (0..=len). The book reflects records [0, position)."""
