@@ -395,9 +395,7 @@ pub struct Backtest {
 
 impl Backtest {
     pub fn open(source: Source<'_>, latency_ns: u64) -> Result<Self> {
-        let mut stream = MboStream::open(source)?;
-        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        stream.for_each_mbo(|_, msg| records.push(*msg))?;
+        let records = MboStream::open(source)?.collect_records()?;
         Ok(Self::from_records(records, latency_ns))
     }
 

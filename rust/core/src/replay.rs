@@ -3,6 +3,12 @@
 //! Every `every` records the market is cloned into a checkpoint, so a seek restores the nearest
 //! checkpoint at or before the target and applies at most `every` records: with the default
 //! (16,384) that is well under a millisecond wherever the target is.
+//!
+//! Checkpoints take at most a budget of memory (default [`DEFAULT_CHECKPOINT_BUDGET`]), however
+//! large the books or small `every`: when a new checkpoint takes them over it, every other one
+//! is dropped and the interval doubles (the ones kept are then at multiples of the new interval),
+//! as often as needed. A requested interval is honoured up to the budget; seeks stay exact and
+//! apply at most the interval in effect ([`Recording::checkpoint_every`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +24,10 @@ use crate::timing::Timings;
 const LOAD_TIMING_BATCH: usize = 4096;
 
 pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 14;
+/// Default bound on the memory of a recording's checkpoints: CLX5's books (~30 KB a market)
+/// checkpointed at the default interval take well under 1 MiB; a checkpoint at every record of it
+/// would take 1.2 GB.
+pub const DEFAULT_CHECKPOINT_BUDGET: usize = 256 << 20;
 
 /// A stream held in memory with market checkpoints: immutable, shared by any number of cursors.
 pub struct Recording {
@@ -26,7 +36,10 @@ pub struct Recording {
     ts_recv_max: Vec<u64>,
     /// `checkpoints[k]` is the market after `k * every` records.
     checkpoints: Vec<Market>,
+    /// The interval in effect: the one asked for, doubled as often as the budget required.
     every: usize,
+    /// Bytes of all checkpoints (estimated, `Market::heap_bytes`).
+    checkpoint_bytes: usize,
     /// Every book the stream ever touches, sorted.
     keys: Vec<BookKey>,
     /// Apply and playback latencies of every cursor over this recording.
@@ -34,40 +47,66 @@ pub struct Recording {
 }
 
 impl Recording {
-    pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
+    /// `every`: records per checkpoint (default [`DEFAULT_CHECKPOINT_EVERY`]); `budget`: bytes
+    /// all checkpoints may take (default [`DEFAULT_CHECKPOINT_BUDGET`]).
+    pub fn open(source: Source<'_>, every: Option<usize>, budget: Option<usize>) -> Result<Self> {
         let every = every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
         if every == 0 {
             return Err(Error::bad_argument("checkpoint_every must be >= 1"));
         }
-        let mut stream = MboStream::open(source)?;
-        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        stream.for_each_mbo(|_, msg| records.push(*msg))?;
-        records.shrink_to_fit();
-        Ok(Self::from_records(records, every))
+        let records = MboStream::open(source)?.collect_records()?;
+        let budget = budget.unwrap_or(DEFAULT_CHECKPOINT_BUDGET);
+        Ok(Self::with_budget(records, every, budget))
     }
 
+    /// A recording with the default checkpoint budget.
     pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
-        let every = every.max(1);
+        Self::with_budget(records, every, DEFAULT_CHECKPOINT_BUDGET)
+    }
+
+    /// A checkpoint every `every` records, thinned (interval doubled) while the checkpoints take
+    /// more than `budget` bytes.
+    pub fn with_budget(records: Vec<MboMsg>, every: usize, budget: usize) -> Self {
+        let mut every = every.max(1);
         let mut ts_recv_max = Vec::with_capacity(records.len());
         let mut running = 0u64;
         let mut checkpoints = vec![Market::new()];
+        let checkpoint_size = |m: &Market| std::mem::size_of::<Market>() + m.heap_bytes();
+        let mut sizes = vec![checkpoint_size(&checkpoints[0])];
+        let mut checkpoint_bytes = sizes[0];
         let mut market = Market::new();
         let timings = Timings::default();
         let mut batch_start = Instant::now();
         let mut batch_n = 0;
-        for (i, msg) in records.iter().enumerate() {
+        // Records until the next checkpoint: a decrement per record instead of a division.
+        let mut left = every;
+        for msg in &records {
             running = running.max(msg.ts_recv);
             ts_recv_max.push(running);
             market.apply(msg);
             batch_n += 1;
-            let at_checkpoint = (i + 1) % every == 0;
+            left -= 1;
+            let at_checkpoint = left == 0;
             if at_checkpoint || batch_n == LOAD_TIMING_BATCH {
                 timings
                     .apply_load
                     .record_batch(batch_start.elapsed(), batch_n);
                 batch_n = 0;
                 if at_checkpoint {
-                    checkpoints.push(market.clone());
+                    let checkpoint = market.clone();
+                    sizes.push(checkpoint_size(&checkpoint));
+                    checkpoint_bytes += sizes[sizes.len() - 1];
+                    checkpoints.push(checkpoint);
+                    while checkpoint_bytes > budget && checkpoints.len() > 1 {
+                        // Keep the even ones: the markets after multiples of twice the interval.
+                        keep_even(&mut checkpoints);
+                        keep_even(&mut sizes);
+                        checkpoint_bytes = sizes.iter().sum();
+                        every = every.saturating_mul(2);
+                    }
+                    // up to the next multiple of the interval in effect
+                    let position = ts_recv_max.len();
+                    left = every - position % every;
                 }
                 batch_start = Instant::now();
             }
@@ -81,8 +120,21 @@ impl Recording {
             ts_recv_max,
             checkpoints,
             every,
+            checkpoint_bytes,
             timings,
         }
+    }
+
+    /// Records per checkpoint in effect: the interval asked for, doubled as often as the
+    /// checkpoint budget required.
+    pub fn checkpoint_every(&self) -> usize {
+        self.every
+    }
+
+    /// How many checkpoints are kept (the empty market at position 0 included) and their bytes
+    /// (estimated).
+    pub fn checkpoints(&self) -> (usize, usize) {
+        (self.checkpoints.len(), self.checkpoint_bytes)
     }
 
     /// Apply and playback latencies of every cursor over this recording.
@@ -133,6 +185,15 @@ impl Recording {
     }
 }
 
+/// Keep the items at even indexes.
+fn keep_even<T>(items: &mut Vec<T>) {
+    let mut index = 0;
+    items.retain(|_| {
+        index += 1;
+        index % 2 == 1
+    });
+}
+
 /// A cursor over a shared `Recording`: its own market and position.
 #[derive(Clone)]
 pub struct Replay {
@@ -142,8 +203,8 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
-        Ok(Self::new(Arc::new(Recording::open(source, every)?)))
+    pub fn open(source: Source<'_>, every: Option<usize>, budget: Option<usize>) -> Result<Self> {
+        Ok(Self::new(Arc::new(Recording::open(source, every, budget)?)))
     }
 
     pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
@@ -272,6 +333,7 @@ impl Replay {
 mod tests {
     use super::*;
     use crate::book::Side;
+    use crate::export::market_json;
     use crate::testing::mbo;
 
     fn records() -> Vec<MboMsg> {
@@ -319,5 +381,58 @@ mod tests {
         assert_eq!(replay.seek_ts(0).unwrap(), 0);
         assert_eq!(replay.step(5), 5);
         assert!(replay.seek_index(100).is_err());
+    }
+
+    #[test]
+    fn checkpoints_are_thinned_to_the_budget_and_seeks_stay_exact() {
+        let config = crate::simulate::SimConfig {
+            records: 6_000,
+            instruments: 3,
+            ..Default::default()
+        };
+        let records = crate::simulate::simulate(&config).unwrap();
+        let every_record = Recording::with_budget(records.clone(), 1, usize::MAX);
+        let (count, all_bytes) = every_record.checkpoints();
+        assert_eq!(
+            (count, every_record.checkpoint_every()),
+            (records.len() + 1, 1)
+        );
+        for budget in [all_bytes / 5, all_bytes / 100, 0] {
+            let thinned = Arc::new(Recording::with_budget(records.clone(), 1, budget));
+            let (count, bytes) = thinned.checkpoints();
+            let every = thinned.checkpoint_every();
+            assert!(
+                bytes <= budget.max(std::mem::size_of::<Market>()),
+                "{bytes} > {budget}"
+            );
+            assert!(every.is_power_of_two() && every > 1, "{every}");
+            if budget > 0 {
+                // thinned no further than needed: at half the interval they would not fit
+                assert_eq!(count, records.len() / every + 1);
+                let denser = Recording::with_budget(records.clone(), every / 2, usize::MAX);
+                assert!(denser.checkpoints().1 > budget);
+            }
+            let mut replay = Replay::new(Arc::clone(&thinned));
+            let mut seed = 17u64;
+            let mut targets: Vec<usize> = (0..40)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 33) as usize % (records.len() + 1)
+                })
+                .collect();
+            targets.extend([0, records.len(), every, every - 1, every + 1]);
+            targets.retain(|&t| t <= records.len());
+            for target in targets {
+                replay.seek_position(target).unwrap();
+                let mut linear = Market::new();
+                for msg in &records[..target] {
+                    linear.apply(msg);
+                }
+                let (got, want) = (market_json(replay.market()), market_json(&linear));
+                assert!(got == want, "seek to {target}: another market"); // levels, queues, flags
+            }
+        }
     }
 }

@@ -36,15 +36,16 @@ impl PyReplay {
 #[pymethods]
 impl PyReplay {
     #[new]
-    #[pyo3(signature = (source, checkpoint_every=None))]
+    #[pyo3(signature = (source, checkpoint_every=None, checkpoint_budget=None))]
     fn new(
         py: Python<'_>,
         source: RawSource<'_>,
         checkpoint_every: Option<usize>,
+        checkpoint_budget: Option<usize>,
     ) -> PyResult<Self> {
         let source = source.as_source();
         let replay = py
-            .detach(move || Replay::open(source, checkpoint_every))
+            .detach(move || Replay::open(source, checkpoint_every, checkpoint_budget))
             .map_err(to_py)?;
         Ok(PyReplay {
             recording: Arc::clone(replay.recording()),
@@ -54,6 +55,18 @@ impl PyReplay {
 
     fn __len__(&self) -> usize {
         lock(&self.replay).len()
+    }
+
+    /// Records per checkpoint in effect (the interval asked for, doubled as the budget required).
+    #[getter]
+    fn checkpoint_every(&self) -> usize {
+        self.recording.checkpoint_every()
+    }
+
+    /// `(count, bytes)` of the checkpoints kept (bytes estimated from the books' allocations).
+    #[getter]
+    fn checkpoints(&self) -> (usize, usize) {
+        self.recording.checkpoints()
     }
 
     #[getter]
