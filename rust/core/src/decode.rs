@@ -239,15 +239,25 @@ impl<'a> MboStream<'a> {
         self.visit_each_mbo(&mut ClosureVisitor(f))
     }
 
-    /// `for_each_mbo` for a visitor whose `visit` is inlined into the record loop.
+    /// `for_each_mbo` for a visitor whose `visit` is inlined into the record loop. Also returns
+    /// after the record at which the visitor's `paused()` turns true (the stream is then left
+    /// just after that record: a later call resumes there).
     #[inline]
     pub fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
         loop {
             self.walk_whole_records(f);
+            if f.paused() {
+                return Ok(self.next_index);
+            }
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
             match self.next_mbo()? {
-                Some((index, msg)) => f.visit(index, &msg),
+                Some((index, msg)) => {
+                    f.visit(index, &msg);
+                    if f.paused() {
+                        return Ok(self.next_index);
+                    }
+                }
                 None => return Ok(self.next_index),
             }
         }
@@ -295,6 +305,10 @@ impl<'a> MboStream<'a> {
                 break;
             }
             pos += len;
+            // A constant `false` for visitors that never pause: no work in their loop.
+            if f.paused() {
+                break;
+            }
         }
         self.pos = pos;
         self.offset += (pos - start) as u64;
@@ -484,6 +498,14 @@ fn prefetch(ptr: *const u8) {
 /// `#[inline(always)]` on `visit`, which stable Rust does not allow on a closure.
 pub trait MboVisitor {
     fn visit(&mut self, index: u64, msg: &MboMsg);
+
+    /// Stop after the record just visited and return to the caller, which may resume later
+    /// (a capture pass that hands out its output a bounded piece at a time). The default never
+    /// pauses and compiles away, so the record loop of a visitor that keeps it is unchanged.
+    #[inline(always)]
+    fn paused(&self) -> bool {
+        false
+    }
 }
 
 struct ClosureVisitor<F>(F);
