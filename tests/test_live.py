@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from server_helpers import CLX5_IID, make_client, read_events  # noqa: F401
+from server_helpers import CLX5_IID, make_client, read_events, serve_process  # noqa: F401
 
 mbo_fast = pytest.importorskip("mbo_fast")
 from mbo_fast import _core, feed  # noqa: E402
@@ -456,3 +456,88 @@ async def test_live_databento_through_the_client_boundary(
     assert "db-secret-key-123" not in (live.last_error or "")
     metrics = await (await client.get("/metrics")).text()
     assert 'mbo_live_connection_errors_total{reason="garbage"}' in metrics
+
+
+# --------------------------------------------------------------------------------------------
+# hardening (issue 22): clients that never read (item 9).
+# The server runs as a `mbo-fast serve` process configured through MBO_* variables; the feeds
+# are real TCP servers in this test.
+
+
+class _FeedServer:
+    """A TCP feed run on its own thread: `serve(conn, n)` handles the n-th connection."""
+
+    def __init__(self, serve: Any) -> None:
+        self.connected: list[float] = []  # monotonic time of each connection
+        self._serve = serve
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connected.append(time.monotonic())
+            self._open.append(conn)
+            with contextlib.suppress(OSError):
+                self._serve(conn, len(self.connected))
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self._open:
+            conn.close()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_live_client_that_never_reads_is_dropped_counted_and_logged_once(
+    serve_process: Any, clx5_path: Path
+) -> None:
+    raw = clx5_path.read_bytes()
+
+    def endless(conn: socket.socket, _: int) -> None:
+        conn.sendall(raw)  # then records again and again (a repeated book, many frames)
+        meta = 8 + int.from_bytes(raw[4:8], "little")
+        with contextlib.suppress(OSError):  # until the test closes the connection
+            while True:
+                conn.sendall(raw[meta:])
+
+    feed_server = _FeedServer(lambda c, n: threading.Thread(target=endless, args=(c, n)).start())
+    try:
+        srv = serve_process(
+            {
+                "MBO_LIVE": f"tcp://127.0.0.1:{feed_server.port}",
+                "MBO_SEND_TIMEOUT_S": "1",
+                "MBO_HEARTBEAT_S": "0.5",
+                "MBO_QUEUE_TICKS": "4",
+            }
+        )
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", srv.port))
+        stuck.sendall(
+            f"GET {LIVE.replace('depth=5', 'depth=100')} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        )
+        t0 = time.monotonic()
+        while _metric(srv.get("/metrics")[1].decode(), "mbo_live_dropped_subscribers_total") < 1:
+            assert time.monotonic() - t0 < 15, "the stuck live client was not dropped"
+            time.sleep(0.1)
+        metrics = srv.get("/metrics")[1].decode()
+        assert _metric(metrics, 'mbo_clients_dropped_total{kind="live"}') == 1
+        assert _metric(metrics, "mbo_live_clients") == 0
+        logs = srv.log_lines()
+        assert not [r for r in logs if r["level"] == "error"], logs  # no "unhandled error"
+        assert len([r for r in logs if "live client dropped" in r["msg"]]) == 1
+        stuck.close()
+    finally:
+        feed_server.close()

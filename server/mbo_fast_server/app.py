@@ -46,7 +46,10 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         kind = "bad_request" if status == 400 else "not_found" if status == 404 else "unavailable"
         metrics.errors.labels(kind).inc()
-        return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return web.json_response(
+            {"error": str(exc), "parameter": exc.parameter}, status=status, headers=headers
+        )
     except LookupFailed as exc:
         status = exc.status
         metrics.errors.labels("not_found" if status == 404 else "bad_request").inc()
@@ -60,7 +63,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         return web.json_response(
             {"error": exc.reason, "parameter": None}, status=status, headers=keep
         )
-    except (asyncio.CancelledError, ConnectionResetError):
+    except (asyncio.CancelledError, ConnectionError):  # the client left
         status = 499
         raise
     except Exception:
@@ -176,14 +179,14 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def create_app(config: Config | None = None) -> web.Application:
     cfg = config or Config()
-    app = web.Application(
-        middlewares=[request_id_middleware, errors_and_metrics],
-        client_max_size=cfg.max_request_bytes,
-    )
     state = AppState(
         config=cfg,
         metrics=Metrics(),
         executor=ThreadPoolExecutor(4, thread_name_prefix="mbo-work"),
+    )
+    app = web.Application(
+        middlewares=[request_id_middleware, errors_and_metrics],
+        client_max_size=cfg.max_request_bytes,
     )
     app[STATE] = state
     app.add_routes(routes)

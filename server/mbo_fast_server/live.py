@@ -31,20 +31,21 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from mbo_fast import _core, databento_io
 from mbo_fast.errors import DecodeError, MboError
 
 from .logs import request_id
-from .routes import U16, U32, ParamError, _check_known, _int, _state
-from .stream import SEND_TIMEOUT_S, Frame, encode_events
+from .routes import U16, U32, ParamError, _check_known, _int, _state, take_slot
+from .stream import ClientStuck, Frame, SseWriter, encode_events, log_stuck
 
 log = logging.getLogger("mbo_fast_server.live")
 routes = web.RouteTableDef()
 
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+
+
 RECV_BYTES = 1 << 20
 # A book held back by the rate cap publishes at the first apply after its interval ends, or by
 # a timer this long after it (so a quiet book's last change is not held longer than that).
@@ -566,32 +567,30 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     assert iid is not None and depth is not None
     if pid is None:
         pid = _only_publisher(ingest, iid)
-    clients = sum(len(h.clients) for h in ingest.hubs.values())
-    if clients >= cfg.max_streams or state.shutting_down:
-        raise ParamError(None, "too many streams: try again later", status=503)
-    client, first = ingest.join(iid, pid, depth)
+    take_slot(state, state.live_slots, "live streams")  # before the first await: see Slots
     try:
-        resp = EventSourceResponse(
-            headers={"X-Request-Id": request_id.get() or ""},
-            ping_interval=cfg.heartbeat_s,
-            send_timeout=SEND_TIMEOUT_S,
-        )
-        await resp.prepare(request)
-        await resp.write(first)
-        transport = request.transport
+        client, first = ingest.join(iid, pid, depth)
+        try:
+            return await _serve_live(request, client, first)
+        finally:
+            ingest.leave(client)
+    finally:
+        state.live_slots.release()
+
+
+async def _serve_live(request: web.Request, client: LiveClient, first: bytes) -> web.StreamResponse:
+    state = _state(request)
+    sse = SseWriter(request, {"X-Request-Id": request_id.get() or ""}, state.config)
+    try:
+        await sse.start(first)
         while True:
-            payload = await client.queue.get()
+            payload = await sse.get(client.queue)
             if payload is None:
                 break
-            if transport is not None and transport.get_write_buffer_size() == 0:
-                await resp.write(payload)
-            else:
-                await asyncio.wait_for(resp.write(payload), SEND_TIMEOUT_S)
-    except (asyncio.TimeoutError, TimeoutError):
+            await sse.send(payload)
+    except ClientStuck:
         state.metrics.live_dropped_clients.inc()
-        log.warning("live client dropped: it took no bytes for %.0f s", SEND_TIMEOUT_S)
-    except ConnectionResetError:
+        log_stuck(state, "live")
+    except ConnectionError:
         state.metrics.errors.labels("stream_disconnect").inc()
-    finally:
-        ingest.leave(client)
-    return resp
+    return sse.resp

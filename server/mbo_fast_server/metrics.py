@@ -177,6 +177,14 @@ class Metrics:
             "Live SSE clients disconnected because they could not take frames",
             registry=r,
         )
+        self.clients_dropped = Counter(
+            "mbo_clients_dropped",
+            "Clients disconnected because they took no bytes of a write for send_timeout_s, "
+            "by kind: playback, live, export",
+            ["kind"],
+            registry=r,
+        )
+        self.exports = Gauge("mbo_exports", "Exports being streamed", registry=r)
         self.rust_timings = RustTimings()
         r.register(self.rust_timings)
 

@@ -1,9 +1,11 @@
-"""The application's shared state (one per `create_app`)."""
+"""The application's shared state (one per `create_app`), and `Slots`, the counted limits on
+concurrent streams and exports."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -11,12 +13,32 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .config import Config
+from .logs import LogThrottle
 from .metrics import Metrics
 
 if TYPE_CHECKING:
     from .data import Catalog
     from .storage import Storage
     from .stream import StreamSession
+
+
+class Slots:
+    """At most `limit` holders at once. `take()` checks and reserves in one synchronous step, so a
+    handler that takes its slot before its first `await` cannot be overtaken by a burst (a check
+    followed by an `await` and then a registration lets every concurrent request through)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self) -> bool:
+        if self.held >= self.limit:
+            return False
+        self.held += 1
+        return True
+
+    def release(self) -> None:
+        self.held -= 1
 
 
 @dataclasses.dataclass
@@ -33,6 +55,19 @@ class AppState:
     streams: weakref.WeakSet[StreamSession] = dataclasses.field(default_factory=weakref.WeakSet)
     tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
     live: Any = None  # the live ingest (live.LiveIngest) when --live is given
+    # held from before a handler's first await until its response ends (see Slots)
+    stream_slots: Slots = dataclasses.field(init=False)
+    live_slots: Slots = dataclasses.field(init=False)
+    export_slots: Slots = dataclasses.field(init=False)
+    # clients dropped for taking no bytes: one line a second at most (each counted in metrics)
+    drop_log: LogThrottle = dataclasses.field(
+        default_factory=lambda: LogThrottle(logging.getLogger("mbo_fast_server"), 1.0)
+    )
+
+    def __post_init__(self) -> None:
+        self.stream_slots = Slots(self.config.max_streams)
+        self.live_slots = Slots(self.config.max_streams)
+        self.export_slots = Slots(self.config.max_exports)
 
 
 STATE: web.AppKey[AppState] = web.AppKey("mbo_state", AppState)

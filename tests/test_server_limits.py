@@ -1,0 +1,204 @@
+"""Server limits under hostile or careless clients, against real `mbo-fast serve` processes:
+exports streamed in bounded memory and capped, stuck readers dropped, `max_streams` under a
+burst.
+
+Settings go through MBO_* variables, so each test also runs (and fails) against a server that
+lacks the limit it checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server_helpers import CLX5_IID, ServeProcess, make_client, serve_process  # noqa: F401
+
+mbo_fast = pytest.importorskip("mbo_fast")
+
+EXPORT = f"/api/v1/export?instrument_id={CLX5_IID}&depth=100"
+STREAM = f"/api/v1/stream?instrument_id={CLX5_IID}&depth=100"
+
+
+def _stuck_request(port: int, path: str) -> socket.socket:
+    """A client that sends a request and never reads: its receive window stays tiny."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def _status_line(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """The response's status line (reads a few bytes only)."""
+    sock.settimeout(timeout)
+    got = b""
+    while b"\r\n" not in got:
+        chunk = sock.recv(64)
+        if not chunk:
+            break
+        got += chunk
+    return got.split(b"\r\n")[0]
+
+
+def _closed(sock: socket.socket, timeout: float) -> bool:
+    """Whether the server closed the connection within `timeout` (reads and drops whatever
+    it sent first)."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except OSError:  # socket.timeout
+        return False
+    return False
+
+
+def _until(cond: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# exports (issue 22, item 2)
+
+
+async def test_streamed_export_equals_the_core_export_byte_for_byte(
+    make_client: Any, clx5_path: Path
+) -> None:
+    client = await make_client(export_chunk_bytes=4096)  # thousands of chunks
+    resp = await client.get(EXPORT.replace("depth=100", "depth=10"))
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/x-ndjson"
+    body = await resp.read()
+    whole = mbo_fast.export_depth(str(clx5_path), 10, instrument_id=CLX5_IID, publisher_id=1)
+    assert body == whole
+    resp = await client.get("/api/v1/export?depth=3")  # every book of the source
+    assert await resp.read() == mbo_fast.export_depth(str(clx5_path), 3)
+
+
+def test_exports_that_are_never_read_hold_bounded_memory_and_are_capped(
+    serve_process: Any,
+) -> None:
+    """12 clients ask for CLX5 at depth 100 (69 MB each) and never read: the first 4 are
+    streamed a chunk at a time, the rest get 503 with Retry-After; memory stays bounded."""
+    srv: ServeProcess = serve_process(
+        {"MBO_MAX_EXPORTS": "4", "MBO_SEND_TIMEOUT_S": "60", "MBO_LOG_LEVEL": "warning"}
+    )
+    srv.get(EXPORT.replace("depth=100", "depth=1"))  # warm: the first export's one-off costs
+    base = srv.rss_anon()
+    socks = [_stuck_request(srv.port, EXPORT) for _ in range(12)]
+    try:
+        time.sleep(4.0)  # a whole export takes ~1 s; long enough to build them all at once
+        grown = srv.rss_anon() - base
+        assert grown < 64 << 20, f"server memory grew by {grown / 2**20:.0f} MiB"
+        statuses = sorted(_status_line(s) for s in socks)
+        assert statuses.count(b"HTTP/1.1 200 OK") == 4, statuses
+        assert statuses.count(b"HTTP/1.1 503 Service Unavailable") == 8, statuses
+        assert srv.metric("mbo_exports") == 4
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_busy_export_answer_says_when_to_retry(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_MAX_EXPORTS": "1", "MBO_SEND_TIMEOUT_S": "60"})
+    stuck = _stuck_request(srv.port, EXPORT)
+    try:
+        assert _status_line(stuck) == b"HTTP/1.1 200 OK"
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://127.0.0.1:{srv.port}{EXPORT}", timeout=10)
+        assert info.value.code == 503
+        assert info.value.headers["Retry-After"] == "1"
+        body = json.loads(info.value.read())
+        assert "too many exports" in body["error"]
+    finally:
+        stuck.close()
+
+
+def test_an_export_client_that_stops_reading_is_dropped(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_MAX_EXPORTS": "1", "MBO_SEND_TIMEOUT_S": "1"})
+    stuck = _stuck_request(srv.port, EXPORT)
+    try:
+        assert _status_line(stuck) == b"HTTP/1.1 200 OK"
+        _until(lambda: srv.metric('mbo_clients_dropped_total{kind="export"}') == 1, 8, "drop")
+        assert srv.metric("mbo_exports") == 0  # its slot is free again
+        assert srv.get(EXPORT.replace("depth=100", "depth=1"))[0] == 200
+        assert _closed(stuck, 5)
+        drops = [r for r in srv.log_lines() if "export client dropped" in r["msg"]]
+        assert len(drops) == 1 and "exc" not in drops[0]
+    finally:
+        stuck.close()
+
+
+# --------------------------------------------------------------------------------------------
+# playback: readers that never read (item 3), max_streams under a burst (item 4)
+
+
+def test_playback_readers_that_never_read_are_dropped_and_free_their_slots(
+    serve_process: Any,
+) -> None:
+    srv: ServeProcess = serve_process(
+        {
+            "MBO_MAX_STREAMS": "20",
+            "MBO_SEND_TIMEOUT_S": "1",
+            "MBO_HEARTBEAT_S": "0.5",
+            "MBO_LOG_LEVEL": "warning",
+        }
+    )
+    # the whole file at speed=max: far more than a 4 KiB window takes
+    socks = [_stuck_request(srv.port, STREAM + "&speed=max") for _ in range(20)]
+    try:
+        _until(lambda: srv.metric("mbo_sse_clients") == 20, 10, "20 streams")
+        assert srv.get(STREAM)[0] == 503  # every slot is held
+        # each fills its socket within a moment, then takes nothing for 1 s
+        _until(lambda: srv.metric("mbo_sse_clients") == 0, 10, "the stuck readers dropped")
+        assert srv.metric('mbo_clients_dropped_total{kind="playback"}') == 20
+        assert all(_closed(s, 5) for s in socks)
+        fresh = _stuck_request(srv.port, STREAM)  # a new client gets in
+        assert _status_line(fresh) == b"HTTP/1.1 200 OK"
+        fresh.close()
+        logs = srv.log_lines()
+        assert not [r for r in logs if r["level"] == "error"], logs
+        drops = [r for r in logs if "playback client dropped" in r["msg"]]
+        assert 1 <= len(drops) <= 20  # one line each at most, never a traceback
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def _statuses_of_burst(port: int, path: str, n: int) -> list[bytes]:
+    """`n` connections opened at once, each sending the request as soon as it is connected;
+    the status line each gets (connections stay open until every answer is in)."""
+    opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(n)))
+    for _, writer in opened:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    lines = await asyncio.gather(*(asyncio.wait_for(reader.readline(), 20) for reader, _ in opened))
+    for _, writer in opened:
+        writer.close()
+    return [line.strip() for line in lines]
+
+
+async def test_max_exports_holds_under_a_burst(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_MAX_EXPORTS": "4", "MBO_LOG_LEVEL": "warning"})
+    statuses = await _statuses_of_burst(srv.port, EXPORT, 100)  # 69 MB each: none ends
+    assert statuses.count(b"HTTP/1.1 200 OK") == 4, sorted(set(statuses))
+    assert statuses.count(b"HTTP/1.1 503 Service Unavailable") == 96
+
+
+async def test_max_streams_holds_under_a_burst(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_MAX_STREAMS": "10", "MBO_LOG_LEVEL": "warning"})
+    statuses = await _statuses_of_burst(srv.port, STREAM + "&speed=1", 300)
+    assert statuses.count(b"HTTP/1.1 200 OK") == 10, sorted(set(statuses))
+    assert statuses.count(b"HTTP/1.1 503 Service Unavailable") == 290
