@@ -1,6 +1,6 @@
 """Server limits under hostile or careless clients, against real `mbo-fast serve` processes:
-exports streamed in bounded memory and capped, stuck readers dropped, `max_streams` under a
-burst.
+exports streamed in bounded memory and capped, stuck readers dropped, `max_streams` under a burst,
+header/idle/body timeouts, connection flooding under an open-file limit.
 
 Settings go through MBO_* variables, so each test also runs (and fails) against a server that
 lacks the limit it checks."""
@@ -202,3 +202,109 @@ async def test_max_streams_holds_under_a_burst(serve_process: Any) -> None:
     statuses = await _statuses_of_burst(srv.port, STREAM + "&speed=1", 300)
     assert statuses.count(b"HTTP/1.1 200 OK") == 10, sorted(set(statuses))
     assert statuses.count(b"HTTP/1.1 503 Service Unavailable") == 290
+
+
+# --------------------------------------------------------------------------------------------
+# connections: header, idle and body time, total connections, accept errors (item 5)
+
+
+def test_partial_headers_and_idle_connections_are_closed(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_IDLE_TIMEOUT_S": "1"})
+    partial, idle, kept = [], [], []
+    for _ in range(30):
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+        partial.append(s)
+        idle.append(socket.create_connection(("127.0.0.1", srv.port)))  # sends nothing
+        k = socket.create_connection(("127.0.0.1", srv.port))
+        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # then idles, kept alive
+        kept.append(k)
+    try:
+        t0 = time.monotonic()
+        assert all(_closed(s, 4) for s in partial + idle + kept)
+        assert time.monotonic() - t0 < 4
+    finally:
+        for s in partial + idle + kept:
+            s.close()
+
+
+def test_a_withheld_body_gets_408_and_the_connection_is_closed(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_BODY_TIMEOUT_S": "1"})
+    socks = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(
+            b"POST /api/v1/sim/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        socks.append(s)
+    try:
+        t0 = time.monotonic()
+        for s in socks:
+            assert _status_line(s, 5) == b"HTTP/1.1 408 Request Timeout"
+            assert _closed(s, 5)
+        assert time.monotonic() - t0 < 5  # 1 s for the body, then at most 2 s of lingering
+        assert srv.metric('mbo_connections_closed_total{reason="body_timeout"}') == 20
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _raise_own_nofile(want: int) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"needs {want} open files, the hard limit is {hard}")
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def test_a_connection_flood_under_an_open_file_limit_does_not_lock_out_healthz(
+    serve_process: Any,
+) -> None:
+    """The issue's run: 1,100 connections holding partial headers against a server limited to
+    1,024 open files made /healthz time out and asyncio log 72 MB in 20 s."""
+    _raise_own_nofile(1_400)
+    srv: ServeProcess = serve_process({}, nofile=1024)
+    socks = []
+    try:
+        for _ in range(1_100):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        t0 = time.monotonic()
+        assert srv.get("/healthz", timeout=5)[0] == 200
+        assert time.monotonic() - t0 < 3
+        assert srv.metric("mbo_connections") <= 1_024
+        assert srv.metric('mbo_connections_closed_total{reason="evicted"}') > 0
+        time.sleep(1.0)
+        assert srv.log_path.stat().st_size < 64 << 10
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def test_refused_accepts_are_counted_and_logged_once(serve_process: Any) -> None:
+    """With almost no descriptors to spare, a burst of connections makes accept() fail: each
+    failure is counted, one line is logged (asyncio logged a traceback per failure), and the
+    server keeps answering."""
+    srv: ServeProcess = serve_process({}, nofile=64)
+
+    async def hold() -> Any:
+        _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        return writer
+
+    writers = await asyncio.gather(*(hold() for _ in range(300)), return_exceptions=True)
+    await asyncio.sleep(2.5)  # accept retries once a second
+    for w in writers:
+        if not isinstance(w, BaseException):
+            w.close()
+    await asyncio.sleep(0.5)
+    assert await asyncio.to_thread(srv.get, "/healthz") == (200, b'{"status": "ok"}')
+    text = srv.log_text()
+    assert "Traceback" not in text and len(text) < 16 << 10, text[-2000:]
+    lines = [r for r in srv.log_lines() if "accept" in r["msg"]]
+    assert len(lines) == 1, lines
+    assert srv.metric("mbo_accept_errors_total") > 0

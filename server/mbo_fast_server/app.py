@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import docs, sim, ui
 from .config import Config
+from .connections import LINGER_S, request_limits
 from .consolidated import routes as consolidated_routes
 from .data import LookupFailed, load_all
 from .live import routes as live_routes
@@ -185,8 +186,19 @@ def create_app(config: Config | None = None) -> web.Application:
         executor=ThreadPoolExecutor(4, thread_name_prefix="mbo-work"),
     )
     app = web.Application(
-        middlewares=[request_id_middleware, errors_and_metrics],
+        middlewares=[
+            request_id_middleware,
+            errors_and_metrics,
+            request_limits(state.guard, cfg.body_timeout_s),
+        ],
         client_max_size=cfg.max_request_bytes,
+        handler_args={
+            # armed when a connection opens and after each response: bounds the time to send
+            # a request's headers and the idle time between requests (see connections.py)
+            "keepalive_timeout": cfg.idle_timeout_s,
+            # a request whose body was not all read (408, 413) is closed within this
+            "lingering_time": LINGER_S,
+        },
     )
     app[STATE] = state
     app.add_routes(routes)

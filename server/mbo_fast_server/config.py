@@ -75,6 +75,11 @@ class Config:
     max_request_bytes: int = 64 * 1024
     max_exports: int = 4  # /api/v1/export responses at once; more get 503 + Retry-After
     export_chunk_bytes: int = 256 * 1024  # an export is made and sent this much at a time
+    # connections: open at once (idle ones are closed to make room for new ones), time to send
+    # a request's headers or stay idle between requests, time to send a request's body
+    max_connections: int = 1_000
+    idle_timeout_s: float = 15.0
+    body_timeout_s: float = 10.0
     # storage
     storage_batch_rows: int = 20_000
     # a snapshot of every book after each this many records of a file (stored-book queries
@@ -217,6 +222,9 @@ def _validate(cfg: Config) -> Config:
             4096 <= cfg.export_chunk_bytes <= 64 << 20,
             "must be in 4096..67108864",
         ),
+        ("max_connections", cfg.max_connections >= 8, "must be >= 8"),
+        ("idle_timeout_s", 0 < cfg.idle_timeout_s <= 3600, "must be in (0, 3600]"),
+        ("body_timeout_s", 0 < cfg.body_timeout_s <= 3600, "must be in (0, 3600]"),
         (
             "live",
             cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),

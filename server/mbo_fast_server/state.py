@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .config import Config
+from .connections import ConnectionGuard
 from .logs import LogThrottle
 from .metrics import Metrics
 
@@ -64,7 +65,11 @@ class AppState:
         default_factory=lambda: LogThrottle(logging.getLogger("mbo_fast_server"), 1.0)
     )
 
+    # the open connections (see connections.py); `serve` makes it enforce max_connections
+    guard: ConnectionGuard = dataclasses.field(init=False)
+
     def __post_init__(self) -> None:
+        self.guard = ConnectionGuard(self.config.max_connections, self.metrics)
         self.stream_slots = Slots(self.config.max_streams)
         self.live_slots = Slots(self.config.max_streams)
         self.export_slots = Slots(self.config.max_exports)
