@@ -68,6 +68,9 @@ class Config:
     live_max_seq_jump: int = 0
     live_persist: bool = True  # append live records to SQLite (raw chunks), off the event loop
     live_persist_every_s: float = 0.5
+    # a live feed that sends nothing for this long is dropped and reconnected (Databento sends
+    # a heartbeat every 30 s); 0: never
+    live_idle_timeout_s: float = 60.0
     # REST limits
     max_depth: int = 1_000
     default_page: int = 1_000
@@ -225,6 +228,7 @@ def _validate(cfg: Config) -> Config:
         ("max_connections", cfg.max_connections >= 8, "must be >= 8"),
         ("idle_timeout_s", 0 < cfg.idle_timeout_s <= 3600, "must be in (0, 3600]"),
         ("body_timeout_s", 0 < cfg.body_timeout_s <= 3600, "must be in (0, 3600]"),
+        ("live_idle_timeout_s", 0 <= cfg.live_idle_timeout_s <= 3600, "must be in 0..3600"),
         (
             "live",
             cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),

@@ -4,8 +4,12 @@ A reader thread connects to the feed and hands the socket to the Rust `LiveMarke
 decodes and applies it with the GIL released for the whole connection (records split across reads
 handled) and wakes the event loop through a pipe after each applied read, so ingest never waits for
 the GIL nor the loop for ingest (platforms without `read_fd` receive in Python). A dropped or
-refused connection, or garbage (a `DecodeError`), is logged and retried with exponential backoff;
-after a reconnect or a sequence gap the affected books are stale until a clear or snapshot.
+refused connection, garbage (a `DecodeError`) or a feed silent for `live_idle_timeout_s` (a socket
+receive timeout: the read fails with EAGAIN, reported as `idle`) is counted and retried with
+exponential backoff, which restarts from its minimum only after a connection that carried data
+and ended cleanly or stayed up `HEALTHY_S` (a feed that sends data then garbage backs off like a
+refusal); connect and failure log lines are rate-limited. After a reconnect or a sequence gap the
+affected books are stale until a clear or snapshot.
 
 On the event loop, one tick per `1 / frame_rate` s asks the core for the frames of every
 subscribed `(instrument, publisher, depth)` (one subscription however many clients follow it),
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +39,9 @@ from typing import Any
 from aiohttp import web
 
 from mbo_fast import _core, databento_io
-from mbo_fast.errors import DecodeError, MboError
+from mbo_fast.errors import DecodeError, MboError, SourceError
 
-from .logs import request_id
+from .logs import LogThrottle, request_id
 from .routes import U16, U32, ParamError, _check_known, _int, _state, take_slot
 from .stream import ClientStuck, Frame, SseWriter, encode_events, log_stuck
 
@@ -44,6 +50,16 @@ routes = web.RouteTableDef()
 
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+HEALTHY_S = 10.0  # a connection up this long with data resets the backoff however it ends
+LOG_EVERY_S = 10.0  # connect and failure lines: one per this at most (each failure counted)
+_TIMED_OUT = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT}
+
+
+class FeedIdle(Exception):
+    """The feed sent nothing for `live_idle_timeout_s`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the feed sent nothing for {seconds:g} s")
 
 
 RECV_BYTES = 1 << 20
@@ -109,6 +125,8 @@ class LiveIngest:
         else:
             self.host, self.port = parse_url(url)
         self.market = _core.LiveMarket(self.config.live_max_seq_jump)
+        self._fail_log = LogThrottle(log, LOG_EVERY_S)
+        self._connect_log = LogThrottle(log, LOG_EVERY_S, logging.INFO)
         self.connection = "connecting"
         self.connections = 0
         self.reconnects = 0
@@ -161,20 +179,35 @@ class LiveIngest:
             self._loop.call_soon_threadsafe(self._on_applied)
 
     def _receive(self, sock: socket.socket) -> None:
-        """Reader thread: apply everything the connection carries, until it ends."""
+        """Reader thread: apply everything the connection carries, until it ends. A feed
+        silent for `live_idle_timeout_s` raises FeedIdle."""
+        idle_s = self.config.live_idle_timeout_s
         if self._wake_pipe is not None:
             sock.setblocking(True)  # read_fd blocks in Rust; close() shuts the socket down
-            self.market.read_fd(sock.fileno(), self._wake_pipe[1])
+            if idle_s > 0:  # a blocking read then fails with EAGAIN after idle_s of silence
+                whole = int(idle_s)
+                timeval = struct.pack("ll", whole, int((idle_s - whole) * 1e6))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            try:
+                self.market.read_fd(sock.fileno(), self._wake_pipe[1])
+            except SourceError as exc:
+                if exc.errno in _TIMED_OUT:
+                    raise FeedIdle(idle_s) from None
+                raise
             return
         buf = bytearray(RECV_BYTES)
         sock.settimeout(0.5)
+        last = time.monotonic()
         while not self._stop.is_set():
             try:
                 n = sock.recv_into(buf)
             except socket.timeout:
+                if idle_s > 0 and time.monotonic() - last >= idle_s:
+                    raise FeedIdle(idle_s) from None
                 continue
             if n == 0:
                 return
+            last = time.monotonic()
             self._ingest(bytes(buf[:n]))
 
     # persistence (its own thread; SQLite work on the storage writer thread) -------------------
@@ -214,9 +247,10 @@ class LiveIngest:
                 log.warning("live records not persisted (%d): %s", n, exc)
 
     def _fail(self, reason: str, message: str) -> None:
+        """Count a failed or lost connection; log it (one line per LOG_EVERY_S at most)."""
         self.last_error = message
         self.metrics.live_errors.labels(reason).inc()
-        log.warning("live feed %s: %s; retrying", self.url, message)
+        self._fail_log.note("live feed %s: %s; retrying", self.url, message, reason=reason)
 
     def _read_loop(self) -> None:
         delay = BACKOFF_MIN_S
@@ -240,12 +274,17 @@ class LiveIngest:
                 self.metrics.live_reconnects.inc()
             self.connection = "connected"
             self.metrics.live_connected.set(1)
-            log.info("live feed connected: %s", self.url)
+            self._connect_log.note("live feed connected: %s", self.url)
             received = self.market.stats()["bytes"]
+            opened = time.monotonic()
+            clean = False
             try:
                 self._receive(sock)
+                clean = True
                 if not self._stop.is_set():
                     self._fail("closed", "connection lost: the feed closed the connection")
+            except FeedIdle as exc:
+                self._fail("idle", f"dropping the connection: {exc}")
             except DecodeError as exc:
                 self._fail("garbage", f"dropping the connection, not a valid DBN stream: {exc}")
             except (OSError, MboError) as exc:  # SourceError (a failed read) is an OSError
@@ -258,8 +297,12 @@ class LiveIngest:
                 log.exception("live ingest failed")
                 self._fail("error", "live ingest failed; see the logged traceback")
             finally:
-                if self.market.stats()["bytes"] != received:
-                    delay = BACKOFF_MIN_S  # data flowed: the next failure retries quickly
+                # The next failure retries quickly only after a connection that was worth
+                # having: one that carried data and ended cleanly, or stayed up HEALTHY_S. A
+                # feed that sends data then garbage (or goes silent) backs off like a refusal.
+                flowed = self.market.stats()["bytes"] != received
+                if flowed and (clean or time.monotonic() - opened >= HEALTHY_S):
+                    delay = BACKOFF_MIN_S
                 self._sock = None
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -306,7 +349,9 @@ class LiveIngest:
                 client.start()
                 self.connection = "connected"
                 self.metrics.live_connected.set(1)
-                log.info("live databento session started: %s %s", dataset, ",".join(symbols))
+                self._connect_log.note(
+                    "live databento session started: %s %s", dataset, ",".join(symbols)
+                )
                 client.block_for_close()
                 if failed:
                     raise failed[0]
