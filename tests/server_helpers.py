@@ -171,7 +171,8 @@ class ServeProcess:
         raise AssertionError("no RssAnon")
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_lines(self) -> list[dict[str, Any]]:

@@ -26,6 +26,8 @@ from .storage import Storage
 from .stream import native_player_available
 
 log = logging.getLogger("mbo_fast_server")
+# on shutdown, streams and exports get this long to end before their connections are aborted
+SHUTDOWN_GRACE_S = 0.25
 
 
 def _route_name(request: web.Request) -> str:
@@ -162,7 +164,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    """Tell every SSE client we are going, give them a moment, then let aiohttp close them."""
+    """Tell every SSE client we are going (a `shutdown` event), give streams and exports a
+    moment to end, then abort the connections of those still running (a client that does not
+    read, an export mid-file): stopping never waits for a client."""
     state = app[STATE]
     state.shutting_down = True
     if state.live is not None:
@@ -170,12 +174,17 @@ async def _on_shutdown(app: web.Application) -> None:
     sessions = list(state.streams)
     for session in sessions:
         await session.close()
-    if sessions:
-        await asyncio.wait(
-            [asyncio.create_task(s.finished.wait()) for s in sessions],
-            timeout=min(0.5, state.config.shutdown_timeout_s),
-        )
-    log.info("streams closed", extra={"streams": len(sessions)})
+    grace = min(SHUTDOWN_GRACE_S, state.config.shutdown_timeout_s)
+    deadline = time.monotonic() + grace
+    while state.long_responses and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    aborted = 0
+    for transport in list(state.long_responses):
+        if not transport.is_closing():
+            transport.abort()
+            aborted += 1
+    await asyncio.sleep(0)  # let the aborted handlers see it
+    log.info("streams closed", extra={"streams": len(sessions), "aborted": aborted})
 
 
 def create_app(config: Config | None = None) -> web.Application:

@@ -43,6 +43,7 @@ from mbo_fast.errors import DecodeError, MboError, SourceError
 
 from .logs import LogThrottle, request_id
 from .routes import U16, U32, ParamError, _check_known, _int, _state, take_slot
+from .state import long_response
 from .stream import ClientStuck, Frame, SseWriter, encode_events, log_stuck
 
 log = logging.getLogger("mbo_fast_server.live")
@@ -616,7 +617,8 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     try:
         client, first = ingest.join(iid, pid, depth)
         try:
-            return await _serve_live(request, client, first)
+            with long_response(state, request):
+                return await _serve_live(request, client, first)
         finally:
             ingest.leave(client)
     finally:

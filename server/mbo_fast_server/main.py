@@ -1,5 +1,7 @@
-"""`run(config)`: serve until SIGTERM/SIGINT, then stop within about 2 s: stop accepting, send
-a final `shutdown` event to SSE clients, flush and close storage."""
+"""`run(config)`: serve until SIGTERM/SIGINT, then stop within 2 s: stop accepting, send a final
+`shutdown` event to SSE clients, abort the streams and exports still running a moment later
+(`app._on_shutdown`: a client that does not read never holds the exit up), flush and close
+storage."""
 
 from __future__ import annotations
 

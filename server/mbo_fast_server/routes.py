@@ -15,7 +15,7 @@ import mbo_fast
 
 from .data import Catalog, Source, book_at
 from .logs import request_id
-from .state import STATE, AppState, Slots
+from .state import STATE, AppState, Slots, long_response
 from .storage import Storage
 from .stream import (
     ClientStuck,
@@ -318,7 +318,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     take_slot(state, state.export_slots, "exports in progress")  # before the first await
     state.metrics.exports.inc()
     try:
-        return await _stream_export(request, src, depth, iid, pid)
+        with long_response(state, request):
+            return await _stream_export(request, src, depth, iid, pid)
     finally:
         state.metrics.exports.dec()
         state.export_slots.release()
@@ -471,9 +472,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
             raise ParamError("Last-Event-ID", f"must be in -1..{n - 1}")
     take_slot(state, state.stream_slots, "streams")  # before the first await: see Slots
     try:
-        return await _serve_playback(
-            request, src, iid, pid, depth, speed, last_id, start_ts, start_index
-        )
+        with long_response(state, request):
+            return await _serve_playback(
+                request, src, iid, pid, depth, speed, last_id, start_ts, start_index
+            )
     finally:
         state.stream_slots.release()
 

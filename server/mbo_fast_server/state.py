@@ -4,9 +4,11 @@ concurrent streams and exports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,9 @@ class AppState:
         default_factory=lambda: LogThrottle(logging.getLogger("mbo_fast_server"), 1.0)
     )
 
+    # streams and exports being served: on shutdown, those still running after a short grace
+    # are aborted, so stopping never waits for a slow client (see app._on_shutdown)
+    long_responses: set[asyncio.Transport] = dataclasses.field(default_factory=set)
     # the open connections (see connections.py); `serve` makes it enforce max_connections
     guard: ConnectionGuard = dataclasses.field(init=False)
 
@@ -73,6 +78,19 @@ class AppState:
         self.stream_slots = Slots(self.config.max_streams)
         self.live_slots = Slots(self.config.max_streams)
         self.export_slots = Slots(self.config.max_exports)
+
+
+@contextlib.contextmanager
+def long_response(state: AppState, request: web.BaseRequest) -> Iterator[None]:
+    """Register a stream or export for the time it is served (see `long_responses`)."""
+    transport = request.transport
+    if transport is not None:
+        state.long_responses.add(transport)
+    try:
+        yield
+    finally:
+        if transport is not None:
+            state.long_responses.discard(transport)
 
 
 STATE: web.AppKey[AppState] = web.AppKey("mbo_state", AppState)
