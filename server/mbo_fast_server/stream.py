@@ -383,7 +383,11 @@ async def send_within(request: web.BaseRequest, write: Awaitable[Any], seconds: 
         raise ClientStuck from None
 
 
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # a proxy (nginx) passes each event on at once
+}
 HEARTBEAT = b": ping\r\n\r\n"
 RETRY_MS = 1000  # the reconnection delay EventSource clients are told
 
