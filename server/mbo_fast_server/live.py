@@ -627,11 +627,13 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
 
 async def _serve_live(request: web.Request, client: LiveClient, first: bytes) -> web.StreamResponse:
     state = _state(request)
-    sse = SseWriter(request, {"X-Request-Id": request_id.get() or ""}, state.config)
+    headers = {"X-Request-Id": request_id.get() or ""}
+    # b"": the writer's heartbeat wake-up (published payloads are never empty)
+    sse = SseWriter(request, headers, state.config, client.queue, b"")
     try:
         await sse.start(first)
         while True:
-            payload = await sse.get(client.queue)
+            payload = await sse.get()
             if payload is None:
                 break
             await sse.send(payload)
@@ -640,4 +642,6 @@ async def _serve_live(request: web.Request, client: LiveClient, first: bytes) ->
         log_stuck(state, "live")
     except ConnectionError:
         state.metrics.errors.labels("stream_disconnect").inc()
+    finally:
+        sse.close()
     return sse.resp

@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import struct
 import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -392,71 +393,134 @@ HEARTBEAT = b": ping\r\n\r\n"
 RETRY_MS = 1000  # the reconnection delay EventSource clients are told
 
 
-def unacked_bytes(transport: asyncio.BaseTransport | None) -> int | None:
-    """Bytes queued in the kernel for a TCP connection and not yet acknowledged by the peer
-    (Linux SIOCOUTQ); None where that cannot be asked."""
+def tcp_progress(transport: asyncio.BaseTransport | None) -> tuple[int, bool] | None:
+    """(bytes the peer has acknowledged so far, whether bytes are waiting for it) of a TCP
+    connection, from Linux's TCP_INFO; None where that cannot be asked."""
     if transport is None or sys.platform != "linux":
         return None
-    import fcntl
-    import termios
-
     sock = transport.get_extra_info("socket")
     if sock is None:
         return None
     try:
-        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
     except OSError:
         return None
-    return int(struct.unpack("i", raw)[0])
+    if len(raw) < _TCP_INFO_LEN:  # before Linux 4.6
+        return None
+    unacked, acked, notsent = (
+        struct.unpack_from("I", raw, 24)[0],  # tcpi_unacked (segments in flight)
+        struct.unpack_from("Q", raw, 120)[0],  # tcpi_bytes_acked
+        struct.unpack_from("I", raw, 144)[0],  # tcpi_notsent_bytes
+    )
+    return int(acked), unacked > 0 or notsent > 0
 
 
-class SseWriter:
-    """One SSE client's response. Every write (the headers and first frames, each tick's frames,
-    the heartbeat sent after `heartbeat_s` without one) waits at most `send_timeout_s`; a client
-    that takes nothing for that long raises ClientStuck (see send_within).
+_TCP_INFO_LEN = 148  # struct tcp_info up to tcpi_notsent_bytes
+PROBE_EVERY_S = 1.0  # how often a stream asks the kernel whether its client takes bytes
+
+
+class SseWriter(Generic[_T]):
+    """One SSE client's response, fed from `queue`. Every write (the headers and first frames,
+    each item's payload, the heartbeat sent after `heartbeat_s` without a write) waits at most
+    `send_timeout_s`; a client that takes nothing for that long raises ClientStuck (see
+    send_within). A write that cannot wait (the transport is not paused and stays under its
+    high-water mark) skips the timer, and the heartbeat is one timer per `heartbeat_s`, not one
+    per item: a stream's ticks cost no timer at all.
 
     A slow stream (heartbeats, a quiet book) to a client that stopped reading fills no buffer
-    for a long time, so no write ever waits: before each write the kernel's unacknowledged bytes
-    are compared with those left after the previous one, and a client that acknowledged none of
-    them for `send_timeout_s` is stuck all the same (Linux)."""
+    for a long time (the kernel holds megabytes), so no write ever waits: about once a second
+    the kernel is asked whether the client acknowledged any byte (TCP_INFO, Linux), and one that
+    acknowledged none of those waiting for it for `send_timeout_s` is stuck all the same."""
 
-    def __init__(self, request: web.Request, headers: dict[str, str], config: Any) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        headers: dict[str, str],
+        config: Any,
+        queue: asyncio.Queue[_T],
+        idle: _T,
+    ) -> None:
+        """`idle` is the falsy item (an empty batch, b"") the heartbeat timer puts in an empty
+        `queue` to wake the writer; the queue's owner must never put one itself."""
         self.request = request
         self.heartbeat_s: float = config.heartbeat_s
         self.timeout: float = config.send_timeout_s
         self.resp = web.StreamResponse(headers={**SSE_HEADERS, **headers})
-        self._queued = 0  # unacknowledged bytes after the last write
-        self._taken_at = time.monotonic()  # when the client last acknowledged bytes
+        self._queue = queue
+        self._idle = idle
+        self._loop = asyncio.get_running_loop()
+        now = self._loop.time()
+        self._high = 0  # the transport's high-water mark
+        self._acked = -1  # bytes the client had acknowledged at the last probe
+        self._taken_at = now  # when it was last seen taking bytes
+        self._next_probe = now + PROBE_EVERY_S
+        self._sent_at = now
+        self._beat: asyncio.TimerHandle | None = None
 
     async def start(self, first: bytes) -> None:
         """The headers, the client's reconnection delay and `first`, as one bounded write."""
         self.resp.enable_chunked_encoding()
         await send_within(self.request, self.resp.prepare(self.request), self.timeout)
+        transport = self.request.transport
+        if transport is not None:
+            self._high = transport.get_write_buffer_limits()[1]
         await self.send(b"retry: %d\r\n\r\n%b" % (RETRY_MS, first))
+        self._beat = self._loop.call_at(self._sent_at + self.heartbeat_s, self._beat_due)
+
+    async def get(self) -> _T:
+        """The queue's next item, sending heartbeats while none comes (a heartbeat to a client
+        that left fails: its stream ends within `heartbeat_s`)."""
+        while True:
+            item = await self._queue.get()
+            if item is not self._idle:
+                return item
+            if self._loop.time() - self._sent_at >= self.heartbeat_s:
+                await self.send(HEARTBEAT)
 
     async def send(self, payload: bytes) -> None:
+        now = self._loop.time()
+        self._sent_at = now
+        if now >= self._next_probe:
+            self._probe(now)
         transport = self.request.transport
-        queued = unacked_bytes(transport)
-        if queued is not None:
-            now = time.monotonic()
-            if queued == 0 or queued < self._queued:
-                self._taken_at = now
-            elif now - self._taken_at >= self.timeout:
-                assert transport is not None
-                transport.abort()
-                raise ClientStuck
-        await send_within(self.request, self.resp.write(payload), self.timeout)
-        if queued is not None:
-            self._queued = unacked_bytes(transport) or 0
+        if (
+            transport is not None
+            and not self.request.protocol.writing_paused
+            and transport.get_write_buffer_size() + len(payload) + 64 <= self._high
+        ):
+            await self.resp.write(payload)  # buffered or sent at once: never waits
+        else:
+            await send_within(self.request, self.resp.write(payload), self.timeout)
 
-    async def get(self, queue: asyncio.Queue[_T]) -> _T:
-        """The next item of `queue`, sending a heartbeat every `heartbeat_s` while none comes
-        (a heartbeat to a client that left fails: its stream ends within that time)."""
-        while True:
-            try:
-                return await within(queue.get(), self.heartbeat_s)
-            except (asyncio.TimeoutError, TimeoutError):
-                await self.send(HEARTBEAT)
+    def close(self) -> None:
+        """The stream ended: no more heartbeats."""
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+
+    def _beat_due(self) -> None:
+        due = self._sent_at + self.heartbeat_s
+        now = self._loop.time()
+        if now >= due:
+            if self._queue.empty():
+                self._queue.put_nowait(self._idle)
+            due = now + self.heartbeat_s
+        self._beat = self._loop.call_at(due, self._beat_due)
+
+    def _probe(self, now: float) -> None:
+        self._next_probe = now + PROBE_EVERY_S
+        progress = tcp_progress(self.request.transport)
+        if progress is None:
+            return
+        acked, waiting = progress
+        if acked != self._acked or not waiting:
+            self._acked = acked
+            self._taken_at = now
+        elif now - self._taken_at >= self.timeout:
+            transport = self.request.transport
+            assert transport is not None
+            transport.abort()
+            raise ClientStuck
 
 
 def log_stuck(state: Any, kind: str) -> None:
@@ -475,7 +539,8 @@ async def serve_stream(
 ) -> web.StreamResponse:
     metrics = session.metrics
     state = session.state
-    sse = SseWriter(request, headers, session.config)
+    no_frames: list[Frame] = []  # the writer's heartbeat wake-up (the producer never queues [])
+    sse = SseWriter(request, headers, session.config, session.queue, no_frames)
     state.streams.add(session)
     metrics.sse_clients.inc()
     producer: asyncio.Task[None] | None = None
@@ -487,7 +552,7 @@ async def serve_stream(
         sent = {e: metrics.frames_sent.labels(e) for e in _EVENT_NAMES}
         while True:
             # after the end of the data: heartbeats until the client leaves or the server stops
-            batch = await sse.get(session.queue)
+            batch = await sse.get()
             await sse.send(encode_events(batch))  # one write per tick
             for event, _, _ in batch:
                 counter = sent.get(event)
@@ -499,6 +564,7 @@ async def serve_stream(
     except ConnectionError:  # the client left (a reset, or the connection lost mid-write)
         metrics.errors.labels("stream_disconnect").inc()
     finally:
+        sse.close()
         session.closing = True
         if producer is not None:
             producer.cancel()
