@@ -250,6 +250,24 @@ def test_a_withheld_body_gets_408_and_the_connection_is_closed(serve_process: An
             s.close()
 
 
+def test_max_connections_busy_answers_503_and_idle_ones_make_room(serve_process: Any) -> None:
+    srv: ServeProcess = serve_process({"MBO_MAX_CONNECTIONS": "8"})
+    idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+    busy = [_stuck_request(srv.port, STREAM + "&speed=1") for _ in range(8)]  # evict the idle
+    try:
+        assert [_status_line(s) for s in busy] == [b"HTTP/1.1 200 OK"] * 8
+        assert all(_closed(s, 2) for s in idle)
+        status, body = srv.get("/healthz")  # every connection is in a request
+        assert status == 503 and b"too many connections" in body
+        busy.pop().close()
+        _until(lambda: srv.get("/healthz")[0] == 200, 5, "a free connection")
+        assert srv.metric('mbo_connections_closed_total{reason="evicted"}') == 4
+        assert srv.metric('mbo_connections_closed_total{reason="refused"}') >= 1
+    finally:
+        for s in idle + busy:
+            s.close()
+
+
 def _raise_own_nofile(want: int) -> None:
     import resource
 
