@@ -7,6 +7,7 @@ mod books;
 mod columns;
 mod engine;
 mod errors;
+mod export;
 mod live;
 mod playback;
 mod read;
@@ -37,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<playback::PyPlayer>()?;
     m.add_class::<live::PyLiveMarket>()?;
     m.add_class::<backtest::PyBacktest>()?;
+    m.add_class::<export::PyDepthExport>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
