@@ -593,7 +593,8 @@ def test_a_live_client_that_never_reads_is_dropped_counted_and_logged_once(
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(("127.0.0.1", srv.port))
         stuck.sendall(
-            f"GET {LIVE.replace('depth=5', 'depth=100')} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            f"GET {LIVE.replace('depth=5', 'depth=100')} HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\n\r\n".encode()
         )
         t0 = time.monotonic()
         while _metric(srv.get("/metrics")[1].decode(), "mbo_live_dropped_subscribers_total") < 1:

@@ -29,7 +29,7 @@ def _stuck_request(port: int, path: str) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     return sock
 
 
@@ -183,7 +183,7 @@ async def _statuses_of_burst(port: int, path: str, n: int) -> list[bytes]:
     the status line each gets (connections stay open until every answer is in)."""
     opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(n)))
     for _, writer in opened:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     lines = await asyncio.gather(*(asyncio.wait_for(reader.readline(), 20) for reader, _ in opened))
     for _, writer in opened:
         writer.close()
@@ -213,11 +213,11 @@ def test_partial_headers_and_idle_connections_are_closed(serve_process: Any) -> 
     partial, idle, kept = [], [], []
     for _ in range(30):
         s = socket.create_connection(("127.0.0.1", srv.port))
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
         partial.append(s)
         idle.append(socket.create_connection(("127.0.0.1", srv.port)))  # sends nothing
         k = socket.create_connection(("127.0.0.1", srv.port))
-        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # then idles, kept alive
+        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # then idles, kept alive
         kept.append(k)
     try:
         t0 = time.monotonic()
@@ -234,7 +234,8 @@ def test_a_withheld_body_gets_408_and_the_connection_is_closed(serve_process: An
     for _ in range(20):
         s = socket.create_connection(("127.0.0.1", srv.port))
         s.sendall(
-            b"POST /api/v1/sim/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/v1/sim/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n{"
         )
         socks.append(s)
@@ -289,7 +290,7 @@ def test_a_connection_flood_under_an_open_file_limit_does_not_lock_out_healthz(
     try:
         for _ in range(1_100):
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             socks.append(s)
         t0 = time.monotonic()
         assert srv.get("/healthz", timeout=5)[0] == 200
@@ -317,7 +318,7 @@ async def test_refused_accepts_are_counted_and_logged_once(serve_process: Any) -
 
     async def hold() -> Any:
         _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         return writer
 
     writers = await asyncio.gather(*(hold() for _ in range(50)), return_exceptions=True)
@@ -345,7 +346,7 @@ async def test_shutdown_under_load_stays_within_the_documented_bound(
 
     async def reader(path: str, pause: float) -> None:
         r, w = await asyncio.open_connection("127.0.0.1", srv.port)
-        w.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         try:
             while await r.read(4096):
                 await asyncio.sleep(pause)

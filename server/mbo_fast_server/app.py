@@ -202,7 +202,7 @@ def create_app(config: Config | None = None) -> web.Application:
             request_id_middleware,
             errors_and_metrics,
             *guards.middlewares(cfg),
-            request_limits(state.guard, cfg.body_timeout_s),
+            request_limits(state.guard, cfg.body_timeout_s, cfg.max_request_bytes),
         ],
         client_max_size=cfg.max_request_bytes,
         handler_args={

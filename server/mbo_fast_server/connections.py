@@ -169,9 +169,10 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop, metrics: Metrics) -> No
     loop.set_exception_handler(handler)
 
 
-def request_limits(guard: ConnectionGuard, body_timeout_s: float) -> Any:
+def request_limits(guard: ConnectionGuard, body_timeout_s: float, max_body_bytes: int) -> Any:
     """Middleware: marks the connection busy for the request (the guard never closes it), and
-    reads the body within `body_timeout_s` (408 and close otherwise)."""
+    reads the body within `body_timeout_s` (408 and close otherwise; 413 past `max_body_bytes`,
+    the application's `client_max_size`)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -181,6 +182,16 @@ def request_limits(guard: ConnectionGuard, body_timeout_s: float) -> Any:
             if request.body_exists and request.can_read_body:
                 try:
                     await within(request.read(), body_timeout_s)  # kept for json()/read()
+                except web.HTTPRequestEntityTooLarge:
+                    return web.json_response(
+                        {
+                            "error": f"the body is larger than {max_body_bytes} bytes "
+                            "(max_request_bytes)",
+                            "parameter": None,
+                        },
+                        status=413,
+                        headers={"Connection": "close"},
+                    )
                 except (asyncio.TimeoutError, TimeoutError):
                     guard.metrics.connections_closed.labels("body_timeout").inc()
                     return web.json_response(

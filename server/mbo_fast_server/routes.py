@@ -164,15 +164,9 @@ def parse_decimal(name: str, raw: str) -> float:
 
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object (Content-Type checked by guards.json_bodies_only; size
-    bounded by max_request_bytes: 413). Not UTF-8, not JSON, nested too deeply for the decoder
-    (it raises RecursionError) or not an object: a 400."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[STATE].config.max_request_bytes
-        raise ParamError(
-            None, f"the body is larger than {limit} bytes (max_request_bytes)", status=413
-        ) from None
+    and time bounded by connections.request_limits, which read it: 413, 408). Not UTF-8, not
+    JSON, nested too deeply for the decoder (it raises RecursionError) or not an object: a 400."""
+    raw = await request.read()
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
