@@ -24,6 +24,8 @@ pub enum Error {
     Schema { message: String },
     /// An argument out of range.
     BadArgument { message: String },
+    /// The database holding stored blocks failed (unreachable, locked, closed, corrupt).
+    Store { message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -53,7 +55,9 @@ impl fmt::Display for Error {
                 offset: Some(offset),
             } => write!(f, "{message} (at byte {offset})"),
             Error::Decode { message, .. } => f.write_str(message),
-            Error::Schema { message } | Error::BadArgument { message } => f.write_str(message),
+            Error::Schema { message }
+            | Error::BadArgument { message }
+            | Error::Store { message } => f.write_str(message),
         }
     }
 }

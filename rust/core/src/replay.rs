@@ -1,121 +1,21 @@
-//! A stream held in memory (`Recording`) and seekable cursors over it (`Replay`).
+//! Seekable cursors (`Replay`) over a stream held as stored blocks (`store::Recording`: in
+//! memory for `Replay::open`, in a database for the server).
 //!
-//! Every `every` records the market is cloned into a checkpoint, so a seek restores the nearest
-//! checkpoint at or before the target and applies at most `every` records: with the default
-//! (16,384) that is well under a millisecond wherever the target is.
+//! A seek restores the newest checkpoint at or before the target (every book as snapshot
+//! records, taken every `Layout::checkpoint_every` records) and applies the records after it,
+//! block by block through the process's bounded cache of decoded blocks; moving forward within
+//! reach just applies the records in between. A cursor holds its market and the one decoded
+//! block it is reading, nothing that grows with the stream.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use dbn::MboMsg;
 
-use crate::decode::{MboStream, Source};
+use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
-use crate::timing::Timings;
-
-/// Records per timed batch while building checkpoints (two clock reads per batch).
-const LOAD_TIMING_BATCH: usize = 4096;
-
-pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 14;
-
-/// A stream held in memory with market checkpoints: immutable, shared by any number of cursors.
-pub struct Recording {
-    records: Vec<MboMsg>,
-    /// Running maximum of ts_recv: a seek by time is a binary search even when ts_recv steps back.
-    ts_recv_max: Vec<u64>,
-    /// `checkpoints[k]` is the market after `k * every` records.
-    checkpoints: Vec<Market>,
-    every: usize,
-    /// Every book the stream ever touches, sorted.
-    keys: Vec<BookKey>,
-    /// Apply and playback latencies of every cursor over this recording.
-    timings: Timings,
-}
-
-impl Recording {
-    pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
-        let every = every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
-        if every == 0 {
-            return Err(Error::bad_argument("checkpoint_every must be >= 1"));
-        }
-        let mut stream = MboStream::open(source)?;
-        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        stream.for_each_mbo(|_, msg| records.push(*msg))?;
-        records.shrink_to_fit();
-        Ok(Self::from_records(records, every))
-    }
-
-    pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
-        let every = every.max(1);
-        let mut ts_recv_max = Vec::with_capacity(records.len());
-        let mut running = 0u64;
-        let mut checkpoints = vec![Market::new()];
-        let mut market = Market::new();
-        let timings = Timings::default();
-        let mut batch_start = Instant::now();
-        let mut batch_n = 0;
-        for (i, msg) in records.iter().enumerate() {
-            running = running.max(msg.ts_recv);
-            ts_recv_max.push(running);
-            market.apply(msg);
-            batch_n += 1;
-            let at_checkpoint = (i + 1) % every == 0;
-            if at_checkpoint || batch_n == LOAD_TIMING_BATCH {
-                timings
-                    .apply_load
-                    .record_batch(batch_start.elapsed(), batch_n);
-                batch_n = 0;
-                if at_checkpoint {
-                    checkpoints.push(market.clone());
-                }
-                batch_start = Instant::now();
-            }
-        }
-        timings
-            .apply_load
-            .record_batch(batch_start.elapsed(), batch_n);
-        Recording {
-            keys: market.keys(),
-            records,
-            ts_recv_max,
-            checkpoints,
-            every,
-            timings,
-        }
-    }
-
-    /// Apply and playback latencies of every cursor over this recording.
-    pub fn timings(&self) -> &Timings {
-        &self.timings
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    pub fn records(&self) -> &[MboMsg] {
-        &self.records
-    }
-
-    pub fn record(&self, index: usize) -> Option<&MboMsg> {
-        self.records.get(index)
-    }
-
-    /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
-    pub fn keys(&self) -> &[BookKey] {
-        &self.keys
-    }
-
-    /// Number of records with `ts_recv <= ts` (in stream order, under the running maximum).
-    pub fn position_at_ts(&self, ts: u64) -> usize {
-        self.ts_recv_max.partition_point(|&max| max <= ts)
-    }
-}
+use crate::store::{BlockMeta, Layout, Recording, DEFAULT_LAYOUT};
 
 /// A cursor over a shared `Recording`: its own market and position.
 #[derive(Clone)]
@@ -123,15 +23,23 @@ pub struct Replay {
     recording: Arc<Recording>,
     market: Market,
     position: usize,
+    /// The block being read, decoded.
+    block: Option<(BlockMeta, Arc<[MboMsg]>)>,
+    /// Apply only this book's records (a player's cursor): its market holds that book alone.
+    only: Option<BookKey>,
+    /// The last record applied (also when it belongs to another book).
+    last: Option<MboMsg>,
 }
 
 impl Replay {
-    pub fn open(source: Source<'_>, every: Option<usize>) -> Result<Self> {
-        Ok(Self::new(Arc::new(Recording::open(source, every)?)))
-    }
-
-    pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
-        Self::new(Arc::new(Recording::from_records(records, every)))
+    /// Read a whole stream into memory as blocks; `checkpoint_every` (default 32,768) records
+    /// between checkpoints, within the size budget of [`crate::store::BlockWriter`].
+    pub fn open(source: Source<'_>, checkpoint_every: Option<usize>) -> Result<Self> {
+        let layout = match checkpoint_every {
+            None => DEFAULT_LAYOUT,
+            Some(every) => Layout::new(DEFAULT_LAYOUT.block_records.min(every), every)?,
+        };
+        Ok(Self::new(Arc::new(Recording::open(source, layout)?)))
     }
 
     /// A cursor at position 0.
@@ -140,6 +48,17 @@ impl Replay {
             recording,
             market: Market::new(),
             position: 0,
+            block: None,
+            only: None,
+            last: None,
+        }
+    }
+
+    /// A cursor that keeps one book only (faster, and its market is that book alone).
+    pub fn for_book(recording: Arc<Recording>, key: BookKey) -> Self {
+        Replay {
+            only: Some(key),
+            ..Self::new(recording)
         }
     }
 
@@ -161,7 +80,7 @@ impl Replay {
     }
 
     /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
-    pub fn keys(&self) -> &[BookKey] {
+    pub fn keys(&self) -> Vec<BookKey> {
         self.recording.keys()
     }
 
@@ -169,19 +88,25 @@ impl Replay {
         &self.market
     }
 
-    pub fn record(&self, index: usize) -> Option<&MboMsg> {
+    /// Record `index` of the stream.
+    pub fn record(&self, index: usize) -> Result<Option<MboMsg>> {
+        if let Some((meta, records)) = &self.block {
+            let first = meta.first_index as usize;
+            if (first..meta.end() as usize).contains(&index) {
+                return Ok(Some(records[index - first]));
+            }
+        }
         self.recording.record(index)
     }
 
-    pub fn records(&self) -> &[MboMsg] {
-        self.recording.records()
+    /// The last record applied.
+    pub fn last_record(&self) -> Option<&MboMsg> {
+        self.last.as_ref()
     }
 
     /// ts_recv of the last applied record.
     pub fn ts_recv(&self) -> Option<u64> {
-        self.position
-            .checked_sub(1)
-            .map(|last| self.recording.records[last].ts_recv)
+        self.last.map(|msg| msg.ts_recv)
     }
 
     /// Move so that exactly the first `position` records are applied.
@@ -192,15 +117,21 @@ impl Replay {
                 self.len()
             )));
         }
-        let every = self.recording.every;
-        let checkpoint = position / every;
-        let forward_is_cheaper = position >= self.position && checkpoint == self.position / every;
-        if !forward_is_cheaper {
-            self.market
-                .clone_from(&self.recording.checkpoints[checkpoint]);
-            self.position = checkpoint * every;
+        let at = self.recording.checkpoint_position(position);
+        // Forward within reach: no checkpoint between here and the target.
+        if position < self.position || at > self.position {
+            let mut market = Market::new();
+            if let Some(checkpoint) = self.recording.checkpoint(at)? {
+                checkpoint.restore(&mut market, self.only);
+            }
+            self.market = market;
+            self.position = at;
+            self.last = match at.checked_sub(1) {
+                Some(prev) => self.record(prev)?,
+                None => None,
+            };
         }
-        self.apply_until(position);
+        self.apply_until(position)?;
         Ok(self.position)
     }
 
@@ -217,38 +148,87 @@ impl Replay {
 
     /// The state after every record with `ts_recv <= ts`.
     pub fn seek_ts(&mut self, ts: u64) -> Result<usize> {
-        self.seek_position(self.recording.position_at_ts(ts))
+        let position = self.recording.position_at_ts(ts)?;
+        self.seek_position(position)
     }
 
     /// Apply up to `n` more records; returns how many were applied.
-    pub fn step(&mut self, n: usize) -> usize {
+    pub fn step(&mut self, n: usize) -> Result<usize> {
         let target = self.position.saturating_add(n).min(self.len());
         let before = self.position;
-        self.apply_until(target);
-        self.position - before
+        self.apply_until(target)?;
+        Ok(self.position - before)
     }
 
-    fn apply_until(&mut self, target: usize) {
-        let records = &self.recording.records[self.position..target];
-        if !records.is_empty() {
-            let start = Instant::now();
-            for msg in records {
-                self.market.apply(msg);
+    /// The decoded block holding record `self.position`.
+    fn current_block(&mut self) -> Result<Option<(BlockMeta, Arc<[MboMsg]>)>> {
+        if let Some((meta, records)) = &self.block {
+            if (meta.first_index as usize..meta.end() as usize).contains(&self.position) {
+                return Ok(Some((*meta, Arc::clone(records))));
             }
-            self.recording
-                .timings
-                .apply_seek
-                .record_batch(start.elapsed(), records.len());
         }
-        self.position = target;
+        let Some((n, meta)) = self.recording.block_of(self.position) else {
+            return Ok(None);
+        };
+        let records = self.recording.block(n)?;
+        self.block = Some((meta, Arc::clone(&records)));
+        Ok(Some((meta, records)))
+    }
+
+    fn apply_until(&mut self, target: usize) -> Result<()> {
+        let start = Instant::now();
+        let from = self.position;
+        while self.position < target {
+            let Some((meta, records)) = self.current_block()? else {
+                break;
+            };
+            let first = meta.first_index as usize;
+            let stop = target.min(meta.end() as usize);
+            let run = &records[self.position - first..stop - first];
+            match self.only {
+                None => run.iter().for_each(|msg| {
+                    self.market.apply(msg);
+                }),
+                Some(key) => run
+                    .iter()
+                    .filter(|m| (m.hd.instrument_id, m.hd.publisher_id) == key)
+                    .for_each(|msg| {
+                        self.market.apply(msg);
+                    }),
+            }
+            self.last = run.last().copied().or(self.last);
+            self.position = stop;
+        }
+        if self.position > from {
+            self.recording
+                .timings()
+                .apply_seek
+                .record_batch(start.elapsed(), self.position - from);
+        }
+        Ok(())
+    }
+
+    /// The next record, not applied.
+    pub fn peek(&mut self) -> Result<Option<MboMsg>> {
+        Ok(self
+            .current_block()?
+            .map(|(meta, records)| records[self.position - meta.first_index as usize]))
     }
 
     /// Apply the next record, if any, and return (a copy of) it.
-    pub fn apply_next(&mut self) -> Option<MboMsg> {
-        let msg = *self.recording.records.get(self.position)?;
-        self.market.apply(&msg);
+    pub fn apply_next(&mut self) -> Result<Option<MboMsg>> {
+        let Some(msg) = self.peek()? else {
+            return Ok(None);
+        };
+        if self
+            .only
+            .is_none_or(|key| key == (msg.hd.instrument_id, msg.hd.publisher_id))
+        {
+            self.market.apply(&msg);
+        }
         self.position += 1;
-        Some(msg)
+        self.last = Some(msg);
+        Ok(Some(msg))
     }
 }
 
@@ -259,7 +239,7 @@ mod tests {
     use crate::testing::mbo;
 
     fn records() -> Vec<MboMsg> {
-        (0..100u64)
+        (0..5000u64)
             .map(|i| {
                 let mut msg = mbo(b'A', b'B', i, 100 + (i % 7) as i64, 1 + i as u32, 0x80);
                 msg.ts_recv = 1_000 + i * 10;
@@ -290,18 +270,22 @@ mod tests {
     #[test]
     fn seeks_match_a_linear_replay_in_any_order() {
         let records = records();
-        let mut replay = Replay::from_records(records.clone(), 8);
-        for target in [50, 3, 99, 0, 64, 65, 17, 100] {
+        let bytes = crate::encode::to_dbn_bytes(&records, &Default::default()).unwrap();
+        let mut replay = Replay::open(Source::Bytes(&bytes), Some(1024)).unwrap();
+        for target in [2500, 3, 4999, 0, 1024, 1025, 17, 5000, 1023] {
             replay.seek_position(target).unwrap();
             assert_eq!(
                 levels(replay.market()),
                 state_after(&records, target),
                 "{target}"
             );
+            let last = target.checked_sub(1).map(|i| records[i].ts_recv);
+            assert_eq!(replay.ts_recv(), last, "{target}");
         }
         assert_eq!(replay.seek_ts(1_000 + 42 * 10).unwrap(), 43);
         assert_eq!(replay.seek_ts(0).unwrap(), 0);
-        assert_eq!(replay.step(5), 5);
-        assert!(replay.seek_index(100).is_err());
+        assert_eq!(replay.step(5).unwrap(), 5);
+        assert!(replay.seek_index(5000).is_err());
+        assert!(Replay::open(Source::Bytes(&bytes), Some(0)).is_err());
     }
 }
