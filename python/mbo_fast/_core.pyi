@@ -1,5 +1,6 @@
 """Type stubs for the compiled core (`mbo_fast._core`). Import from `mbo_fast` instead."""
 
+from collections.abc import Callable
 from typing import Any, Literal, final
 
 from numpy.typing import NDArray
@@ -135,6 +136,63 @@ class Replay:
     def timings(self) -> dict[str, dict[str, Any]]:
         """Latency histograms (apply_load, apply_seek, apply_stream, advance, frame) of every
         cursor over these records: {"bounds_ns", "buckets", "count", "sum_ns"} each."""
+
+# (first_index, records, ts_first, ts_last, ts_max) of a stored block
+_BlockMeta = tuple[int, int, int, int, int]
+
+@final
+class Recording:
+    """A stream held as stored blocks (compressed records + periodic checkpoints of every
+    book), in memory or in a database, shared by its cursors; blocks are decoded on demand
+    through the process's bounded cache."""
+
+    @staticmethod
+    def open(
+        source: _RawSource, block_records: int = 4096, checkpoint_every: int = 32768
+    ) -> Recording: ...
+    @staticmethod
+    def stored(
+        label: str,
+        blocks: list[_BlockMeta],
+        checkpoints: list[int],
+        keys: list[tuple[int, int]],
+        fetch_block: Callable[[int], bytes],
+        fetch_checkpoint: Callable[[int], bytes],
+    ) -> Recording:
+        """Blocks a database holds: fetch_block(first_index) and fetch_checkpoint(position)
+        return their stored bytes."""
+    def __len__(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def block_count(self) -> int: ...
+    def block(self, n: int) -> _BlockMeta | None: ...
+    def keys(self) -> list[tuple[int, int]]: ...
+    def append(self, meta: _BlockMeta, checkpoint: bool, keys: list[tuple[int, int]]) -> None: ...
+    def position_at_ts(self, ts: int) -> int: ...
+    def replay(self) -> Replay: ...
+    def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
+
+@final
+class BlockImport:
+    """A stream cut into stored blocks on background threads: iterate for (meta, data,
+    checkpoint or None), then summary()."""
+
+    def __init__(
+        self,
+        source: _RawSource,
+        block_records: int = 4096,
+        checkpoint_every: int = 32768,
+        skip: int = 0,
+        queue: int = 16,
+    ) -> None: ...
+    def __iter__(self) -> BlockImport: ...
+    def __next__(self) -> tuple[_BlockMeta, bytes, bytes | None]: ...
+    def summary(self) -> dict[str, Any] | None: ...
+    def close(self) -> None: ...
+
+def block_cache_stats() -> dict[str, int]: ...
+def set_block_cache_budget(bytes: int) -> bool: ...
 
 # (event name, id = index of the last record applied, JSON body)
 _Frame = tuple[str, int, bytes]

@@ -25,3 +25,7 @@ class SchemaError(DecodeError):
 
 class SourceError(MboError, OSError):
     """The source could not be opened or read (missing file, permission, I/O error)."""
+
+
+class StoreError(MboError):
+    """The database holding stored blocks failed: unreachable, locked, closed or corrupt."""

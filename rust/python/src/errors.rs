@@ -8,6 +8,7 @@ use pyo3::PyErr;
 pyo3::import_exception!(mbo_fast.errors, DecodeError);
 pyo3::import_exception!(mbo_fast.errors, SchemaError);
 pyo3::import_exception!(mbo_fast.errors, SourceError);
+pyo3::import_exception!(mbo_fast.errors, StoreError);
 
 pub fn to_py(err: Error) -> PyErr {
     match err {
@@ -25,5 +26,6 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Decode { offset, .. } => DecodeError::new_err((err.to_string(), offset)),
         Error::Schema { message } => SchemaError::new_err((message, Option::<u64>::None)),
         Error::BadArgument { message } => PyValueError::new_err(message),
+        Error::Store { message } => StoreError::new_err(message),
     }
 }

@@ -13,6 +13,7 @@ mod read;
 mod replay;
 mod simulate;
 mod source;
+mod store;
 
 use pyo3::prelude::*;
 
@@ -36,6 +37,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<live::PyLiveMarket>()?;
     m.add_class::<backtest::PyBacktest>()?;
     m.add_class::<engine::PyEngine>()?;
+    m.add_class::<store::PyRecording>()?;
+    m.add_class::<store::PyBlockImport>()?;
+    m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
     m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_depth_columns, m)?)?;

@@ -6,6 +6,7 @@ use mbo_fast_core::playback::Player;
 use mbo_fast_core::snapshot::Stamp;
 use mbo_fast_core::timing::{bucket_bound_ns, HistogramSnapshot};
 use mbo_fast_core::{Recording, Replay};
+
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -23,6 +24,14 @@ pub struct PyReplay {
 }
 
 impl PyReplay {
+    /// A Python cursor over a recording (`Recording.replay()`).
+    pub fn over(recording: Arc<Recording>, replay: Replay) -> Self {
+        PyReplay {
+            recording,
+            replay: Arc::new(Mutex::new(replay)),
+        }
+    }
+
     fn owner(&self) -> Owner {
         Owner::Replay(Arc::clone(&self.replay))
     }
@@ -83,17 +92,19 @@ impl PyReplay {
     }
 
     #[pyo3(signature = (n=1))]
-    fn step(&self, py: Python<'_>, n: usize) -> usize {
+    fn step(&self, py: Python<'_>, n: usize) -> PyResult<usize> {
         let replay = Arc::clone(&self.replay);
-        py.detach(move || lock(&replay).step(n))
+        py.detach(move || lock(&replay).step(n)).map_err(to_py)
     }
 
-    fn rewind(&self) -> PyResult<()> {
-        lock(&self.replay).seek_position(0).map(drop).map_err(to_py)
+    fn rewind(&self, py: Python<'_>) -> PyResult<()> {
+        let replay = Arc::clone(&self.replay);
+        py.detach(move || lock(&replay).seek_position(0).map(drop))
+            .map_err(to_py)
     }
 
     fn book(&self, instrument_id: u32, publisher_id: u16) -> PyResult<PyBook> {
-        let keys = lock(&self.replay).keys().to_vec();
+        let keys = self.recording.keys();
         book_view(&self.owner(), &keys, instrument_id, publisher_id)
     }
 
@@ -122,7 +133,7 @@ impl PyReplay {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let key = snapshot_key(instrument_id, publisher_id)?;
         if let Some((iid, pid)) = key {
-            if !self.recording.keys().contains(&(iid, pid)) {
+            if !self.recording.has_key((iid, pid)) {
                 return Err(PyKeyError::new_err(format!(
                     "no book for instrument_id={iid}, publisher_id={pid}"
                 )));
@@ -132,11 +143,7 @@ impl PyReplay {
         let bytes = py
             .detach(move || {
                 let replay = lock(&replay);
-                let stamp = match replay
-                    .position()
-                    .checked_sub(1)
-                    .and_then(|i| replay.record(i))
-                {
+                let stamp = match replay.last_record() {
                     Some(last) => Stamp {
                         ts_recv: last.ts_recv,
                         ts_event: last.hd.ts_event,
@@ -152,7 +159,7 @@ impl PyReplay {
     /// A streaming cursor for one book, sharing this replay's records and checkpoints.
     #[pyo3(signature = (instrument_id, publisher_id, depth=10))]
     fn player(&self, instrument_id: u32, publisher_id: u16, depth: usize) -> PyResult<PyPlayer> {
-        let recording = Arc::clone(lock(&self.replay).recording());
+        let recording = Arc::clone(&self.recording);
         Player::new(recording, instrument_id, publisher_id, depth)
             .map(PyPlayer::new)
             .map_err(|err| PyKeyError::new_err(err.to_string()))
@@ -170,9 +177,10 @@ impl PyReplay {
     }
 
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
-        let replay = lock(&self.replay);
-        let msg = replay
-            .record(index)
+        let recording = Arc::clone(&self.recording);
+        let msg = py
+            .detach(move || recording.record(index))
+            .map_err(to_py)?
             .ok_or_else(|| PyIndexError::new_err(format!("record index {index} out of range")))?;
         let dict = PyDict::new(py);
         dict.set_item("index", index)?;
