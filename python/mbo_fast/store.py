@@ -218,6 +218,24 @@ class SqliteStore:
         with self._lock:
             yield self._conn
 
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The writer connection inside `BEGIN IMMEDIATE` … `COMMIT` (rolled back on any
+        error; SQLite may have rolled back already, e.g. on a full disk). SQLite errors become
+        StoreError naming `what`."""
+        try:
+            with self._write() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} in {self.path}: {exc}") from None
+
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -406,56 +424,34 @@ class SqliteStore:
         it is complete (waiting for another live importer to finish first)."""
         while True:
             now = time.time_ns()
-            try:
-                with self._write() as conn:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        row = conn.execute(
-                            "SELECT id, state, heartbeat_ns, records, block_records, "
-                            "checkpoint_every FROM sources WHERE sha256 = ?",
-                            (sha,),
-                        ).fetchone()
-                        if row is None:
-                            cur = conn.execute(
-                                "INSERT INTO sources (sha256, name, kind, state, file_bytes, "
-                                "records, block_records, checkpoint_every, created_ns, owner, "
-                                "heartbeat_ns) VALUES (?, ?, 'file', 'importing', ?, 0, ?, ?, ?, "
-                                "?, ?)",
-                                (
-                                    sha,
-                                    name,
-                                    size,
-                                    block_records,
-                                    checkpoint_every,
-                                    now,
-                                    _owner(),
-                                    now,
-                                ),
-                            )
-                            conn.execute("COMMIT")
-                            assert cur.lastrowid is not None
-                            return cur.lastrowid, 0, block_records, checkpoint_every
-                        sid, state, beat, stored, brec, every = row
-                        if state != "importing":
-                            conn.execute("COMMIT")
-                            return None
-                        if now - int(beat or 0) > STALE_IMPORT_S * 1e9:
-                            conn.execute(
-                                "UPDATE sources SET owner = ?, heartbeat_ns = ? WHERE id = ?",
-                                (_owner(), now, sid),
-                            )
-                            conn.execute("COMMIT")
-                            log.info(
-                                "resuming an interrupted import",
-                                extra={"source_id": sid, "records": stored},
-                            )
-                            return int(sid), int(stored), int(brec), int(every)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot import into {self.path}: {exc}") from None
+            with self._transaction("cannot import") as conn:
+                row = conn.execute(
+                    "SELECT id, state, heartbeat_ns, records, block_records, "
+                    "checkpoint_every FROM sources WHERE sha256 = ?",
+                    (sha,),
+                ).fetchone()
+                if row is None:
+                    cur = conn.execute(
+                        "INSERT INTO sources (sha256, name, kind, state, file_bytes, records, "
+                        "block_records, checkpoint_every, created_ns, owner, heartbeat_ns) "
+                        "VALUES (?, ?, 'file', 'importing', ?, 0, ?, ?, ?, ?, ?)",
+                        (sha, name, size, block_records, checkpoint_every, now, _owner(), now),
+                    )
+                    assert cur.lastrowid is not None
+                    return cur.lastrowid, 0, block_records, checkpoint_every
+                sid, state, beat, stored, brec, every = row
+                if state != "importing":
+                    return None
+                if now - int(beat or 0) > STALE_IMPORT_S * 1e9:
+                    conn.execute(
+                        "UPDATE sources SET owner = ?, heartbeat_ns = ? WHERE id = ?",
+                        (_owner(), now, sid),
+                    )
+                    log.info(
+                        "resuming an interrupted import",
+                        extra={"source_id": sid, "records": stored},
+                    )
+                    return int(sid), int(stored), int(brec), int(every)
             time.sleep(0.2)  # another process is importing it: wait for its end
 
     def _fill(
@@ -492,35 +488,26 @@ class SqliteStore:
 
     def _put(self, source_id: int, batch: list[tuple[Any, ...]]) -> int:
         """Store a batch of blocks in one transaction; returns the records stored in all."""
-        try:
-            with self._write() as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    owner = conn.execute(
-                        "SELECT owner, records FROM sources WHERE id = ?", (source_id,)
-                    ).fetchone()
-                    if owner is None or owner[0] != _owner():
-                        raise StoreError(
-                            f"the import of stored source {source_id} was taken over by "
-                            f"{owner[0] if owner else 'nobody'}"
-                        )
-                    conn.executemany(
-                        "INSERT INTO blocks (source_id, first_index, records, ts_first, "
-                        "ts_last, ts_max, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        batch,
-                    )
-                    records = int(owner[1]) + sum(int(b[2]) for b in batch)
-                    conn.execute(
-                        "UPDATE sources SET records = ?, heartbeat_ns = ? WHERE id = ?",
-                        (records, time.time_ns(), source_id),
-                    )
-                    conn.execute("COMMIT")
-                    return records
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot store blocks in {self.path}: {exc}") from None
+        with self._transaction("cannot store blocks") as conn:
+            owner = conn.execute(
+                "SELECT owner, records FROM sources WHERE id = ?", (source_id,)
+            ).fetchone()
+            if owner is None or owner[0] != _owner():
+                raise StoreError(
+                    f"the import of stored source {source_id} was taken over by "
+                    f"{owner[0] if owner else 'nobody'}"
+                )
+            conn.executemany(
+                "INSERT INTO blocks (source_id, first_index, records, ts_first, ts_last, "
+                "ts_max, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            records = int(owner[1]) + sum(int(b[2]) for b in batch)
+            conn.execute(
+                "UPDATE sources SET records = ?, heartbeat_ns = ? WHERE id = ?",
+                (records, time.time_ns(), source_id),
+            )
+            return records
 
     def _complete(self, source_id: int, summary: dict[str, Any]) -> None:
         symbols: dict[int, str] = summary["symbols"]
@@ -531,37 +518,26 @@ class SqliteStore:
             (source_id, iid, pid, symbols.get(iid) or only_symbol, n, trades, t0, t1)
             for iid, pid, n, trades, t0, t1 in books
         ]
-        try:
-            with self._write() as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(
-                        "INSERT INTO source_books (source_id, instrument_id, publisher_id, "
-                        "symbol, records, trades, ts_first, ts_last) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                    span = conn.execute(
-                        "SELECT min(ts_first), max(ts_max) FROM blocks WHERE source_id = ?",
-                        (source_id,),
-                    ).fetchone()
-                    conn.execute(
-                        "UPDATE sources SET state = 'complete', records = ?, dataset = ?, "
-                        "metadata = ?, ts_first = ?, ts_last = ?, completed_ns = ?, owner = NULL "
-                        "WHERE id = ?",
-                        (
-                            summary["records"],
-                            meta.get("dataset"),
-                            summary["metadata_dbn"],
-                            span[0],
-                            span[1],
-                            time.time_ns(),
-                            source_id,
-                        ),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot store {self.path}: {exc}") from None
+        with self._transaction("cannot complete an import") as conn:
+            conn.executemany(
+                "INSERT INTO source_books (source_id, instrument_id, publisher_id, symbol, "
+                "records, trades, ts_first, ts_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            span = conn.execute(
+                "SELECT min(ts_first), max(ts_max) FROM blocks WHERE source_id = ?",
+                (source_id,),
+            ).fetchone()
+            conn.execute(
+                "UPDATE sources SET state = 'complete', records = ?, dataset = ?, metadata = ?, "
+                "ts_first = ?, ts_last = ?, completed_ns = ?, owner = NULL WHERE id = ?",
+                (
+                    summary["records"],
+                    meta.get("dataset"),
+                    summary["metadata_dbn"],
+                    span[0],
+                    span[1],
+                    time.time_ns(),
+                    source_id,
+                ),
+            )
