@@ -39,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<store::PyRecording>()?;
     m.add_class::<store::PyBlockImport>()?;
+    m.add_class::<store::PyBlockBuilder>()?;
     m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
     m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
     m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;

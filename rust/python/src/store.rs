@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mbo_fast_core::playback::Player;
+use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
-    build_blocks, cache, BlockMeta, BlockSource, BookStats, Layout, Recording, StoredBlock,
+    build_blocks, cache, query, writer, BlockMeta, BlockSource, BlockWriter, BookStats, Layout,
+    Recording, StoredBlock,
 };
 use mbo_fast_core::{Error, Replay, Result, Source};
-use pyo3::exceptions::{PyKeyError, PyStopIteration};
+use pyo3::exceptions::{PyKeyError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -73,6 +75,16 @@ impl BlockSource for PyBlockSource {
 
     fn with_checkpoint(&self, position: u64, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         f(&self.fetch(&self.fetch_checkpoint, position, "the checkpoint at record")?)
+    }
+}
+
+fn book_key(instrument_id: Option<u32>, publisher_id: Option<u16>) -> PyResult<Option<(u32, u16)>> {
+    match (instrument_id, publisher_id) {
+        (Some(iid), Some(pid)) => Ok(Some((iid, pid))),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(
+            "give both instrument_id and publisher_id, or neither",
+        )),
     }
 }
 
@@ -176,12 +188,58 @@ impl PyRecording {
             .map_err(to_py)
     }
 
-    /// A new cursor at position 0.
-    fn replay(&self) -> PyReplay {
-        PyReplay::over(
-            Arc::clone(&self.recording),
-            Replay::new(Arc::clone(&self.recording)),
-        )
+    /// A new cursor at position 0: over every book, or over one book only (faster: its market
+    /// holds that book alone).
+    #[pyo3(signature = (instrument_id=None, publisher_id=None))]
+    fn replay(&self, instrument_id: Option<u32>, publisher_id: Option<u16>) -> PyResult<PyReplay> {
+        let rec = Arc::clone(&self.recording);
+        let cursor = match book_key(instrument_id, publisher_id)? {
+            None => Replay::new(Arc::clone(&rec)),
+            Some(key) => Replay::for_book(Arc::clone(&rec), key),
+        };
+        Ok(PyReplay::over(rec, cursor))
+    }
+
+    /// One page of history as JSON items: `kind` "bbo" (after every F_LAST record), "trades"
+    /// or "records", of one book (or every book), index > `after`, `start <= ts_recv`, up to
+    /// `end`, at most `limit`. Returns `(items JSON, rows, index of the last row)`.
+    #[pyo3(signature = (kind, instrument_id=None, publisher_id=None, after=None, start=None, end=None, limit=1000))]
+    #[allow(clippy::too_many_arguments)]
+    fn page<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &str,
+        instrument_id: Option<u32>,
+        publisher_id: Option<u16>,
+        after: Option<u64>,
+        start: Option<u64>,
+        end: Option<u64>,
+        limit: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, usize, Option<u64>)> {
+        let run = match kind {
+            "bbo" => query::bbo_page,
+            "trades" => query::trades_page,
+            "records" => query::records_page,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind must be bbo, trades or records, not {other:?}"
+                )))
+            }
+        };
+        let q = query::PageQuery {
+            key: book_key(instrument_id, publisher_id)?,
+            after,
+            start,
+            end,
+            limit,
+        };
+        let recording = Arc::clone(&self.recording);
+        let page = py.detach(move || run(&recording, &q)).map_err(to_py)?;
+        Ok((
+            PyBytes::new(py, page.json.as_bytes()),
+            page.rows,
+            page.last_index,
+        ))
     }
 
     /// A streaming cursor for one book.
@@ -383,4 +441,101 @@ impl Drop for PyBlockImport {
             let _ = run.thread.join();
         }
     }
+}
+
+/// Blocks built from records arriving in pieces (a live session): `push(records)` takes raw DBN
+/// MBO records (each framed by its own header, 56 bytes or 64 with ts_out) and returns the
+/// blocks they completed; `flush()` closes the open block. Applies and compresses with the GIL
+/// released.
+#[pyclass(frozen, name = "BlockBuilder", module = "mbo_fast._core")]
+pub struct PyBlockBuilder {
+    inner: Mutex<(BlockWriter, Encoder)>,
+}
+
+type BlockTuple<'py> = (MetaTuple, Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>);
+
+fn block_tuple(py: Python<'_>, b: StoredBlock) -> BlockTuple<'_> {
+    (
+        meta_tuple(&b.meta),
+        PyBytes::new(py, &b.data),
+        b.checkpoint.map(|c| PyBytes::new(py, &c)),
+    )
+}
+
+#[pymethods]
+impl PyBlockBuilder {
+    #[new]
+    #[pyo3(signature = (block_records=4096, checkpoint_every=32768))]
+    fn new(block_records: usize, checkpoint_every: usize) -> PyResult<Self> {
+        let writer = BlockWriter::new(layout(block_records, checkpoint_every)?).map_err(to_py)?;
+        let encoder = Encoder::new().map_err(to_py)?;
+        Ok(PyBlockBuilder {
+            inner: Mutex::new((writer, encoder)),
+        })
+    }
+
+    fn push<'py>(&self, py: Python<'py>, records: &[u8]) -> PyResult<Vec<BlockTuple<'py>>> {
+        let done = py
+            .detach(|| -> Result<Vec<StoredBlock>> {
+                let mut guard = lock(&self.inner);
+                let (writer, encoder) = &mut *guard;
+                let mut out = Vec::new();
+                for msg in framed_mbo(records)? {
+                    if let Some(raw) = writer.push(&msg)? {
+                        out.push(writer::encode(encoder, raw)?);
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(to_py)?;
+        Ok(done.into_iter().map(|b| block_tuple(py, b)).collect())
+    }
+
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Option<BlockTuple<'py>>> {
+        let done = py
+            .detach(|| -> Result<Option<StoredBlock>> {
+                let mut guard = lock(&self.inner);
+                let (writer, encoder) = &mut *guard;
+                writer
+                    .finish_block()
+                    .map(|raw| writer::encode(encoder, raw))
+                    .transpose()
+            })
+            .map_err(to_py)?;
+        Ok(done.map(|b| block_tuple(py, b)))
+    }
+
+    /// Records pushed so far.
+    #[getter]
+    fn records(&self) -> u64 {
+        lock(&self.inner).0.records()
+    }
+
+    /// Every book seen so far, sorted.
+    fn keys(&self) -> Vec<(u32, u16)> {
+        lock(&self.inner).0.books().keys().copied().collect()
+    }
+}
+
+/// The MBO records of `bytes`, each framed by its header's length (never read past it).
+fn framed_mbo(bytes: &[u8]) -> Result<Vec<dbn::MboMsg>> {
+    const MBO_LEN: usize = std::mem::size_of::<dbn::MboMsg>();
+    let mut out = Vec::with_capacity(bytes.len() / MBO_LEN);
+    let mut rest = bytes;
+    while let Some(&words) = rest.first() {
+        let len = usize::from(words) * 4;
+        if len < MBO_LEN || len > rest.len() || rest[1] != dbn::rtype::MBO {
+            return Err(Error::decode(
+                format!(
+                    "not a whole MBO record at byte {}",
+                    bytes.len() - rest.len()
+                ),
+                None,
+            ));
+        }
+        // SAFETY: at least `MBO_LEN` bytes of plain old data; read unaligned.
+        out.push(unsafe { std::ptr::read_unaligned(rest.as_ptr().cast::<dbn::MboMsg>()) });
+        rest = &rest[len..];
+    }
+    Ok(out)
 }

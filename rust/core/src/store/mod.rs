@@ -10,9 +10,11 @@
 //!   [`BlockSource`] trait a database implements (in memory: [`MemoryBlocks`]), and
 //!   [`build_blocks`], the two-thread import pipeline.
 //! - [`cache`]: the process's bounded cache of decoded blocks and checkpoints.
+//! - [`query`]: pages of BBO, trades and records derived from the blocks, as JSON items.
 
 pub mod cache;
 pub mod codec;
+pub mod query;
 pub mod recording;
 pub mod writer;
 
