@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import require_core
@@ -136,9 +137,7 @@ def test_a_corrupt_block_is_a_typed_error_and_the_rest_is_served(
     with SqliteStore(str(db)) as store:
         sid = store.import_file(str(session)).source_id
     conn = sqlite3.connect(db)
-    data = bytearray(
-        conn.execute("SELECT data FROM blocks WHERE first_index = 8192").fetchone()[0]
-    )
+    data = bytearray(conn.execute("SELECT data FROM blocks WHERE first_index = 8192").fetchone()[0])
     data[len(data) // 2] ^= 0x04  # one bit flipped
     conn.execute("UPDATE blocks SET data = ? WHERE first_index = 8192", (bytes(data),))
     conn.commit()
@@ -171,9 +170,9 @@ def test_old_and_unwritable_databases_get_clear_errors(tmp_path: Path, session: 
     unlock = ["chattr", "-i", str(db)] if as_root else ["chmod", "644", str(db)]
     subprocess.run(lock, check=True)
     try:
-        with pytest.raises(StoreError, match="readonly|read-only|cannot"):
-            with SqliteStore(str(db)) as store:
-                store.import_file(str(other))
+        readonly = pytest.raises(StoreError, match=r"readonly|read-only|cannot")
+        with readonly, SqliteStore(str(db)) as store:
+            store.import_file(str(other))
     finally:
         subprocess.run(unlock, check=True)
     assert db.read_bytes() == before
@@ -212,3 +211,88 @@ def test_memory_is_bounded_by_the_cache_budget(tmp_path: Path, session: Path) ->
     assert stats["budget"] == 2 << 20
     assert 0 < stats["bytes"] <= stats["budget"]
     assert stats["evictions"] > 0
+
+
+# The schema-3 tables of the server before the block store (storage.py's MIGRATIONS 1-3).
+_SCHEMA3 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (3);
+CREATE TABLE sources (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    bytes INTEGER NOT NULL, records INTEGER NOT NULL, loaded_at_ns INTEGER NOT NULL,
+    checkpoint_every INTEGER);
+CREATE TABLE records (source_id INTEGER NOT NULL, idx INTEGER NOT NULL, ts_recv INTEGER NOT NULL,
+    ts_event INTEGER NOT NULL, instrument_id INTEGER NOT NULL, publisher_id INTEGER NOT NULL,
+    order_id INTEGER NOT NULL, price INTEGER, size INTEGER NOT NULL, flags INTEGER NOT NULL,
+    action TEXT NOT NULL, side TEXT NOT NULL, sequence INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL, PRIMARY KEY (source_id, idx)) WITHOUT ROWID;
+CREATE TABLE live_chunks (source_id INTEGER NOT NULL, first_idx INTEGER NOT NULL,
+    records INTEGER NOT NULL, ts_recv_first INTEGER NOT NULL, ts_recv_last INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (source_id, first_idx));
+CREATE TABLE source_books (source_id INTEGER NOT NULL, instrument_id INTEGER NOT NULL,
+    publisher_id INTEGER NOT NULL, symbol TEXT, records INTEGER NOT NULL,
+    PRIMARY KEY (source_id, instrument_id, publisher_id)) WITHOUT ROWID;
+"""
+
+
+def test_a_schema3_database_is_upgraded_to_blocks(tmp_path: Path) -> None:
+    from mbo_fast.records import MBO_DTYPE
+    from mbo_fast.store import upgrade
+
+    data = mbo_fast.simulate(seed=8, records=50_000, instruments=2)
+    meta_len = 8 + int.from_bytes(data[4:8], "little")
+    raw = data[meta_len:]
+    rec = np.frombuffer(raw, dtype=MBO_DTYPE)
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript(_SCHEMA3)
+    conn.execute("INSERT INTO sources VALUES (1, 'abc', 'f.dbn', 1, ?, 0, 1024)", (len(rec),))
+    conn.execute(
+        "INSERT INTO sources VALUES (2, 'live:tcp://x:1:5', 'tcp://x:1', 0, ?, 0, NULL)",
+        (len(rec),),
+    )
+    rows = [
+        (
+            1,
+            i,
+            int(r["ts_recv"]),
+            int(r["ts_event"]),
+            int(r["instrument_id"]),
+            int(r["publisher_id"]),
+            int(r["order_id"]) - (1 << 64) * (int(r["order_id"]) >> 63),
+            None if int(r["price"]) == mbo_fast.UNDEF_PRICE else int(r["price"]),
+            int(r["size"]),
+            int(r["flags"]),
+            chr(r["action"]),
+            chr(r["side"]),
+            int(r["sequence"]),
+            int(r["channel_id"]),
+        )
+        for i, r in enumerate(rec)
+    ]
+    conn.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.execute(
+        "INSERT INTO live_chunks VALUES (2, 0, ?, 0, 0, ?)", (len(rec), raw[: 56 * 30_000])
+    )
+    conn.execute(
+        "INSERT INTO live_chunks VALUES (2, 30000, ?, 0, 0, ?)", (len(rec), raw[56 * 30_000 :])
+    )
+    conn.execute("INSERT INTO source_books VALUES (1, 1, 1, 'SIM1', 1)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="db upgrade"):
+        SqliteStore(str(db))
+    done = upgrade(str(db))
+    assert [(old, n) for old, _, n in done] == [(1, len(rec)), (2, len(rec))]
+    assert (tmp_path / "old.sqlite.schema3").is_file()
+    expected = mbo_fast.Replay(data)
+    with SqliteStore(str(db)) as store:
+        file_src, live_src = store.sources()
+        assert (file_src.kind, live_src.kind) == ("file", "live")
+        assert file_src.books[0].symbol == "SIM1"
+        for src in (file_src, live_src):
+            replay = store.recording(src.id).replay()
+            for index in (0, 4096, 33_000, len(rec) - 1):
+                replay.seek(index=index)
+                expected.seek(index=index)
+                for iid in (1, 2):
+                    assert _state(replay.book(iid, 1)) == _state(expected.book(iid, 1))

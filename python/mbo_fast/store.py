@@ -29,7 +29,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from . import _core
@@ -418,7 +418,13 @@ class SqliteStore:
         return Imported(source_id, True, records, time.perf_counter() - t0)
 
     def _claim(
-        self, sha: str, name: str, size: int, block_records: int, checkpoint_every: int
+        self,
+        sha: str,
+        name: str,
+        size: int,
+        block_records: int,
+        checkpoint_every: int,
+        kind: str = "file",
     ) -> tuple[int, int, int, int] | None:
         """Take the import of `sha`: (source id, records stored already, layout), or None when
         it is complete (waiting for another live importer to finish first)."""
@@ -434,8 +440,18 @@ class SqliteStore:
                     cur = conn.execute(
                         "INSERT INTO sources (sha256, name, kind, state, file_bytes, records, "
                         "block_records, checkpoint_every, created_ns, owner, heartbeat_ns) "
-                        "VALUES (?, ?, 'file', 'importing', ?, 0, ?, ?, ?, ?, ?)",
-                        (sha, name, size, block_records, checkpoint_every, now, _owner(), now),
+                        "VALUES (?, ?, ?, 'importing', ?, 0, ?, ?, ?, ?, ?)",
+                        (
+                            sha,
+                            name,
+                            kind,
+                            size,
+                            block_records,
+                            checkpoint_every,
+                            now,
+                            _owner(),
+                            now,
+                        ),
                     )
                     assert cur.lastrowid is not None
                     return cur.lastrowid, 0, block_records, checkpoint_every
@@ -464,27 +480,38 @@ class SqliteStore:
         progress: Callable[[int], None] | None,
     ) -> int:
         imp = _core.BlockImport(path, block_records, checkpoint_every, skip)
-        batch: list[tuple[Any, ...]] = []
-        last_commit = time.monotonic()
-        stored = skip
         try:
-            for meta, data, checkpoint in imp:
-                batch.append((source_id, *meta, data, checkpoint))
-                if len(batch) >= _COMMIT_BLOCKS or time.monotonic() - last_commit > _COMMIT_S:
-                    stored = self._put(source_id, batch)
-                    batch = []
-                    last_commit = time.monotonic()
-                    if progress is not None:
-                        progress(stored)
-            stored = self._put(source_id, batch)
+            self._store_blocks(source_id, skip, imp, progress)
             summary = imp.summary()
         finally:
             imp.close()
         assert summary is not None
         self._complete(source_id, summary)
+        return int(summary["records"])
+
+    def _store_blocks(
+        self,
+        source_id: int,
+        stored: int,
+        blocks: Iterable[tuple[tuple[int, int, int, int, int], bytes, bytes | None]],
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        """Store blocks in batched transactions; returns the records stored in all."""
+        batch: list[tuple[Any, ...]] = []
+        last_commit = time.monotonic()
+        for meta, data, checkpoint in blocks:
+            batch.append((source_id, *meta, data, checkpoint))
+            if len(batch) >= _COMMIT_BLOCKS or time.monotonic() - last_commit > _COMMIT_S:
+                stored = self._put(source_id, batch)
+                batch = []
+                last_commit = time.monotonic()
+                if progress is not None:
+                    progress(stored)
+        if batch:
+            stored = self._put(source_id, batch)
         if progress is not None:
             progress(stored)
-        return int(summary["records"])
+        return stored
 
     def _put(self, source_id: int, batch: list[tuple[Any, ...]]) -> int:
         """Store a batch of blocks in one transaction; returns the records stored in all."""
@@ -541,3 +568,132 @@ class SqliteStore:
                     source_id,
                 ),
             )
+
+
+# ----------------------------------------------------------------------------------------------
+# converting a database of schema 1-3 (the server's row-per-record tables)
+
+_OLD_RECORD_COLS = (
+    "ts_recv, ts_event, instrument_id, publisher_id, order_id, "
+    "coalesce(price, 9223372036854775807), size, flags, unicode(action), unicode(side), "
+    "sequence, channel_id"
+)
+_UPGRADE_BATCH = 200_000
+
+
+def _old_records(conn: sqlite3.Connection, source_id: int) -> Iterator[bytes]:
+    """A schema-3 file source's `records` rows as raw MBO records, in order, a batch at a time
+    (its `ts_in_delta` was never stored: 0)."""
+    from .records import empty
+
+    cur = conn.execute(
+        f"SELECT {_OLD_RECORD_COLS} FROM records WHERE source_id = ? ORDER BY idx", (source_id,)
+    )
+    names = (
+        "ts_recv",
+        "ts_event",
+        "instrument_id",
+        "publisher_id",
+        "order_id",
+        "price",
+        "size",
+        "flags",
+        "action",
+        "side",
+        "sequence",
+        "channel_id",
+    )
+    while rows := cur.fetchmany(_UPGRADE_BATCH):
+        out = empty(len(rows))
+        columns = list(zip(*rows))
+        for name, values in zip(names, columns):
+            if name == "order_id":  # stored as its two's-complement i64
+                out[name] = [v & 0xFFFF_FFFF_FFFF_FFFF for v in values]
+            elif name in ("action", "side"):
+                out[name] = [v if isinstance(v, int) else ord(v[0]) for v in values]
+            else:
+                out[name] = values
+        yield out.tobytes()
+
+
+def upgrade(path: str) -> list[tuple[int, int, int]]:
+    """Convert a database of schema 1-3 (one SQL row per record) to blocks: every stored source
+    is rebuilt as blocks in `PATH.upgrading`, which then replaces PATH; the old file is kept as
+    `PATH.schema3`. Returns `(old id, new id, records)` per source."""
+    old = sqlite3.connect(path, isolation_level=None)
+    try:
+        row = old.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} is not an mbo-fast database: {exc}") from None
+    version = int(row[0]) if row else 0
+    if not 1 <= version < SCHEMA_VERSION:
+        raise StoreError(f"{path} has schema version {version}: nothing to upgrade")
+    old.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file first
+    target = path + ".upgrading"
+    for leftover in (target, target + "-wal", target + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(leftover)
+    done: list[tuple[int, int, int]] = []
+    symbols: dict[tuple[int, int, int], str | None] = {}
+    with contextlib.suppress(sqlite3.Error):  # schema 3 has source_books
+        for sid, iid, pid, sym in old.execute(
+            "SELECT source_id, instrument_id, publisher_id, symbol FROM source_books"
+        ):
+            symbols[(sid, iid, pid)] = sym
+    with SqliteStore(target) as store:
+        for sid, sha, name, size in old.execute(
+            "SELECT id, sha256, name, bytes FROM sources ORDER BY id"
+        ).fetchall():
+            live = str(sha).startswith("live:")
+            claim = store._claim(
+                sha,
+                name,
+                int(size),
+                BLOCK_RECORDS,
+                CHECKPOINT_EVERY,
+                kind="live" if live else "file",
+            )
+            assert claim is not None
+            new_id = claim[0]
+            builder = _core.BlockBuilder(BLOCK_RECORDS, CHECKPOINT_EVERY)
+            chunks: Iterable[bytes] = (
+                (
+                    r[0]
+                    for r in old.execute(
+                        "SELECT data FROM live_chunks WHERE source_id = ? ORDER BY first_idx",
+                        (sid,),
+                    )
+                )
+                if live
+                else _old_records(old, sid)
+            )
+
+            def blocks(
+                chunks: Iterable[bytes] = chunks, builder: _core.BlockBuilder = builder
+            ) -> Iterator[tuple[tuple[int, int, int, int, int], bytes, bytes | None]]:
+                for chunk in chunks:
+                    yield from builder.push(chunk)
+                last = builder.flush()
+                if last is not None:
+                    yield last
+
+            store._store_blocks(new_id, 0, blocks(), None)
+            books = builder.books()
+            store._complete(
+                new_id,
+                {
+                    "records": builder.records,
+                    "books": books,
+                    "symbols": {iid: symbols.get((sid, iid, pid)) for iid, pid, *_ in books},
+                    "metadata": {},
+                    "metadata_dbn": None,
+                },
+            )
+            done.append((int(sid), new_id, builder.records))
+    old.close()
+    os.replace(path, path + ".schema3")
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path + suffix)
+    os.replace(target, path)
+    return done

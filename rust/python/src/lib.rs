@@ -41,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyBlockImport>()?;
     m.add_class::<store::PyBlockBuilder>()?;
     m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(store::mbo_record_fields, m)?)?;
     m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
     m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;

@@ -88,6 +88,14 @@ fn book_key(instrument_id: Option<u32>, publisher_id: Option<u16>) -> PyResult<O
     }
 }
 
+fn book_rows(
+    books: impl Iterator<Item = ((u32, u16), BookStats)>,
+) -> Vec<(u32, u16, u64, u64, u64, u64)> {
+    books
+        .map(|((i, p), b)| (i, p, b.records, b.trades, b.ts_first, b.ts_last))
+        .collect()
+}
+
 fn layout(block_records: usize, checkpoint_every: usize) -> PyResult<Layout> {
     Layout::new(block_records, checkpoint_every).map_err(to_py)
 }
@@ -393,12 +401,7 @@ impl PyBlockImport {
         };
         let d = PyDict::new(py);
         d.set_item("records", s.records)?;
-        let books: Vec<_> = s
-            .books
-            .iter()
-            .map(|((i, p), b)| (*i, *p, b.records, b.trades, b.ts_first, b.ts_last))
-            .collect();
-        d.set_item("books", books)?;
+        d.set_item("books", book_rows(s.books.iter().copied()))?;
         d.set_item("metadata", metadata_dict(py, &s.metadata)?)?;
         d.set_item("symbols", mbo_fast_core::info::symbols_of(&s.metadata))?;
         let mut header = Vec::new();
@@ -515,6 +518,11 @@ impl PyBlockBuilder {
     fn keys(&self) -> Vec<(u32, u16)> {
         lock(&self.inner).0.books().keys().copied().collect()
     }
+
+    /// Per book so far: `(instrument_id, publisher_id, records, trades, ts_first, ts_last)`.
+    fn books(&self) -> Vec<(u32, u16, u64, u64, u64, u64)> {
+        book_rows(lock(&self.inner).0.books().iter().map(|(k, v)| (*k, *v)))
+    }
 }
 
 /// The MBO records of `bytes`, each framed by its header's length (never read past it).
@@ -538,4 +546,32 @@ fn framed_mbo(bytes: &[u8]) -> Result<Vec<dbn::MboMsg>> {
         rest = &rest[len..];
     }
     Ok(out)
+}
+
+/// The layout of a DBN MBO record as numpy dtype fields `[(name, format, offset), …]` (56
+/// bytes, little-endian): `numpy.dtype({"names": …, "formats": …, "offsets": …})` views raw
+/// records without copying. Offsets come from `dbn::MboMsg` itself; the header's are fixed by
+/// the DBN format.
+#[pyfunction]
+pub fn mbo_record_fields() -> Vec<(&'static str, &'static str, usize)> {
+    use dbn::MboMsg;
+    use std::mem::offset_of;
+    let hd = offset_of!(MboMsg, hd);
+    vec![
+        ("length", "u1", hd),
+        ("rtype", "u1", hd + 1),
+        ("publisher_id", "<u2", hd + 2),
+        ("instrument_id", "<u4", hd + 4),
+        ("ts_event", "<u8", hd + 8),
+        ("order_id", "<u8", offset_of!(MboMsg, order_id)),
+        ("price", "<i8", offset_of!(MboMsg, price)),
+        ("size", "<u4", offset_of!(MboMsg, size)),
+        ("flags", "u1", offset_of!(MboMsg, flags)),
+        ("channel_id", "u1", offset_of!(MboMsg, channel_id)),
+        ("action", "u1", offset_of!(MboMsg, action)),
+        ("side", "u1", offset_of!(MboMsg, side)),
+        ("ts_recv", "<u8", offset_of!(MboMsg, ts_recv)),
+        ("ts_in_delta", "<i4", offset_of!(MboMsg, ts_in_delta)),
+        ("sequence", "<u4", offset_of!(MboMsg, sequence)),
+    ]
 }
