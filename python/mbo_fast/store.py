@@ -147,6 +147,13 @@ class BlockStore(Protocol):
     def close(self) -> None: ...
 
 
+def default_path() -> str:
+    """The database `mbo-fast import` and `mbo-fast serve` use unless told otherwise:
+    `$XDG_CACHE_HOME/mbo-fast/mbo-fast.sqlite3` (`~/.cache/...` without the variable)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mbo-fast", "mbo-fast.sqlite3")
+
+
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
