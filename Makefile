@@ -15,7 +15,7 @@ SERVE_ARGS ?=
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 export CARGO_FLAGS
 
-.PHONY: help setup run test test-tools deploy-check docker-steps lint rust-test py-test bench-check js-test bench bench-input asv fmt clean
+.PHONY: help setup run test test-tools deploy-check docker-steps lint rust-test py-test bench-check js-test bench bench-input asv fuzz fmt clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -36,6 +36,7 @@ test-tools:
 
 lint:
 	cargo fmt --all --check
+	cargo fmt --manifest-path rust/fuzz/Cargo.toml --check
 	cargo clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict python/mbo_fast
@@ -83,6 +84,21 @@ js-test:
 py-test:
 	MBO_FAST_REQUIRE_CORE=1 $(BIN)/pytest || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc; }
+
+# cargo-fuzz (libFuzzer + AddressSanitizer) on the file decoder, the live decoder and the metadata
+# parser, FUZZ_SECONDS each, from a seed corpus written from the sample files and simulated
+# sessions (rust/fuzz/corpus, gitignored; crashes land in rust/fuzz/artifacts). The fuzz crate is
+# outside the workspace; stable Rust runs it with RUSTC_BOOTSTRAP=1 (libFuzzer needs -Z flags).
+# The always-on, bounded fuzzing is tests/test_fuzz.py (part of py-test).
+FUZZ_SECONDS ?= 60
+CARGO_FUZZ_VERSION := 0.13.2
+fuzz: setup
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	$(BIN)/python rust/fuzz/seed_corpus.py rust/fuzz/corpus
+	for target in file_decoder live_decoder metadata; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir rust/fuzz $$target rust/fuzz/corpus/$$target \
+	    -- -max_total_time=$(FUZZ_SECONDS); \
+	done
 
 bench-input:
 	$(BIN)/python benchmarks/make_input.py

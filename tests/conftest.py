@@ -8,6 +8,7 @@ instead of a skip.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,26 @@ def require_core():
             raise
         pytest.skip(f"mbo_fast is not built: {exc}", allow_module_level=True)
     return mbo_fast
+
+
+def run_guarded(body, timeout=120.0):
+    """Run body() in a thread; fail (instead of hanging the suite) if it does not finish."""
+    result: list[BaseException | None] = []
+
+    def target():
+        try:
+            body()
+            result.append(None)
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"no result after {timeout}s: the decoder hangs")
+    if result[0] is not None:
+        raise result[0]
 
 
 def _data_file(name: str) -> Path:

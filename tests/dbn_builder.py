@@ -208,3 +208,20 @@ def decode_records(data: bytes) -> list[Rec]:
             )
         )
     return out
+
+
+def zstd_bomb(head: bytes, zeros: int) -> bytes:
+    """A zstd frame decompressing to `head` then `zeros` zero bytes, built from RLE blocks (4
+    bytes per 128 KiB): gigabytes of output in a few hundred KiB, with no compression to run."""
+    block = 128 << 10
+
+    def header(last: bool, kind: int, size: int) -> bytes:
+        return (int(last) | kind << 1 | size << 3).to_bytes(3, "little")
+
+    # magic; frame header: no content size, window 2^17 (128 KiB), no checksum
+    out = [b"\x28\xb5\x2f\xfd\x00" + bytes([7 << 3]), header(zeros == 0, 0, len(head)), head]
+    full, rest = divmod(zeros, block)
+    sizes = [block] * full + ([rest] if rest else [])
+    for i, n in enumerate(sizes):
+        out.append(header(i == len(sizes) - 1, 1, n) + b"\x00")  # an RLE block of n zeros
+    return b"".join(out)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import require_core
 from dbn_builder import build_dbn
@@ -354,3 +356,107 @@ def test_invariants_on_real_files(real_path, latency_ns: int) -> None:
     for book in market.books():
         for side in ("B", "A"):
             assert bt.levels(book.instrument_id, book.publisher_id, side) == book.levels(side)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backtest.from_replay: started from a checkpoint over shared records, the same answers
+
+
+def _observe(bt: mbo_fast.Backtest) -> tuple[object, ...]:
+    orders = bt.orders()
+    return (
+        orders,
+        [bt.queue_position(o.order_id) for o in orders],
+        [bt.ahead(o.order_id) for o in orders],
+        bt.fills(),
+    )
+
+
+_SIM_SESSION: dict[str, bytes] = {}
+_REPLAYS: dict[object, mbo_fast.Replay] = {}
+
+
+def _replay(source: object) -> mbo_fast.Replay:
+    key = id(source) if isinstance(source, bytes) else source
+    if key not in _REPLAYS:
+        _REPLAYS[key] = mbo_fast.Replay(source, checkpoint_every=512)
+    return _REPLAYS[key]
+
+
+def _sim_session() -> bytes:
+    if "s" not in _SIM_SESSION:
+        data = mbo_fast.simulate(seed=5, records=20_000, instruments=2)
+        assert isinstance(data, bytes)
+        _SIM_SESSION["s"] = data
+    return _SIM_SESSION["s"]
+
+
+def _placements_match(source: object, draws: list[tuple[int, int, int, int, int]]) -> None:
+    """Orders at indexes given by `draws` ((index, book, side, ticks from the touch, size)),
+    asked about after each placement and at a later point and the end: a from-zero backtest and
+    one from the replay's checkpoint at or before the first order answer alike."""
+    replay = _replay(source)
+    n = len(replay)
+    draws = sorted((index % n, *rest) for index, *rest in draws)
+    first = draws[0][0]
+    zero = mbo_fast.Backtest(source)
+    shared = mbo_fast.Backtest.from_replay(replay, position=first + 1)
+    assert shared.position == (first + 1) // 512 * 512 and len(shared) == n
+    books = sorted({(b.instrument_id, b.publisher_id) for b in replay.books()}) or [(1, 1)]
+    for index, book, side_bit, ticks, size in draws:
+        for bt in (zero, shared):
+            if bt.position <= index:
+                bt.run(until_index=index)
+        assert zero.now == shared.now
+        iid, pid = books[book % len(books)]
+        side = "B" if side_bit else "A"
+        bbo = zero.bbo(iid, pid)
+        touch = bbo.bid_px if side == "B" else bbo.ask_px
+        price = (touch if touch is not None else 64_810_000_000) + ticks * 10_000_000
+        a = zero.place(iid, pid, side, price, size, at_index=index)
+        b = shared.place(iid, pid, side, price, size, at_index=index)
+        assert a == b and _observe(zero) == _observe(shared)
+    for target in ((draws[-1][0] + n) // 2, n - 1):
+        for bt in (zero, shared):
+            if bt.position <= target:
+                bt.run(until_index=target)
+        assert _observe(zero) == _observe(shared)
+
+
+_DRAWS = st.lists(
+    st.tuples(
+        st.integers(0, 10**9),
+        st.integers(0, 3),
+        st.integers(0, 1),
+        st.integers(-2, 2),
+        st.integers(1, 30),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=40)
+@given(_DRAWS)
+def test_from_replay_answers_like_a_backtest_from_zero_simulated(draws: list) -> None:
+    _placements_match(_sim_session(), draws)
+
+
+@settings(max_examples=25)
+@given(draws=_DRAWS)
+def test_from_replay_answers_like_a_backtest_from_zero_clx5(clx5_path, draws: list) -> None:
+    _placements_match(str(clx5_path), draws)
+
+
+def test_from_replay_bounds() -> None:
+    replay = _replay(_sim_session())
+    n = len(replay)
+    assert mbo_fast.Backtest.from_replay(replay).position == 0
+    assert mbo_fast.Backtest.from_replay(replay, position=n).position == n // 512 * 512
+    with pytest.raises(ValueError, match="past the end"):
+        mbo_fast.Backtest.from_replay(replay, position=n + 1)
+    with pytest.raises(ValueError, match="position must be >= 0"):
+        mbo_fast.Backtest.from_replay(replay, position=-1)
+    bt = mbo_fast.Backtest.from_replay(replay, position=5_000)
+    with pytest.raises(ValueError, match="in the past"):
+        bt.place(1, 1, "B", 64_810_000_000, 1, at_index=bt.position - 2)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import errno
 import random
-import threading
 
 import pytest
 
-from conftest import require_core
+from conftest import require_core, run_guarded
 from dbn_builder import (
     build_dbn,
     mbp1_dbn,
@@ -52,26 +51,6 @@ def outcome(fn, source):
         return ("ok", fn(source))
     except BaseException as exc:
         return ("error", exc)
-
-
-def run_guarded(body, timeout=120.0):
-    """Run body() in a thread; fail (instead of hanging the suite) if it does not finish."""
-    result: list[BaseException | None] = []
-
-    def target():
-        try:
-            body()
-            result.append(None)
-        except BaseException as exc:
-            result.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"no result after {timeout}s: the decoder hangs")
-    if result[0] is not None:
-        raise result[0]
 
 
 def expect_decode_error(fn, source, what, *, offset_int=False, schema=False):

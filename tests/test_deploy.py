@@ -200,6 +200,39 @@ def test_k8s_wiring() -> None:
     assert hpa["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"]
 
 
+def test_every_deployed_client_passes_the_host_check() -> None:
+    """What each deployment's own clients send as Host is served under its own settings: the
+    Dockerfile HEALTHCHECK (127.0.0.1), Kubernetes probes (the pod IP: httpGet has no host),
+    the Service's in-cluster names, and compose's Prometheus (`app:8080`)."""
+    config = pytest.importorskip("mbo_fast_server.config")
+    guards = pytest.importorskip("mbo_fast_server.guards")
+
+    def policy(env: dict[str, Any]) -> Any:
+        mbo = {k: str(v) for k, v in env.items() if k.startswith("MBO_")}
+        return guards.HostPolicy(config.load_config({}, env=mbo))
+
+    image = policy(_dockerfile_env())
+    healthcheck = re.search(r"urlopen\('http://([^/']+)/healthz", (ROOT / "Dockerfile").read_text())
+    assert healthcheck and image.allows(healthcheck.group(1).replace("%s", "8080"))
+    k8s = policy(_k8s("ConfigMap")["data"])
+    container = _k8s("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert "host" not in container[probe]["httpGet"], probe  # so: the pod IP
+    assert k8s.allows("10.244.1.17:8080")
+    service = _k8s("Service")["metadata"]["name"]
+    for name in (service, f"{service}.default.svc", f"{service}.default.svc.cluster.local"):
+        assert k8s.allows(f"{name}:80"), name
+    compose = _yaml(ROOT / "docker-compose.yml")
+    for job in _yaml(PROM_CONFIG)["scrape_configs"]:
+        for target in (t for sc in job["static_configs"] for t in sc["targets"]):
+            service_name = target.split(":")[0]
+            if service_name in compose["services"]:
+                env = compose["services"][service_name]["environment"]
+                assert policy(env).allows(target), target
+    for refused in ("evil.example", "mbo-fast.evil.example"):
+        assert not k8s.allows(refused) and not image.allows(refused)
+
+
 # ---------------------------------------------------------------------------------------------
 # the running server
 

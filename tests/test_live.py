@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from server_helpers import CLX5_IID, make_client, read_events  # noqa: F401
+from dbn_builder import metadata_bytes
+from server_helpers import CLX5_IID, make_client, make_config, read_events, ready  # noqa: F401
 
 mbo_fast = pytest.importorskip("mbo_fast")
 from mbo_fast import _core, feed  # noqa: E402
@@ -228,7 +229,7 @@ async def test_slow_live_subscriber_does_not_delay_another(
         host, cport = client.server.host, client.server.port
         slow = socket.create_connection((host, cport))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never reads
+        slow.sendall(f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())  # never reads
         resp = await client.get(url)
         t0 = time.monotonic()
         events = await read_events(resp, lambda e: time.monotonic() - t0 > 3.0)
@@ -381,6 +382,65 @@ async def test_live_records_are_persisted(
         assert rows[col].tolist() == recs[col].tolist(), col
     again = await client.server.app[STATE].storage.live_records(sid)
     assert len(again) == len(data)
+
+
+async def test_a_ts_out_live_feed_is_persisted_whole(aiohttp_client: Any, tmp_path: Path) -> None:
+    """A feed with ts_out (64-byte records): every record is stored as received, counted as one
+    record (the count and ts_recv range come from the core), and reads back through the core."""
+    import sqlite3
+
+    from mbo_fast_server import create_app
+
+    sim = tmp_path / "sim.dbn"
+    mbo_fast.simulate(seed=3, records=40_000, path=sim)  # the server's file: no sample data needed
+    plain = sim.read_bytes()
+    body = plain[8 + int.from_bytes(plain[4:8], "little") :]
+    recs = np.frombuffer(body, dtype=np.uint8).reshape(-1, 56)
+    ts_out = np.empty((len(recs), 64), dtype=np.uint8)
+    ts_out[:, :56] = recs
+    ts_out[:, 0] = 64 // 4
+    ts_out[:, 56:] = np.arange(len(recs), dtype="<u8").view(np.uint8).reshape(-1, 8)
+    ts_out_body = ts_out.tobytes()
+    stream = metadata_bytes(3, ts_out=True) + ts_out_body
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(stream)
+        await writer.drain()
+        await reader.read()  # stay connected until the server goes
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    db = tmp_path / "live.sqlite3"
+    config = make_config(
+        sim, db, live=f"tcp://127.0.0.1:{port}", live_persist_every_s=0.05, live_max_seq_jump=0
+    )
+    try:
+        client = await aiohttp_client(create_app(config))
+        await ready(client.server.app)
+        live = _live(client)
+        await _until(lambda: live.persisted == len(recs), timeout=20)
+        assert live.persist_dropped == 0 and live.market.stats()["records"] == len(recs)
+        sid = live.db_source_id
+        again = await client.server.app[STATE].storage.live_records(sid)
+    finally:
+        server.close()
+    with sqlite3.connect(db) as conn:
+        chunks = conn.execute(
+            "SELECT first_idx, records, ts_recv_first, ts_recv_last, data FROM live_chunks "
+            "WHERE source_id = ? ORDER BY first_idx",
+            (sid,),
+        ).fetchall()
+        (stored,) = conn.execute("SELECT records FROM sources WHERE id = ?", (sid,)).fetchone()
+    assert stored == len(recs) == sum(c[1] for c in chunks)
+    assert b"".join(c[4] for c in chunks) == ts_out_body  # whole records, byte for byte
+    want = mbo_fast.read_records(plain)
+    at = 0
+    for first, n, ts_first, ts_last, data in chunks:
+        assert first == at and len(data) == 64 * n
+        assert (ts_first, ts_last) == (want["ts_recv"][at], want["ts_recv"][at + n - 1])
+        at += n
+    for name, col in want.items():
+        assert again[name].tolist() == col.tolist(), name
 
 
 class _FakeLive:

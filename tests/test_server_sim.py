@@ -146,3 +146,187 @@ async def test_sim_order_errors(client: Any, body: Any, status: int, parameter: 
     bad = await call(client, "GET", "/api/v1/sim/orders?instrument_id=1", 404)
     assert bad["parameter"] == "instrument_id"
     assert (await call(client, "GET", "/api/v1/sim/orders?index=-1", 400))["parameter"] == "index"
+
+
+# --------------------------------------------------------------------------------------------
+# sim orders are rebuilt from a checkpoint, on the simulator's own threads
+
+
+def _reference(path: str, placed: list[dict[str, Any]], index: int) -> list[dict[str, Any]]:
+    """What each order is after record `index`, by a backtest from record 0 (the oracle)."""
+    bt = mbo_fast.Backtest(path)
+    ids: dict[int, int] = {}
+    for o in sorted(placed, key=lambda o: (o["index"], o["id"])):
+        if o["index"] > index:
+            continue
+        if bt.position <= o["index"]:
+            bt.run(until_index=o["index"])
+        ids[o["id"]] = bt.place(
+            o["instrument_id"],
+            o["publisher_id"],
+            o["side"],
+            o["price"],
+            o["size"],
+            at_index=o["index"],
+        )
+    if bt.position <= index:
+        bt.run(until_index=index)
+    out = []
+    for o in placed:
+        oid = ids.get(o["id"])
+        if oid is None:
+            out.append({"id": o["id"], "status": "scheduled"})
+            continue
+        st = bt.order(oid)
+        qp = bt.queue_position(oid)
+        out.append(
+            {
+                "id": o["id"],
+                "status": st.status,
+                "filled": st.filled,
+                "remaining": st.remaining,
+                "orders_ahead": qp[0] if qp else None,
+                "volume_ahead": qp[1] if qp else None,
+                "ahead": [a for a, _ in bt.ahead(oid)] if qp else [],
+                "fills": [
+                    (f.record_index, f.price, f.size, f.kind)
+                    for f in bt.fills()
+                    if f.order_id == oid
+                ],
+            }
+        )
+    return out
+
+
+def _answer(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["status"] == "scheduled":
+        return {"id": doc["id"], "status": "scheduled"}
+    return {
+        "id": doc["id"],
+        **{k: doc[k] for k in ("status", "filled", "remaining", "orders_ahead", "volume_ahead")},
+        "ahead": doc["ahead"],
+        "fills": [(f["index"], f["price"], f["size"], f["kind"]) for f in doc["fills"]],
+    }
+
+
+async def _random_sim_session_matches(client: Any, path: str, iid: int, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    n = (await call(client, "GET", "/api/v1/sources", 200))["sources"][0]["records"]
+    placed: list[dict[str, Any]] = []
+    for _ in range(10):
+        index = rng.randrange(n)
+        book = await call(
+            client, "GET", f"/api/v1/book?instrument_id={iid}&index={index}&depth=3", 200
+        )
+        side = rng.choice("BA")
+        levels = book["bids" if side == "B" else "asks"]
+        price = levels[rng.randrange(len(levels))]["price"] if levels else 64_810_000_000
+        body = {
+            "instrument_id": iid,
+            "side": side,
+            "price": price,
+            "size": rng.randint(1, 9),
+            "index": index,
+        }
+        placed.append((await call(client, "POST", "/api/v1/sim/orders", 201, json=body))["order"])
+        for q in (rng.randrange(n), index, rng.randrange(index, n), n - 1):  # back and forth
+            got = await call(client, "GET", f"/api/v1/sim/orders?index={q}", 200)
+            assert [_answer(d) for d in got["orders"]] == _reference(path, placed, q), q
+    assert any(_answer(d).get("fills") for d in got["orders"]) or n < 10_000
+
+
+async def test_sim_answers_equal_a_backtest_from_record_zero_clx5(
+    client: Any, clx5_path: Path
+) -> None:
+    await _random_sim_session_matches(client, str(clx5_path), CLX5_IID, seed=3)
+
+
+@pytest.fixture
+async def sim_client(aiohttp_client: Any, tmp_path: Path) -> Any:
+    from mbo_fast_server import Config, create_app
+    from server_helpers import ready
+
+    app = create_app(Config(data_dir=str(tmp_path), sim_records=30_000, port=0))
+    test_client = await aiohttp_client(app)
+    await ready(app)
+    return test_client
+
+
+async def test_sim_answers_equal_a_backtest_from_record_zero_simulated(
+    sim_client: Any, tmp_path: Path
+) -> None:
+    (path,) = [str(p) for p in tmp_path.glob("sim-seed*.dbn")]
+    await _random_sim_session_matches(sim_client, path, 1, seed=4)
+
+
+async def test_book_queries_are_not_held_up_by_sim_rebuilds(sim_client: Any) -> None:
+    """Sim work waits on its own threads: with every simulator thread blocked (its SimBook's
+    lock held by the test) and more sim requests queued behind them, a book query completes,
+    and the sim requests complete once unblocked. Before: they shared the book executor and
+    the book query waited for them."""
+    import asyncio
+
+    from mbo_fast_server.sim import SIM, SIM_POOL, SIM_THREADS
+
+    app = sim_client.server.app
+    body = {"instrument_id": 1, "side": "B", "price": 64_800_000_000, "size": 1, "index": 10}
+    await call(sim_client, "POST", "/api/v1/sim/orders", 201, json=body)
+    (sim_book,) = app[SIM].values()
+    pool = app[SIM_POOL]
+    sim_book.lock.acquire()
+    try:
+        waiting = [
+            asyncio.create_task(sim_client.get(f"/api/v1/sim/orders?index={20_000 - i}"))
+            for i in range(SIM_THREADS + 4)
+        ]
+        for _ in range(1000):  # until every sim request is in the simulator's hands
+            if pool.pending == len(waiting):
+                break
+            await asyncio.sleep(0.01)
+        assert pool.pending == len(waiting)
+        book = await asyncio.wait_for(
+            sim_client.get("/api/v1/book?instrument_id=1&index=25000&depth=5"), 60
+        )
+        assert book.status == 200 and (await book.json())["index"] == 25_000
+        assert not any(t.done() for t in waiting)  # still blocked: the book did not wait
+    finally:
+        sim_book.lock.release()
+    for resp in await asyncio.gather(*waiting):
+        assert resp.status == 200
+        assert (await resp.json())["orders"][0]["status"] != "scheduled"
+
+
+async def test_a_burst_of_sim_requests_beyond_the_bound_gets_503(sim_client: Any) -> None:
+    import asyncio
+
+    from mbo_fast_server.sim import MAX_PENDING, SIM, SIM_POOL
+
+    app = sim_client.server.app
+    body = {"instrument_id": 1, "side": "A", "price": 64_900_000_000, "size": 1, "index": 5}
+    await call(sim_client, "POST", "/api/v1/sim/orders", 201, json=body)
+    (sim_book,) = app[SIM].values()
+    sim_book.lock.acquire()
+    try:
+        waiting = [
+            asyncio.create_task(sim_client.get(f"/api/v1/sim/orders?index={100 + i}"))
+            for i in range(MAX_PENDING)
+        ]
+        for _ in range(1000):
+            if app[SIM_POOL].pending == MAX_PENDING:
+                break
+            await asyncio.sleep(0.01)
+        busy = await call(sim_client, "GET", "/api/v1/sim/orders?index=7", 503)
+        assert "busy" in busy["error"]
+        refused = await call(sim_client, "POST", "/api/v1/sim/orders", 503, json=body)
+        assert "busy" in refused["error"]
+    finally:
+        sim_book.lock.release()
+    assert [r.status for r in await asyncio.gather(*waiting)] == [200] * MAX_PENDING
+    orders = (await call(sim_client, "GET", "/api/v1/sim/orders", 200))["orders"]
+    assert len(orders) == 1  # the refused POST placed nothing
+    assert orders[0]["orders_ahead_at_entry"] is not None
+    scheduled = (await call(sim_client, "GET", "/api/v1/sim/orders?index=1", 200))["orders"]
+    assert scheduled[0]["status"] == "scheduled"
+    assert scheduled[0]["orders_ahead_at_entry"] is None  # same fields, whatever the status

@@ -107,7 +107,7 @@ async def _raw_stream(port: int, path: str) -> socket.socket:
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     return sock
 
 
@@ -255,7 +255,7 @@ def test_cli_serve_sigterm(clx5_path: Path, tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         stream = socket.create_connection(("127.0.0.1", port))
-        stream.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        stream.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         time.sleep(0.3)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -14,16 +14,17 @@ from typing import Any
 from numpy.typing import NDArray
 
 from . import _core
-from ._core import UNDEF_PRICE, Bbo, Book, Player, Uncross
+from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
-from .errors import DecodeError, MboError, SchemaError, SourceError
+from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "MAX_DEPTH",
     "UNDEF_PRICE",
     "Backtest",
     "Bbo",
@@ -35,6 +36,7 @@ __all__ = [
     "Market",
     "MboError",
     "OrderState",
+    "OutOfMemoryError",
     "Player",
     "Replay",
     "SchemaError",
@@ -104,9 +106,13 @@ def read_depth(
     publisher_id: int | None = None,
 ) -> Columns:
     """MBP-N style levels after every F_LAST record: like read_bbo, but bid_px/bid_sz/bid_ct/
-    ask_px/ask_sz/ask_ct are 2-D arrays of shape (rows, depth), best level first."""
-    if depth < 1:
-        raise ValueError("depth must be >= 1")
+    ask_px/ask_sz/ask_ct are 2-D arrays of shape (rows, depth), best level first.
+
+    `depth` is 1 to `MAX_DEPTH` (10,000; ValueError beyond). Every row holds `depth` levels a side,
+    padded when the book has fewer: OutOfMemoryError (a MemoryError) when the columns outgrow
+    the memory the process can get."""
+    if not 1 <= depth <= MAX_DEPTH:  # the core checks too; this also catches ints beyond u64
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH} levels, got {depth}")
     raw = to_raw_source(source)
     return Columns(_core.read_depth_columns(raw, depth, instrument_id, publisher_id))
 
@@ -181,13 +187,37 @@ class Market:
 
 
 class Replay:
-    """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books."""
+    """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books.
+
+    The records are held in memory as compressed blocks (4,096 records each, about a fifth of
+    their 56 bytes), with a checkpoint of every book every `checkpoint_every` records (default
+    32,768) so that a seek restores one and applies at most that many records; blocks are
+    decoded on demand through a bounded cache shared by the process. Checkpoints never take
+    more room than the records do (a due one is skipped when it would), so even
+    `checkpoint_every=1` stays bounded. `Recording.replay()` gives cursors over a database's.
+    """
 
     def __init__(self, source: Source, *, checkpoint_every: int | None = None) -> None:
         self._inner = _core.Replay(to_raw_source(source), checkpoint_every)
 
+    @classmethod
+    def _wrap(cls, inner: _core.Replay) -> Replay:
+        replay = cls.__new__(cls)
+        replay._inner = inner
+        return replay
+
     def __len__(self) -> int:
         return len(self._inner)
+
+    @property
+    def checkpoint_every(self) -> int | None:
+        """Records between checkpoints as asked (rounded up to whole blocks)."""
+        return self._inner.checkpoint_every
+
+    @property
+    def checkpoints(self) -> tuple[int, int]:
+        """(count, stored bytes) of the checkpoints."""
+        return self._inner.checkpoints
 
     @property
     def position(self) -> int:

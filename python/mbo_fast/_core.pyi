@@ -7,6 +7,10 @@ from numpy.typing import NDArray
 
 __version__: str
 UNDEF_PRICE: int
+# read_depth's most levels per side (more: ValueError).
+MAX_DEPTH: int
+# The largest DBN metadata block accepted, in bytes (a longer claimed length: DecodeError).
+MAX_METADATA_LEN: int
 
 # A source the core reads directly: a filesystem path (str) or the bytes of a DBN stream
 # (plain or zstd). `mbo_fast` normalises os.PathLike, bytes-likes and DBNStore to these.
@@ -17,12 +21,17 @@ SideName = Literal["B", "A", "bid", "ask"]
 # Columns: names -> numpy arrays. 1-D for read_bbo; px/sz/ct are 2-D (rows, depth) for read_depth.
 _Columns = dict[str, NDArray[Any]]
 
+# Every function reading a source raises DecodeError/SchemaError/SourceError for input it cannot
+# read, and OutOfMemoryError (an MboError and a MemoryError) when its output (or what it holds in
+# memory) outgrows the memory the process can get: an error, never an abort.
 def read_bbo_columns(
     source: _RawSource, instrument_id: int | None, publisher_id: int | None
 ) -> _Columns: ...
 def read_depth_columns(
     source: _RawSource, depth: int, instrument_id: int | None, publisher_id: int | None
-) -> _Columns: ...
+) -> _Columns:
+    """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
+    memory the process can get."""
 def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
     order_id, price, size, flags, action, side, sequence, channel_id); action and side are
@@ -107,10 +116,18 @@ class Market:
 
 @final
 class Replay:
-    """A cursor over a source held in memory; checkpoints make any seek fast."""
+    """A cursor over a source held as compressed blocks; checkpoints make any seek fast."""
 
-    def __init__(self, source: _RawSource, checkpoint_every: int | None = None) -> None: ...
+    def __init__(self, source: _RawSource, checkpoint_every: int | None = None) -> None:
+        """A checkpoint every checkpoint_every records (default 32,768), never taking more room
+        than the records."""
     def __len__(self) -> int: ...
+    @property
+    def checkpoint_every(self) -> int | None:
+        """Records between checkpoints as asked, rounded to whole blocks (None: stored)."""
+    @property
+    def checkpoints(self) -> tuple[int, int]:
+        """(count, stored bytes) of the checkpoints (bytes 0 when a database holds them)."""
     @property
     def position(self) -> int:
         """Records applied so far (0..=len). The book reflects records [0, position)."""
@@ -328,6 +345,10 @@ class Backtest:
     """Simulated limit orders against real MBO history; the historical books are untouched."""
 
     def __init__(self, source: _RawSource, latency_ns: int = 0) -> None: ...
+    @staticmethod
+    def from_replay(replay: Replay, position: int = 0, latency_ns: int = 0) -> Backtest:
+        """Over the replay's records (shared), from its nearest checkpoint at or before
+        `position`."""
     def __len__(self) -> int: ...
     @property
     def position(self) -> int: ...
@@ -426,9 +447,11 @@ class LiveMarket:
     def published(self) -> None:
         """The last publish's frames are with the clients: record receipt -> published."""
     def set_persist(self, on: bool) -> None: ...
-    def take_records(self) -> bytes:
-        """The oldest raw 56-byte MBO records not taken yet, at most ~1 MiB; call until empty
-        to take them all, in order (empty unless persisting)."""
+    def take_records(self) -> tuple[bytes, int, int, int] | None:
+        """The oldest chunk of applied records not taken yet: `(data, records, ts_recv_first,
+        ts_recv_last)`, `data` being whole DBN MBO records exactly as received (56 bytes each,
+        64 on a ts_out stream), at most ~1 MiB. Call until None to take them all, in order
+        (None unless persisting)."""
     @property
     def index(self) -> int: ...
     def publishers(self, instrument_id: int) -> list[int]:

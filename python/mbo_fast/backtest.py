@@ -16,12 +16,15 @@ the displayed opposite levels. Requests take effect `latency_ns` after they are 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import _core
 from ._source import Source, to_raw_source
+
+if TYPE_CHECKING:
+    from . import Replay
 
 __all__ = ["Backtest", "Fill", "OrderState"]
 
@@ -73,6 +76,22 @@ class Backtest:
         if latency_ns < 0:
             raise ValueError("latency_ns must be >= 0")
         self._inner = _core.Backtest(to_raw_source(source), latency_ns)
+
+    @classmethod
+    def from_replay(cls, replay: Replay, *, position: int = 0, latency_ns: int = 0) -> Backtest:
+        """A backtest over `replay`'s records (shared, not copied or decoded again) that starts
+        from its nearest market checkpoint at or before `position` (records applied) instead of
+        record 0: `bt.position <= position`, requests can be made at any index from
+        `position - 1` on, and they are answered exactly as by a backtest started from record 0
+        (an order needs only the historical book at its placement, which the checkpoint gives).
+        ValueError when `position` is past the end."""
+        if latency_ns < 0:
+            raise ValueError("latency_ns must be >= 0")
+        if position < 0:
+            raise ValueError("position must be >= 0")
+        bt = cls.__new__(cls)
+        bt._inner = _core.Backtest.from_replay(replay._inner, position, latency_ns)
+        return bt
 
     def __len__(self) -> int:
         return len(self._inner)

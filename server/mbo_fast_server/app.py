@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from . import docs, sim, ui
+from . import docs, guards, sim, ui
 from .config import Config
 from .consolidated import routes as consolidated_routes
 from .data import LookupFailed, load_all
@@ -32,6 +32,9 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_ERROR_KINDS = {400: "bad_request", 404: "not_found", 503: "unavailable"}  # else http_<status>
+
+
 @web.middleware
 async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     """JSON errors ({"error", "parameter"}) for every failure; request duration by route."""
@@ -44,7 +47,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         return response
     except ParamError as exc:
         status = exc.status
-        kind = "bad_request" if status == 400 else "not_found" if status == 404 else "unavailable"
+        kind = _ERROR_KINDS.get(status, f"http_{status}")
         metrics.errors.labels(kind).inc()
         return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
     except LookupFailed as exc:
@@ -177,9 +180,10 @@ async def _on_shutdown(app: web.Application) -> None:
 def create_app(config: Config | None = None) -> web.Application:
     cfg = config or Config()
     app = web.Application(
-        middlewares=[request_id_middleware, errors_and_metrics],
+        middlewares=[request_id_middleware, errors_and_metrics, *guards.middlewares(cfg)],
         client_max_size=cfg.max_request_bytes,
     )
+    guards.install(app)  # Server: mbo-fast
     state = AppState(
         config=cfg,
         metrics=Metrics(),
@@ -191,7 +195,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app.add_routes(consolidated_routes)
     sim.add_routes(app)  # simulated orders (mbo_fast.Backtest) for the web UI's L3 queue
     ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
-    docs.add_routes(app)
+    docs.add_routes(app, cfg)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,11 @@ def _default_data_dir() -> str:
 class Config:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Host names (besides localhost, IP addresses and `host` itself) that requests may carry in
+    # their Host header; ".example.com" also allows its subdomains, "*" any name. Others: 421.
+    # Guards a server against DNS rebinding; add the names clients use when `host` is not
+    # loopback (your DNS name, a Kubernetes Service, an Ingress host). Env: comma-separated.
+    allowed_hosts: tuple[str, ...] = ()
     # DBN MBO files to serve; empty: the simulator's default session (cached in data_dir).
     files: tuple[str, ...] = ()
     # Databento history to fetch into <data_dir>/databento first (needs DBN_KEY), then serve
@@ -86,6 +92,7 @@ class Config:
         out = dataclasses.asdict(self)
         out["files"] = list(self.files)
         out["databento"] = list(self.databento)
+        out["allowed_hosts"] = list(self.allowed_hosts)
         out["db"] = self.db_path
         return out
 
@@ -98,6 +105,26 @@ _TYPES: dict[str, type] = {
 
 
 _DATABENTO_KEYS = ("dataset", "symbols", "start", "end")
+_HOST_NAME = re.compile(r"\*|\.?[a-z0-9-]+(\.[a-z0-9-]+)*")
+
+
+def _allowed_hosts(value: Any, where: str) -> tuple[str, ...]:
+    """Names separated by commas or spaces (env, flag) or a list (TOML) -> lower-case names."""
+    if isinstance(value, str):
+        items: list[Any] = [v for v in re.split(r"[\s,]+", value) if v]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(f"{where}: expected host names, got {value!r}")
+    out: list[str] = []
+    for item in items:
+        name = item.strip().lower().rstrip(".") if isinstance(item, str) else None
+        if not name or not _HOST_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: {item!r} is not a host name (e.g. example.com, .example.com or *)"
+            )
+        out.append(name)
+    return tuple(out)
 
 
 def _databento(value: Any, where: str) -> tuple[str, ...]:
@@ -133,6 +160,8 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     where = f"{origin}: {name}"
     if name == "databento":
         return _databento(value, where)
+    if name == "allowed_hosts":
+        return _allowed_hosts(value, where)
     if kind is tuple:
         if isinstance(value, str):
             items = (

@@ -199,12 +199,14 @@ class LiveIngest:
         storage, sid = self.storage, self.db_source_id
         if storage is None or sid is None:
             return
-        while raw := self.market.take_records():
+        while chunk := self.market.take_records():
+            raw, n, ts_first, ts_last = chunk  # counted and dated by the core, never parsed here
             first = self.persisted + self.persist_dropped
-            n = len(raw) // 56
             try:
                 written = storage.submit(
-                    lambda raw=raw, first=first: storage.persist_live(sid, first, raw)
+                    lambda raw=raw, n=n, first=first, t0=ts_first, t1=ts_last: (
+                        storage.persist_live(sid, first, raw, n, t0, t1)
+                    )
                 ).result()
                 self.persisted += written
             except Exception as exc:  # storage closed or failing: count the loss, keep ingesting

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -61,6 +62,23 @@ class PlainFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+class ClientHttpErrors(logging.Filter):
+    """aiohttp logs a request its HTTP parser refuses (a request line or header over 8,190
+    bytes, malformed HTTP: the client's fault, answered 400) as an error with a traceback, so
+    any client could fill the log: such a record becomes one debug line without traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError) or not 400 <= (exc.code or 400) < 500:
+            return True
+        record.msg = "refused a malformed HTTP request: %s"
+        record.args = (str(exc.message or exc)[:120],)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("mbo_fast_server").isEnabledFor(logging.DEBUG)
+
+
 def setup_logging(level: str = "info", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -70,6 +88,11 @@ def setup_logging(level: str = "info", as_json: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # aiohttp's server errors through the same handler (JSON, secrets scrubbed)
+    server = logging.getLogger("aiohttp.server")
+    server.handlers[:] = [handler]
+    server.propagate = False
+    server.filters[:] = [ClientHttpErrors()]
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

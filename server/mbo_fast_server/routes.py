@@ -1,9 +1,17 @@
-"""REST endpoints under /api/v1/, health, metrics and the SSE stream's parameter handling."""
+"""REST endpoints under /api/v1/, health, metrics and the SSE stream's parameter handling.
+
+Request parsing is strict and in one place (`parse_int`, `_parse_ts`, `json_object`): integers
+are ASCII digits `[0-9]+`, with a leading `-` only where negative values exist (never `+`, `_`,
+spaces, or other scripts' digits, which Python's `int()` would take); an empty value
+(`?index=`) is a 400, not "not given"; a JSON body is an object, UTF-8, bounded in size and
+nesting (a 400 with a message, never a 500)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,6 +31,10 @@ routes = web.RouteTableDef()
 U32 = 2**32 - 1
 U16 = 2**16 - 1
 I64 = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,20})?")
+_MAX_DIGITS = 20  # 2**64 has 20 digits: longer is out of every range (and costly to convert)
 
 
 class ParamError(Exception):
@@ -41,6 +53,32 @@ def _check_known(request: web.Request, allowed: set[str]) -> None:
             raise ParamError(name, "given more than once")
 
 
+def _empty(name: str) -> ParamError:
+    return ParamError(name, "empty value: give a value or leave the parameter out")
+
+
+def is_digits(raw: str) -> bool:
+    """`[0-9]+` (ASCII) and nothing else."""
+    return _DIGITS.fullmatch(raw) is not None
+
+
+def parse_int(name: str, raw: str, *, lo: int = 0, hi: int = I64) -> int:
+    """The one integer syntax of requests (query parameters, Last-Event-ID, times in ns):
+    `[0-9]+`, with a leading `-` only when `lo < 0`; then `lo <= value <= hi`."""
+    if raw == "":
+        raise _empty(name)
+    if (_SIGNED if lo < 0 else _DIGITS).fullmatch(raw) is None:
+        if _SIGNED.fullmatch(raw) is not None:  # "-5" where no value is negative
+            raise ParamError(name, f"must be in {lo}..{hi}, got {raw[:40]}")
+        raise ParamError(name, f"not an integer (digits 0-9 only): {raw[:40]!r}")
+    if len(raw.lstrip("-")) > _MAX_DIGITS:
+        raise ParamError(name, f"must be in {lo}..{hi}, got {raw[:40]}…")
+    value = int(raw, 10)
+    if not lo <= value <= hi:
+        raise ParamError(name, f"must be in {lo}..{hi}, got {value}")
+    return value
+
+
 def _int(
     request: web.Request,
     name: str,
@@ -51,32 +89,30 @@ def _int(
     required: bool = False,
 ) -> int | None:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         if required:
             raise ParamError(name, "required")
         return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise ParamError(name, f"not an integer: {raw[:40]!r}") from None
-    if not lo <= value <= hi:
-        raise ParamError(name, f"must be in {lo}..{hi}, got {value}")
-    return value
+    return parse_int(name, raw, lo=lo, hi=hi)
 
 
 def _parse_ts(name: str, raw: str) -> int:
-    """Nanoseconds since the epoch, or an ISO 8601 time (UTC unless it names an offset)."""
+    """Nanoseconds since the epoch (`parse_int`'s syntax), or an ISO 8601 time in ASCII (UTC
+    unless it names an offset)."""
+    if raw == "":
+        raise _empty(name)
+    if is_digits(raw):
+        return parse_int(name, raw, hi=I64)
     try:
-        value = int(raw, 10)
+        if not raw.isascii():
+            raise ValueError(raw)
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        try:
-            when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise ParamError(name, f"not a time (ns or ISO 8601): {raw[:40]!r}") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-        value = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        raise ParamError(name, f"not a time (ns or ISO 8601): {raw[:40]!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    value = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
     if not 0 <= value <= I64:
         raise ParamError(name, f"out of range: {raw[:40]!r}")
     return value
@@ -84,18 +120,50 @@ def _parse_ts(name: str, raw: str) -> int:
 
 def _ts(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
-    return None if raw is None or raw == "" else _parse_ts(name, raw)
+    return None if raw is None else _parse_ts(name, raw)
+
+
+def parse_decimal(name: str, raw: str) -> float:
+    """A non-negative decimal number in ASCII: `[0-9]+` with an optional `.[0-9]+`."""
+    if raw == "":
+        raise _empty(name)
+    if _DECIMAL.fullmatch(raw) is None:
+        raise ParamError(name, f"not a decimal number (digits 0-9 and '.'): {raw[:40]!r}")
+    return float(raw)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object (Content-Type checked by guards.json_bodies_only; size
+    bounded by max_request_bytes: 413). Not UTF-8, not JSON, nested too deeply for the decoder
+    (it raises RecursionError) or not an object: a 400."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[STATE].config.max_request_bytes
+        raise ParamError(
+            None, f"the body is larger than {limit} bytes (max_request_bytes)", status=413
+        ) from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ParamError(None, "the body is not UTF-8") from None
+    except RecursionError:
+        raise ParamError(None, "the body is not a JSON object: it nests too deeply") from None
+    except ValueError as exc:
+        raise ParamError(None, f"the body is not JSON: {str(exc)[:80]}") from None
+    if not isinstance(body, dict):
+        raise ParamError(None, "the body must be a JSON object")
+    return body
 
 
 def _bool(request: web.Request, name: str, default: bool = False) -> bool:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    low = raw.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
+    if raw == "":
+        raise _empty(name)
+    if raw in ("true", "false"):
+        return raw == "true"
     raise ParamError(name, f"expected true or false, got {raw[:40]!r}")
 
 
@@ -370,22 +438,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
     assert depth is not None
     raw_speed = request.query.get("speed", "1")
     speed: float | None
-    if raw_speed.lower() == "max":
+    if raw_speed == "max":
         speed = None
     else:
-        try:
-            speed = float(raw_speed)
-        except ValueError:
-            raise ParamError("speed", f"not a number or 'max': {raw_speed[:40]!r}") from None
-        if not 0.1 <= speed <= cfg.max_speed:  # also rejects nan
+        speed = parse_decimal("speed", raw_speed)
+        if not 0.1 <= speed <= cfg.max_speed:
             raise ParamError("speed", f"must be in 0.1..{cfg.max_speed:g} or 'max'")
     n = len(src)
     start_index: int | None = None
     start_ts: int | None = None
     raw_from = request.query.get("from")
-    if raw_from:
+    if raw_from is not None:
         value = _parse_ts("from", raw_from)
-        if value < 10**15 and raw_from.isdigit():  # a record index (timestamps are ~1.7e18)
+        if value < 10**15 and is_digits(raw_from):  # a record index (timestamps are ~1.7e18)
             if value >= n:
                 raise ParamError("from", f"index must be < {n}")
             start_index = value
@@ -393,13 +458,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
             start_ts = value
     last_raw = request.headers.get("Last-Event-ID")
     last_id: int | None = None
-    if last_raw is not None and last_raw.strip() != "":
-        try:
-            last_id = int(last_raw.strip(), 10)
-        except ValueError:
-            raise ParamError("Last-Event-ID", "not a record index") from None
-        if not -1 <= last_id < n:
-            raise ParamError("Last-Event-ID", f"must be in -1..{n - 1}")
+    if last_raw is not None:  # (EventSource sends none before its first id)
+        last_id = parse_int("Last-Event-ID", last_raw, lo=-1, hi=n - 1)
     if len(state.streams) >= cfg.max_streams or state.shutting_down:
         raise ParamError(None, "too many streams: try again later", status=503)
 

@@ -3,27 +3,39 @@ places one at a record index, `GET /api/v1/sim/orders?index=` reports every orde
 it stands after that record (status, queue position, fills), `DELETE` forgets them.
 
 Backed by `mbo_fast.Backtest` (exact FIFO queue position; README "Backtest: order injection"),
-zero latency. A backtest only moves forward: one is kept per source and rebuilt from the start
-when asked about an earlier index (or an order placed before its position); the orders are
-re-placed at their indexes, so the answer depends only on (orders, index)."""
+zero latency. A backtest only moves forward: one is kept per source and rebuilt when asked about
+an earlier index (or an order placed before its position), over the source's loaded `Replay`
+(records shared, not decoded again) from its market checkpoint at or before the earliest order,
+not from record 0; the orders are re-placed at their indexes, so the answer depends only on
+(orders, index) and equals a from-the-start backtest's.
+
+The work runs on the simulator's own small thread pool, never on the one book queries use, so
+rebuilds cannot hold `/api/v1/book` up; at most `MAX_PENDING` computations wait or run at once
+(more: 503)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 import mbo_fast
 
 from .data import Source
-from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, _run
+from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, json_object
 
+_T = TypeVar("_T")
 routes = web.RouteTableDef()
 MAX_ORDERS = 200
 MAX_SIZE = 1_000_000
 I64 = 2**63 - 1
+SIM_THREADS = 2  # the simulator's own pool: per-source work is serialised by SimBook.lock
+MAX_PENDING = 16  # simulator computations waiting or running at once; more get a 503
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +89,10 @@ class SimBook:
                 for r in due
             )
             if bt is None or bt.position > index + 1 or late:
-                bt = self.bt = mbo_fast.Backtest(self.src.path)
+                # from the checkpoint at or before the earliest order: the same answers as a
+                # backtest from record 0, for a fraction of the records
+                start = min((r.index + 1 for r in due), default=index + 1)
+                bt = self.bt = mbo_fast.Backtest.from_replay(self.src.replay, position=start)
                 self.placed = {}
             for r in due:
                 if r.id in self.placed:
@@ -108,6 +123,7 @@ class SimBook:
                 oid = self.placed.get(r.id) if r.index <= index else None
                 if oid is None:
                     doc.update(status="scheduled", filled=0, remaining=r.size, fills=[])
+                    doc.update(orders_ahead_at_entry=None, volume_ahead_at_entry=None)
                     doc.update(orders_ahead=None, volume_ahead=None, ahead=[])
                     out.append(doc)
                     continue
@@ -129,6 +145,26 @@ class SimBook:
 
 
 SIM: web.AppKey[dict[int, SimBook]] = web.AppKey("sim", dict)  # source id -> SimBook
+
+
+class SimPool:
+    """The simulator's threads and its bound on waiting work."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(SIM_THREADS, thread_name_prefix="mbo-sim")
+        self.pending = 0
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        if self.pending >= MAX_PENDING:
+            raise ParamError(None, "the order simulator is busy: try again later", status=503)
+        self.pending += 1  # reserved before the first await
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        finally:
+            self.pending -= 1
+
+
+SIM_POOL: web.AppKey[SimPool] = web.AppKey("sim_pool", SimPool)
 
 
 def _sim(request: web.Request, src: Source) -> SimBook:
@@ -178,12 +214,7 @@ def _source(request: web.Request) -> tuple[Source, tuple[int, int] | None]:
 @routes.post("/api/v1/sim/orders")
 async def place(request: web.Request) -> web.Response:
     _check_known(request, set())
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ParamError(None, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ParamError(None, "the body must be a JSON object")
+    body = await json_object(request)
     allowed = {"instrument_id", "publisher_id", "source", "side", "price", "size", "index"}
     for key in body:
         if key not in allowed:
@@ -201,8 +232,12 @@ async def place(request: web.Request) -> web.Response:
     index = _body_int(body, "index", 0, max(len(src) - 1, 0))
     assert price is not None and size is not None and index is not None
     sb = _sim(request, src)
-    req = sb.add(iid, pid2, side, price, size, index)
-    orders = await _run(request, lambda: sb.state(index, (iid, pid2)))
+
+    def place_and_report() -> tuple[SimRequest, list[dict[str, Any]]]:
+        req = sb.add(iid, pid2, side, price, size, index)
+        return req, sb.state(index, (iid, pid2))
+
+    req, orders = await request.app[SIM_POOL].run(place_and_report)
     doc = next(o for o in orders if o["id"] == req.id)
     return _json({"source": src.id, "index": index, "order": doc}, status=201)
 
@@ -214,7 +249,7 @@ async def orders(request: web.Request) -> web.Response:
     index = _int(request, "index", hi=max(len(src) - 1, 0), default=max(len(src) - 1, 0))
     assert index is not None
     sb = _sim(request, src)
-    items = await _run(request, lambda: sb.state(index, book))
+    items = await request.app[SIM_POOL].run(lambda: sb.state(index, book))
     return _json({"source": src.id, "index": index, "orders": items})
 
 
@@ -225,6 +260,12 @@ async def clear(request: web.Request) -> web.Response:
     return _json({"source": src.id, "deleted": _sim(request, src).clear()})
 
 
+async def _close_pool(app: web.Application) -> None:
+    app[SIM_POOL].executor.shutdown(wait=False, cancel_futures=True)
+
+
 def add_routes(app: web.Application) -> None:
     app[SIM] = {}
+    app[SIM_POOL] = SimPool()
+    app.on_cleanup.append(_close_pool)
     app.add_routes(routes)

@@ -91,7 +91,7 @@ MIGRATIONS: list[str] = [
         records INTEGER NOT NULL,
         ts_recv_first INTEGER NOT NULL,
         ts_recv_last INTEGER NOT NULL,
-        data BLOB NOT NULL,          -- raw 56-byte DBN MBO records (dbn::MboMsg, little-endian)
+        data BLOB NOT NULL,          -- whole DBN MBO records as received (56 bytes, 64 ts_out)
         PRIMARY KEY (source_id, first_idx)
     );
     """,
@@ -135,7 +135,7 @@ _BBO_COLS = (
 )
 _TRADE_COLS = "idx, ts_recv, ts_event, instrument_id, publisher_id, price, size, side"
 
-# dbn::MboMsg as laid out in memory (56 bytes, little-endian): what LiveMarket.take_records gives
+# dbn::MboMsg as laid out in memory (56 bytes, little-endian): stored rows rebuilt as records
 MBO_DTYPE = np.dtype(
     [
         ("length", "u1"),
@@ -490,38 +490,42 @@ class Storage:
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
-    def persist_live(self, sid: int, first_idx: int, raw: bytes) -> int:
-        """Append one chunk of raw 56-byte MBO records (live indexes from `first_idx`) as a BLOB
-        row, in one transaction; writer only. Returns the records written. A chunk is one row
-        (not one row per record) so that persistence keeps up at 1 M records/s."""
+    def persist_live(
+        self, sid: int, first_idx: int, raw: bytes, n: int, ts_recv_first: int, ts_recv_last: int
+    ) -> int:
+        """Append one chunk of live records (`LiveMarket.take_records`: `n` whole DBN MBO records
+        as received, live indexes from `first_idx`, `ts_recv` from `ts_recv_first` to
+        `ts_recv_last`) as a BLOB row, in one transaction; writer only. Returns the records
+        written. A chunk is one row (not one row per record) so that persistence keeps up at
+        1 M records/s; the bytes are stored as they are, never parsed here."""
         conn = self._conn
         if conn is None:
             raise StorageError("storage is closed")
-        n = len(raw) // MBO_DTYPE.itemsize
         if n == 0:
             return 0
-        ts = np.frombuffer(raw, dtype=MBO_DTYPE)["ts_recv"]
         t0 = time.perf_counter()
         with conn:
             conn.execute(
                 "INSERT INTO live_chunks (source_id, first_idx, records, ts_recv_first, "
                 "ts_recv_last, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (sid, first_idx, n, int(ts[0]), int(ts[-1]), raw),
+                (sid, first_idx, n, ts_recv_first, ts_recv_last, raw),
             )
             conn.execute("UPDATE sources SET records = records + ? WHERE id = ?", (n, sid))
         self.metrics.storage_seconds.labels("live_chunks").observe(time.perf_counter() - t0)
         self.metrics.storage_rows.labels("live_chunks").inc(n)
         return n
 
-    async def live_records(self, source_id: int) -> np.ndarray[Any, Any]:
-        """Every persisted live record of a live source, in order, as an MBO_DTYPE array."""
+    async def live_records(self, source_id: int) -> mbo_fast.Columns:
+        """Every persisted live record of a live source, in order, as `mbo_fast.read_records`
+        columns: the stored chunks are a DBN stream's records (whatever their length: 64 bytes
+        on a ts_out feed), so the core reads them behind an empty stream's metadata."""
 
-        def run(conn: sqlite3.Connection) -> np.ndarray[Any, Any]:
+        def run(conn: sqlite3.Connection) -> mbo_fast.Columns:
             rows = conn.execute(
                 "SELECT data FROM live_chunks WHERE source_id = ? ORDER BY first_idx",
                 (source_id,),
             ).fetchall()
-            return np.frombuffer(b"".join(r[0] for r in rows), dtype=MBO_DTYPE)
+            return mbo_fast.read_records(_EMPTY_DBN + b"".join(r[0] for r in rows))
 
         return await self._read(run)
 

@@ -35,6 +35,14 @@
 //! index with zero latency takes effect right after that record. Cancels and modifies follow
 //! the same rule; a modify that changes the price or raises the size re-queues at the back
 //! (and may cross on arrival); a size reduction keeps the place.
+//!
+//! **Start.** A backtest over its own records starts before the first one. One over a shared
+//! [`Recording`] ([`Backtest::from_recording`]) starts from the recording's nearest market
+//! checkpoint at or before a position, without copying the records: a simulated order only
+//! needs the historical book at its placement, which the checkpoint rebuilds exactly, so every
+//! answer about orders placed from there on is the same as a backtest's started from record 0.
+
+use std::sync::Arc;
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 use rustc_hash::FxHashMap;
@@ -43,6 +51,8 @@ use crate::book::Side;
 use crate::decode::{MboStream, Source};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
+use crate::store::cache::Block;
+use crate::store::{BlockMeta, Recording};
 
 /// Lifecycle of a simulated order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -352,8 +362,50 @@ pub enum Stop {
     Record(u64),
 }
 
+/// The records a backtest replays: its own, or a shared recording's (read block by block).
+enum History {
+    Owned(Vec<MboMsg>),
+    Shared {
+        recording: Arc<Recording>,
+        /// The block read last, decoded.
+        block: Option<(BlockMeta, Block)>,
+    },
+}
+
+impl History {
+    fn len(&self) -> usize {
+        match self {
+            History::Owned(records) => records.len(),
+            History::Shared { recording, .. } => recording.len(),
+        }
+    }
+
+    /// Record `index` (below `len()`).
+    #[inline]
+    fn record(&mut self, index: usize) -> Result<MboMsg> {
+        match self {
+            History::Owned(records) => Ok(records[index]),
+            History::Shared { recording, block } => {
+                if let Some((meta, records)) = block {
+                    let first = meta.first_index as usize;
+                    if (first..meta.end() as usize).contains(&index) {
+                        return Ok(records[index - first]);
+                    }
+                }
+                let (n, meta) = recording
+                    .block_of(index)
+                    .ok_or_else(|| Error::bad_argument(format!("no record {index}")))?;
+                let records = recording.block(n)?;
+                let msg = records[index - meta.first_index as usize];
+                *block = Some((meta, records));
+                Ok(msg)
+            }
+        }
+    }
+}
+
 pub struct Backtest {
-    records: Vec<MboMsg>,
+    history: History,
     position: usize,
     market: Market,
     latency_ns: u64,
@@ -370,19 +422,60 @@ pub struct Backtest {
 
 impl Backtest {
     pub fn open(source: Source<'_>, latency_ns: u64) -> Result<Self> {
-        let mut stream = MboStream::open(source)?;
-        let mut records = Vec::with_capacity(stream.estimated_records().unwrap_or(0));
-        stream.for_each_mbo(|_, msg| records.push(*msg))?;
+        let records = MboStream::open(source)?.collect_records()?;
         Ok(Self::from_records(records, latency_ns))
     }
 
     pub fn from_records(records: Vec<MboMsg>, latency_ns: u64) -> Self {
-        Backtest {
-            records,
-            position: 0,
-            market: Market::new(),
+        Self::starting(History::Owned(records), 0, Market::new(), 0, latency_ns)
+    }
+
+    /// A backtest over a shared recording's records (not copied), started from its nearest
+    /// market checkpoint at or before `position` (records applied): `position()` is that
+    /// checkpoint's, so requests can be made at any index from `position - 1` on, and their
+    /// answers are those of a backtest started from record 0 (see the module docs).
+    pub fn from_recording(
+        recording: Arc<Recording>,
+        position: usize,
+        latency_ns: u64,
+    ) -> Result<Self> {
+        if position > recording.len() {
+            return Err(Error::bad_argument(format!(
+                "position {position} is past the end ({} records)",
+                recording.len()
+            )));
+        }
+        let start = recording.checkpoint_position(position);
+        let mut market = Market::new();
+        if let Some(checkpoint) = recording.checkpoint(start)? {
+            checkpoint.restore(&mut market, None);
+        }
+        let now = recording.ts_max_before(start)?;
+        Ok(Self::starting(
+            History::Shared {
+                recording,
+                block: None,
+            },
+            start,
+            market,
+            now,
             latency_ns,
-            now: 0,
+        ))
+    }
+
+    fn starting(
+        history: History,
+        position: usize,
+        market: Market,
+        now: u64,
+        latency_ns: u64,
+    ) -> Self {
+        Backtest {
+            history,
+            position,
+            market,
+            latency_ns,
+            now,
             orders: Vec::new(),
             resting: FxHashMap::default(),
             pending: Vec::new(),
@@ -393,11 +486,11 @@ impl Backtest {
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.history.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
     /// Records applied so far.
@@ -458,7 +551,7 @@ impl Backtest {
     }
 
     /// Resolve a request time into (request ts, not_before, arrival, immediate).
-    fn schedule(&self, at: At) -> Result<When> {
+    fn schedule(&mut self, at: At) -> Result<When> {
         let latency = self.latency_ns;
         match at {
             At::Now => Ok(When {
@@ -482,10 +575,10 @@ impl Backtest {
                 })
             }
             At::Index(index) => {
-                if index >= self.records.len() {
+                if index >= self.len() {
                     return Err(Error::bad_argument(format!(
                         "at_index {index} is out of range (0..{})",
-                        self.records.len()
+                        self.len()
                     )));
                 }
                 if index + 1 < self.position {
@@ -494,7 +587,7 @@ impl Backtest {
                         self.position
                     )));
                 }
-                let ts = self.records[index].ts_recv;
+                let ts = self.history.record(index)?.ts_recv;
                 Ok(When {
                     request_ts: ts,
                     not_before: index + 1,
@@ -566,9 +659,9 @@ impl Backtest {
 
     /// Checks shared by cancel and modify: a known order, requested no earlier than placed.
     /// Returns `None` when the order is already finished (the request would do nothing).
-    fn later_request(&self, id: u64, at: At) -> Result<Option<(usize, When)>> {
-        let order = self.order(id)?;
+    fn later_request(&mut self, id: u64, at: At) -> Result<Option<(usize, When)>> {
         let when = self.schedule(at)?;
+        let order = self.order(id)?;
         if when.request_ts < order.request_ts {
             return Err(Error::bad_argument(format!(
                 "order {id} is placed at {}; a request at {} comes before it",
@@ -752,10 +845,9 @@ impl Backtest {
         self.resting.entry(order.key).or_default().push(idx);
     }
 
-    /// Apply record `position` to the market and to the simulated orders of its book.
-    fn step(&mut self) {
+    /// Apply record `position` (`msg`) to the market and to the simulated orders of its book.
+    fn step(&mut self, msg: MboMsg) {
         let index = self.position;
-        let msg = self.records[index];
         let key = (msg.hd.instrument_id, msg.hd.publisher_id);
         if let Some(list) = self.resting.get_mut(&key) {
             let mut any_done = false;
@@ -779,21 +871,21 @@ impl Backtest {
     pub fn run(&mut self, until: Until, pause: Pause) -> Result<Stop> {
         let end = match until {
             Until::Index(index) => {
-                if index >= self.records.len() {
+                if index >= self.len() {
                     return Err(Error::bad_argument(format!(
                         "until_index {index} is out of range (0..{})",
-                        self.records.len()
+                        self.len()
                     )));
                 }
                 index + 1
             }
-            _ => self.records.len(),
+            _ => self.len(),
         };
         if let Pause::Every(0) = pause {
             return Err(Error::bad_argument("every must be >= 1 ns"));
         }
         while self.position < end {
-            let next = self.records[self.position];
+            let next = self.history.record(self.position)?;
             if let Until::Ts(ts) = until {
                 if next.ts_recv > ts {
                     break;
@@ -822,7 +914,7 @@ impl Backtest {
                 }
             }
             self.process_due(|p| p.immediate || p.arrival < next.ts_recv);
-            self.step();
+            self.step(next);
             let index = (self.position - 1) as u64;
             match pause {
                 Pause::Record => return Ok(Stop::Record(index)),
@@ -1224,5 +1316,119 @@ mod tests {
             bt.run(Until::Index(99), Pause::Never),
             Err(Error::BadArgument { .. })
         ));
+    }
+
+    /// Everything observable about the simulated orders: states, queue places, fills.
+    type Observed = (
+        Vec<(
+            OrderStatus,
+            u32,
+            u32,
+            Option<u64>,
+            u32,
+            u64,
+            Option<(u32, u64)>,
+        )>,
+        Vec<Vec<(u64, u32)>>,
+        Vec<Fill>,
+    );
+
+    fn observe(bt: &Backtest) -> Observed {
+        let orders = bt
+            .orders()
+            .iter()
+            .map(|o| {
+                (
+                    o.status,
+                    o.filled,
+                    o.remaining,
+                    o.entry_ts,
+                    o.orders_ahead_at_entry,
+                    o.volume_ahead_at_entry,
+                    bt.queue_position(o.id).unwrap(),
+                )
+            })
+            .collect();
+        let ahead = (0..bt.orders().len() as u64)
+            .map(|id| bt.ahead(id).unwrap())
+            .collect();
+        (orders, ahead, bt.fills().to_vec())
+    }
+
+    #[test]
+    fn a_backtest_from_a_checkpoint_answers_like_one_from_the_start() {
+        use crate::simulate::{simulate, Rng, SimConfig, DEFAULT_TICK};
+        let records = simulate(&SimConfig {
+            seed: 7,
+            records: 6_000,
+            instruments: 2,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let n = records.len();
+        let layout = crate::store::Layout::new(64, 256).unwrap();
+        let recording = Arc::new(Recording::from_records(&records, layout).unwrap());
+        let mut rng = Rng::new(11);
+        let (mut fills, mut queued) = (0, 0);
+        for _ in 0..40 {
+            // Orders at a few indexes near the best prices, asked about at a few later points.
+            let mut at: Vec<usize> = (0..1 + rng.below(4))
+                .map(|_| rng.below(n as u64) as usize)
+                .collect();
+            at.sort_unstable();
+            let first = at[0];
+            let mut zero = Backtest::from_records(records.clone(), 0);
+            let mut shared =
+                Backtest::from_recording(Arc::clone(&recording), first + 1, 0).unwrap();
+            assert_eq!(shared.position(), (first + 1) / 256 * 256);
+            assert!(shared.position() <= first + 1);
+            for &index in &at {
+                for bt in [&mut zero, &mut shared] {
+                    if bt.position() <= index {
+                        bt.run(Until::Index(index), Pause::Never).unwrap();
+                    }
+                }
+                assert_eq!(zero.now(), shared.now());
+                let key = (1 + rng.below(2) as u32, 1);
+                let side = if rng.chance(0.5) { b'B' } else { b'A' };
+                let top = zero
+                    .market()
+                    .book(key.0, key.1)
+                    .map(|b| b.top(Side::from_byte(side).unwrap()).price);
+                let price = match top {
+                    Some(p) if p != UNDEF_PRICE => p + (rng.below(3) as i64 - 1) * DEFAULT_TICK,
+                    _ => crate::simulate::DEFAULT_START_PRICE,
+                };
+                let size = 1 + rng.below(20) as u32;
+                let a = zero
+                    .place(key, side, price, size, At::Index(index))
+                    .unwrap();
+                let b = shared
+                    .place(key, side, price, size, At::Index(index))
+                    .unwrap();
+                assert_eq!(a, b);
+                assert_eq!(observe(&zero), observe(&shared));
+            }
+            let last = *at.last().unwrap();
+            for target in [last, (last + n) / 2, n - 1] {
+                for bt in [&mut zero, &mut shared] {
+                    if bt.position() <= target {
+                        bt.run(Until::Index(target), Pause::Never).unwrap();
+                    }
+                }
+                assert_eq!(observe(&zero), observe(&shared), "at {target}");
+            }
+            fills += zero.fills().len();
+            queued += zero
+                .orders()
+                .iter()
+                .filter(|o| o.volume_ahead_at_entry > 0)
+                .count();
+        }
+        // not vacuous: orders queued behind others, and some filled
+        assert!(fills > 20 && queued > 20, "{fills} fills, {queued} queued");
+        assert!(Backtest::from_recording(Arc::clone(&recording), n + 1, 0).is_err());
+        let end = Backtest::from_recording(recording, n, 0).unwrap();
+        assert_eq!((end.position(), end.len()), (n / 256 * 256, n));
     }
 }

@@ -180,6 +180,17 @@ impl Ladder {
     }
 }
 
+/// Heap bytes of a vector's allocation.
+pub(crate) fn vec_bytes<T>(vec: &Vec<T>) -> usize {
+    vec.capacity() * std::mem::size_of::<T>()
+}
+
+/// Heap bytes of a hash map's table, estimated: hashbrown keeps a load factor of at most 7/8 and
+/// one control byte per bucket.
+pub(crate) fn map_bytes<K, V>(map: &FxHashMap<K, V>) -> usize {
+    map.capacity() * 8 / 7 * (std::mem::size_of::<(K, V)>() + 1)
+}
+
 /// A summary of one side's best level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Top {
@@ -271,6 +282,19 @@ impl Queues {
 
     fn release(&mut self, slot: u32) {
         self.free.push(slot);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let ladders: usize = self
+            .ladders
+            .iter()
+            .map(|l| vec_bytes(&l.keys) + vec_bytes(&l.ids))
+            .sum();
+        ladders
+            + vec_bytes(&self.levels)
+            + vec_bytes(&self.free_levels)
+            + vec_bytes(&self.slab)
+            + vec_bytes(&self.free)
     }
 
     // The per-record path is forced inline (`level_slot`, `link_back`, `unlink`, `Book::apply`
@@ -436,6 +460,12 @@ impl Book {
             maybe_bad: false,
             consistent: false,
         }
+    }
+
+    /// The bytes this book holds on the heap (its allocations' sizes, estimated from their
+    /// capacities): what a clone of it costs, since a clone has the same capacities or less.
+    pub fn heap_bytes(&self) -> usize {
+        self.queues.heap_bytes() + map_bytes(&self.index)
     }
 
     /// Apply one MBO record with Databento's semantics (see the README's "Book semantics").

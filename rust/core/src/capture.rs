@@ -2,13 +2,31 @@
 //!
 //! One pass over the stream: decode, apply, and at each F_LAST record append one row for that
 //! record's book. Memory is the output columns plus the books; the input is streamed.
+//!
+//! Every column grows fallibly: the up-front reservation is a hint taken from the input's size
+//! (tried, never required, and capped for depth), and growth that cannot get memory ends the
+//! pass with [`Error::OutOfMemory`] instead of aborting the process. `read_depth` takes at most
+//! [`MAX_DEPTH`] levels per side.
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 
 use crate::book::{Book, Side, Top};
 use crate::decode::{MboStream, MboVisitor, Source};
-use crate::error::Result;
+use crate::error::{try_reserve, Error, Result};
 use crate::market::Market;
+
+/// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
+/// whether the book has them or not (missing ones are padding), 16 bytes each: at this maximum a
+/// row is 320 KB. Real books stay well within it (the sample files' deepest: 928 bid levels in
+/// ESH4 at its snapshot, 111 in CLX5), ten times over. Beyond it is a [`Error::BadArgument`];
+/// the whole book at any point is `Book::levels`.
+pub const MAX_DEPTH: usize = 10_000;
+/// The most level values per side column `read_depth` reserves before the first row: beyond
+/// that (a large file at a large depth), columns grow as rows come.
+const DEPTH_UP_FRONT_VALUES: usize = 1 << 22;
+/// When the up-front reservation from the input's size fails, columns start with room for this
+/// many rows and double from there.
+const FALLBACK_ROWS: usize = 1 << 16;
 
 /// Which books' boundaries to keep. Every record is still applied.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,12 +45,20 @@ impl Filter {
 
 /// What to do with each event boundary.
 pub trait Boundary {
-    /// At most `rows` boundaries will follow (called once, when the stream size is known).
+    /// At most `rows` boundaries will follow (called once, when the stream size is known): a
+    /// hint, taken from the input's size, that an implementation may use or not.
     fn reserve(&mut self, _rows: usize) {}
     /// Called after applying record `index`, which carried F_LAST, with that record's book.
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book);
-    /// Called once after the last record.
-    fn finish(&mut self) {}
+    /// True once the sink has failed (it could not grow, or its writer failed) and wants no more
+    /// boundaries: the pass then ends at the next chunk of input.
+    fn stopped(&self) -> bool {
+        false
+    }
+    /// Called once after the last record (or after the sink stopped): the sink's error, if any.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Decode and apply a whole stream, visiting every F_LAST record whose book passes the filter.
@@ -54,7 +80,7 @@ pub fn for_each_boundary(
         sink,
     };
     stream.visit_each_mbo(&mut pass)?;
-    pass.sink.finish();
+    pass.sink.finish()?;
     Ok(pass.market)
 }
 
@@ -76,6 +102,10 @@ impl<S: Boundary> MboVisitor for Pass<'_, S> {
             }
         }
     }
+
+    fn stopped(&self) -> bool {
+        self.sink.stopped()
+    }
 }
 
 /// The identifying columns of every captured row.
@@ -89,12 +119,12 @@ pub struct RowKeys {
 }
 
 impl RowKeys {
-    fn reserve(&mut self, rows: usize) {
-        self.index.reserve(rows);
-        self.ts_recv.reserve(rows);
-        self.ts_event.reserve(rows);
-        self.instrument_id.reserve(rows);
-        self.publisher_id.reserve(rows);
+    fn try_reserve(&mut self, rows: usize, what: &str) -> Result<()> {
+        try_reserve(&mut self.index, rows, what)?;
+        try_reserve(&mut self.ts_recv, rows, what)?;
+        try_reserve(&mut self.ts_event, rows, what)?;
+        try_reserve(&mut self.instrument_id, rows, what)?;
+        try_reserve(&mut self.publisher_id, rows, what)
     }
 
     fn room(&self) -> usize {
@@ -165,10 +195,10 @@ pub struct SideColumns {
 }
 
 impl SideColumns {
-    fn reserve(&mut self, values: usize) {
-        self.px.reserve(values);
-        self.sz.reserve(values);
-        self.ct.reserve(values);
+    fn try_reserve(&mut self, values: usize, what: &str) -> Result<()> {
+        try_reserve(&mut self.px, values, what)?;
+        try_reserve(&mut self.sz, values, what)?;
+        try_reserve(&mut self.ct, values, what)
     }
 
     #[inline]
@@ -231,6 +261,8 @@ pub struct BboColumns {
     rows: usize,
     /// Rows every column has capacity for.
     room: usize,
+    /// The columns could not grow: no row is written after this.
+    failed: Option<Error>,
 }
 
 impl BboColumns {
@@ -243,25 +275,48 @@ impl BboColumns {
         }
     }
 
+    /// Room for `rows` more rows in every column (lengths must be set).
+    fn try_reserve(&mut self, rows: usize) -> Result<()> {
+        const WHAT: &str = "the read_bbo output columns";
+        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
+            self.bid.try_reserve(rows, WHAT)?;
+            self.ask.try_reserve(rows, WHAT)
+        });
+        self.room = self.keys.room().min(self.bid.room()).min(self.ask.room());
+        reserved
+    }
+
+    /// Double the room; false (and the error kept for `finish`) when the memory is not there.
     #[cold]
-    fn grow(&mut self) {
+    fn grow(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
         self.set_lens();
-        self.reserve(self.rows.max(1 << 16));
+        match self.try_reserve(self.rows.max(FALLBACK_ROWS)) {
+            Ok(()) => true,
+            Err(err) => {
+                self.failed = Some(err);
+                false
+            }
+        }
     }
 }
 
 impl Boundary for BboColumns {
     fn reserve(&mut self, rows: usize) {
-        self.keys.reserve(rows);
-        self.bid.reserve(rows);
-        self.ask.reserve(rows);
-        self.room = self.keys.room().min(self.bid.room()).min(self.ask.room());
+        // The input's size bounds the rows: reserving them all spares regrowing (copying) the
+        // columns, and pages never written cost nothing. A size that cannot be had (a sparse
+        // file, a memory limit) falls back to growing from a modest start.
+        if self.try_reserve(rows).is_err() {
+            let _ = self.try_reserve(rows.min(FALLBACK_ROWS));
+        }
     }
 
     #[inline(always)]
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
-        if self.rows == self.room {
-            self.grow();
+        if self.rows == self.room && !self.grow() {
+            return;
         }
         let row = self.rows;
         // SAFETY: `row < self.room`, the capacity of every column.
@@ -273,8 +328,13 @@ impl Boundary for BboColumns {
         self.rows += 1;
     }
 
-    fn finish(&mut self) {
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn finish(&mut self) -> Result<()> {
         self.set_lens();
+        self.failed.take().map_or(Ok(()), Err)
     }
 }
 
@@ -292,9 +352,19 @@ pub struct DepthColumns {
     pub keys: RowKeys,
     pub bid: SideColumns,
     pub ask: SideColumns,
+    /// Rows every column has capacity for: pushing a row never reallocates.
+    room: usize,
+    /// The columns could not grow: no row is written after this.
+    failed: Option<Error>,
 }
 
+/// `depth` levels a side after every boundary; `depth` must be `1..=MAX_DEPTH`.
 pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<DepthColumns> {
+    if !(1..=MAX_DEPTH).contains(&depth) {
+        return Err(Error::bad_argument(format!(
+            "depth must be between 1 and {MAX_DEPTH} levels, got {depth}"
+        )));
+    }
     let mut out = DepthColumns {
         depth,
         ..Default::default()
@@ -303,18 +373,65 @@ pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<De
     Ok(out)
 }
 
+impl DepthColumns {
+    /// Room for `rows` more rows in every column.
+    fn try_reserve(&mut self, rows: usize) -> Result<()> {
+        const WHAT: &str = "the read_depth output columns";
+        // depth <= MAX_DEPTH: rows * depth overflows only where the allocation fails anyway.
+        let values = rows.saturating_mul(self.depth);
+        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
+            self.bid.try_reserve(values, WHAT)?;
+            self.ask.try_reserve(values, WHAT)
+        });
+        let depth = self.depth.max(1);
+        self.room = self
+            .keys
+            .room()
+            .min(self.bid.room() / depth)
+            .min(self.ask.room() / depth);
+        reserved
+    }
+
+    /// Double the room; false (and the error kept for `finish`) when the memory is not there.
+    #[cold]
+    fn grow(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        match self.try_reserve(self.keys.len().max(1)) {
+            Ok(()) => true,
+            Err(err) => {
+                self.failed = Some(err);
+                false
+            }
+        }
+    }
+}
+
 impl Boundary for DepthColumns {
     fn reserve(&mut self, rows: usize) {
-        self.keys.reserve(rows);
-        self.bid.reserve(rows.saturating_mul(self.depth));
-        self.ask.reserve(rows.saturating_mul(self.depth));
+        // At most DEPTH_UP_FRONT_VALUES level values a column up front; a failure is only a
+        // missed hint (`grow` tries again as rows come).
+        let rows = rows.min(DEPTH_UP_FRONT_VALUES / self.depth.max(1)).max(1);
+        let _ = self.try_reserve(rows);
     }
 
     #[inline]
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
+        if self.keys.len() == self.room && !self.grow() {
+            return;
+        }
         self.keys.push(index, msg);
         push_levels(&mut self.bid, book, Side::Bid, self.depth);
         push_levels(&mut self.ask, book, Side::Ask, self.depth);
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
     }
 }
 
@@ -332,6 +449,10 @@ fn push_levels(columns: &mut SideColumns, book: &Book, side: Side, depth: usize)
 /// Every MBO record, column by column (no book work).
 #[derive(Debug, Default)]
 pub struct RecordColumns {
+    /// Rows every column has capacity for: pushing a row never reallocates.
+    room: usize,
+    /// The columns could not grow: no row is written after this.
+    failed: Option<Error>,
     pub keys: RowKeys,
     pub order_id: Vec<u64>,
     pub price: Vec<i64>,
@@ -344,7 +465,52 @@ pub struct RecordColumns {
 }
 
 impl RecordColumns {
-    pub fn push(&mut self, index: u64, msg: &MboMsg) {
+    /// Columns of `records`, indexed from `first_index`.
+    pub fn from_records(first_index: u64, records: &[MboMsg]) -> Result<Self> {
+        let mut out = RecordColumns::default();
+        out.try_reserve(records.len())?;
+        for (i, msg) in (first_index..).zip(records) {
+            out.push(i, msg);
+        }
+        out.failed.take().map_or(Ok(out), Err)
+    }
+
+    /// Room for `rows` more rows in every column.
+    fn try_reserve(&mut self, rows: usize) -> Result<()> {
+        const WHAT: &str = "the read_records output columns";
+        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
+            try_reserve(&mut self.order_id, rows, WHAT)?;
+            try_reserve(&mut self.price, rows, WHAT)?;
+            try_reserve(&mut self.size, rows, WHAT)?;
+            try_reserve(&mut self.flags, rows, WHAT)?;
+            try_reserve(&mut self.action, rows, WHAT)?;
+            try_reserve(&mut self.side, rows, WHAT)?;
+            try_reserve(&mut self.sequence, rows, WHAT)?;
+            try_reserve(&mut self.channel_id, rows, WHAT)
+        });
+        self.room = [
+            self.keys.room(),
+            self.order_id.capacity(),
+            self.price.capacity(),
+            self.size.capacity(),
+            self.flags.capacity(),
+            self.action.capacity(),
+            self.side.capacity(),
+            self.sequence.capacity(),
+            self.channel_id.capacity(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+        reserved
+    }
+
+    /// Append one record, if the columns can grow to hold it (else the error is kept).
+    #[inline]
+    fn push(&mut self, index: u64, msg: &MboMsg) {
+        if self.keys.len() == self.room && !self.grow() {
+            return;
+        }
         self.keys.push(index, msg);
         self.order_id.push(msg.order_id);
         self.price.push(msg.price);
@@ -355,11 +521,142 @@ impl RecordColumns {
         self.sequence.push(msg.sequence);
         self.channel_id.push(msg.channel_id);
     }
+
+    /// Double the room; false (and the error kept) when the memory is not there.
+    #[cold]
+    fn grow(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        match self.try_reserve(self.keys.len().max(FALLBACK_ROWS)) {
+            Ok(()) => true,
+            Err(err) => {
+                self.failed = Some(err);
+                false
+            }
+        }
+    }
+}
+
+impl MboVisitor for RecordColumns {
+    #[inline]
+    fn visit(&mut self, index: u64, msg: &MboMsg) {
+        self.push(index, msg);
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
 }
 
 pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {
     let mut stream = MboStream::open(source)?;
     let mut out = RecordColumns::default();
-    stream.for_each_mbo(|index, msg| out.push(index, msg))?;
-    Ok(out)
+    if let Some(rows) = stream.estimated_records() {
+        if out.try_reserve(rows).is_err() {
+            let _ = out.try_reserve(rows.min(FALLBACK_ROWS));
+        }
+    }
+    stream.visit_each_mbo(&mut out)?;
+    out.failed.take().map_or(Ok(out), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{simulate_dbn_bytes, SimConfig};
+
+    fn session() -> Vec<u8> {
+        let config = SimConfig {
+            records: 20_000,
+            instruments: 2,
+            ..Default::default()
+        };
+        simulate_dbn_bytes(&config, false).unwrap()
+    }
+
+    /// A sink given another reservation hint than the input's size.
+    struct Hinted<'a, S>(usize, &'a mut S);
+
+    impl<S: Boundary> Boundary for Hinted<'_, S> {
+        fn reserve(&mut self, _rows: usize) {
+            self.1.reserve(self.0);
+        }
+        fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
+            self.1.visit(index, msg, book);
+        }
+        fn stopped(&self) -> bool {
+            self.1.stopped()
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.1.finish()
+        }
+    }
+
+    fn side_values(side: &SideColumns) -> (Vec<i64>, Vec<u32>, Vec<u32>) {
+        (side.px.clone(), side.sz.clone(), side.ct.clone())
+    }
+
+    #[test]
+    fn depth_beyond_the_maximum_is_a_bad_argument() {
+        let bytes = session();
+        for depth in [0, MAX_DEPTH + 1, 1 << 40, usize::MAX] {
+            match read_depth(Source::Bytes(&bytes), depth, Filter::default()) {
+                Err(Error::BadArgument { message }) => {
+                    assert!(message.contains(&MAX_DEPTH.to_string()), "{message}")
+                }
+                other => panic!("depth {depth}: {other:?}"),
+            }
+        }
+        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let head = Source::Bytes(&bytes[..meta_len + 300 * crate::decode::MBO_LEN]);
+        let at_max = read_depth(head, MAX_DEPTH, Filter::default()).unwrap();
+        assert!(!at_max.keys.is_empty());
+        assert_eq!(at_max.bid.px.len(), at_max.keys.len() * MAX_DEPTH);
+    }
+
+    /// Whatever the reservation hint (none, tiny: growth on nearly every row, absurd: refused,
+    /// then growth from a modest start), the columns are the same.
+    #[test]
+    fn columns_do_not_depend_on_the_reservation_hint() {
+        let bytes = session();
+        let source = Source::Bytes(&bytes);
+        let bbo = read_bbo(source, Filter::default()).unwrap();
+        let depth = read_depth(source, 7, Filter::default()).unwrap();
+        assert!(bbo.keys.len() > 5_000);
+        for hint in [0, 1, 3, 1 << 50, usize::MAX / 2, usize::MAX] {
+            let mut b = BboColumns::default();
+            for_each_boundary(source, Filter::default(), &mut Hinted(hint, &mut b)).unwrap();
+            assert_eq!(b.keys.index, bbo.keys.index, "hint {hint}");
+            assert_eq!(b.keys.ts_recv, bbo.keys.ts_recv);
+            assert_eq!(side_values(&b.bid), side_values(&bbo.bid));
+            assert_eq!(side_values(&b.ask), side_values(&bbo.ask));
+            let mut d = DepthColumns {
+                depth: 7,
+                ..Default::default()
+            };
+            for_each_boundary(source, Filter::default(), &mut Hinted(hint, &mut d)).unwrap();
+            assert_eq!(d.keys.index, depth.keys.index, "hint {hint}");
+            assert_eq!(d.keys.instrument_id, depth.keys.instrument_id);
+            assert_eq!(side_values(&d.bid), side_values(&depth.bid));
+            assert_eq!(side_values(&d.ask), side_values(&depth.ask));
+        }
+    }
+
+    #[test]
+    fn record_columns_from_records_match_read_records() {
+        let bytes = session();
+        let read = read_records(Source::Bytes(&bytes)).unwrap();
+        let records = MboStream::open(Source::Bytes(&bytes))
+            .unwrap()
+            .collect_records()
+            .unwrap();
+        let built = RecordColumns::from_records(0, &records).unwrap();
+        assert_eq!(built.keys.index, read.keys.index);
+        assert_eq!(built.order_id, read.order_id);
+        assert_eq!(built.price, read.price);
+        assert_eq!(built.sequence, read.sequence);
+        assert_eq!(built.channel_id, read.channel_id);
+        assert_eq!(read.keys.len(), records.len());
+    }
 }

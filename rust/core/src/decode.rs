@@ -15,7 +15,7 @@ use dbn::decode::dbn::MetadataDecoder;
 use dbn::decode::DynReader;
 use dbn::{MboMsg, Metadata, RecordHeader, Schema};
 
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 #[cfg(unix)]
 use crate::mapped::Mapping;
 
@@ -27,11 +27,18 @@ pub enum Source<'a> {
 }
 
 /// The DBN versions whose record header and MBO layout this module reads (v1 to v3 share them).
-const MAX_DBN_VERSION: u8 = 3;
+pub(crate) const MAX_DBN_VERSION: u8 = 3;
 /// `DBN` + version byte + u32 metadata length.
-const PRELUDE_LEN: usize = 8;
-const HEADER_LEN: usize = std::mem::size_of::<RecordHeader>();
-const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
+pub(crate) const PRELUDE_LEN: usize = 8;
+pub(crate) const HEADER_LEN: usize = std::mem::size_of::<RecordHeader>();
+pub(crate) const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
+/// The largest metadata block accepted, from a file or a live feed; a longer claimed length is a
+/// [`Error::Decode`] before anything is read or allocated. Real metadata is a few KiB; symbol
+/// mappings add ~150 bytes per instrument (a 71-byte raw symbol, its interval count, then 79
+/// bytes per mapping interval in DBN v2/v3), so 64 MiB still holds ~400,000 single-interval
+/// mappings (a parent-symbology request over a whole options complex is tens of thousands),
+/// while a hostile length costs at most this much memory, allocated fallibly.
+pub const MAX_METADATA_LEN: usize = 64 << 20;
 /// Record lengths are stored in 4-byte words.
 const LENGTH_UNIT: usize = 4;
 const CHUNK: usize = 1 << 18;
@@ -244,11 +251,37 @@ impl<'a> MboStream<'a> {
     pub fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
         loop {
             self.walk_whole_records(f);
+            if f.stopped() {
+                return Ok(self.next_index);
+            }
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
             match self.next_mbo()? {
                 Some((index, msg)) => f.visit(index, &msg),
                 None => return Ok(self.next_index),
+            }
+        }
+    }
+
+    /// Every remaining MBO record, in memory (`Replay`, `Backtest`). The input's size is only a
+    /// hint for the first reservation; when the records outgrow the memory the process can get,
+    /// an [`Error::OutOfMemory`] instead of an abort.
+    pub fn collect_records(&mut self) -> Result<Vec<MboMsg>> {
+        let mut sink = RecordVec {
+            records: Vec::new(),
+            failed: None,
+        };
+        if let Some(rows) = self.estimated_records {
+            if sink.records.try_reserve_exact(rows).is_err() {
+                let _ = sink.records.try_reserve_exact(rows.min(1 << 16));
+            }
+        }
+        self.visit_each_mbo(&mut sink)?;
+        match sink.failed {
+            Some(err) => Err(err),
+            None => {
+                sink.records.shrink_to_fit();
+                Ok(sink.records)
             }
         }
     }
@@ -400,26 +433,54 @@ impl<'a> MboStream<'a> {
     }
 }
 
-/// Read and parse the prelude and metadata; returns them with their length in bytes.
-pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
-    let mut prelude = [0u8; PRELUDE_LEN];
-    read_exactly(reader, &mut prelude, label, "its DBN header")?;
-    if &prelude[..3] != b"DBN" {
+/// Check the start of a DBN stream, however much of its prelude `head` holds: the `DBN` magic,
+/// a supported version, and a metadata length within [`MAX_METADATA_LEN`]. Returns the metadata
+/// length once the whole prelude is there (`None` before). The file and live decoders share it.
+pub(crate) fn check_prelude(head: &[u8]) -> Result<Option<usize>> {
+    let magic = head.len().min(3);
+    if head[..magic] != b"DBN"[..magic] {
         return Err(Error::decode(
             "not a DBN stream: it does not start with 'DBN' (or a zstd frame)",
             Some(0),
         ));
     }
-    let version = prelude[3];
-    if version == 0 || version > MAX_DBN_VERSION {
+    if let Some(&version) = head.get(3) {
+        if version == 0 || version > MAX_DBN_VERSION {
+            return Err(Error::decode(
+                format!(
+                    "DBN version {version} is not supported (versions 1 to {MAX_DBN_VERSION} are)"
+                ),
+                Some(3),
+            ));
+        }
+    }
+    let Some(len) = head.get(4..PRELUDE_LEN) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > MAX_METADATA_LEN {
         return Err(Error::decode(
-            format!("DBN version {version} is not supported (versions 1 to {MAX_DBN_VERSION} are)"),
-            Some(3),
+            format!(
+                "corrupt DBN metadata: its length field claims {len} bytes, more than the \
+                 {MAX_METADATA_LEN} accepted"
+            ),
+            Some(4),
         ));
     }
-    let len = u32::from_le_bytes([prelude[4], prelude[5], prelude[6], prelude[7]]) as usize;
+    Ok(Some(len))
+}
+
+/// Read and parse the prelude and metadata; returns them with their length in bytes.
+pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
+    let mut prelude = [0u8; PRELUDE_LEN];
+    read_exactly(reader, &mut prelude, label, "its DBN header")?;
+    let len = check_prelude(&prelude)?.expect("a whole prelude");
     let mut bytes = prelude.to_vec();
-    // Read through `take` so a corrupt length cannot make us allocate gigabytes up front.
+    // The length is capped above; the allocation may still fail under a memory limit.
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| Error::out_of_memory("the DBN metadata", len))?;
+    // Read through `take`: the capacity is already there, and the read stops at the claimed end.
     let read = reader
         .take(len as u64)
         .read_to_end(&mut bytes)
@@ -484,9 +545,58 @@ fn prefetch(ptr: *const u8) {
 /// `#[inline(always)]` on `visit`, which stable Rust does not allow on a closure.
 pub trait MboVisitor {
     fn visit(&mut self, index: u64, msg: &MboMsg);
+    /// True once the visitor wants no more records (it failed): checked once per chunk of input
+    /// (a buffer or a mapped window; the whole input when it is a slice), never per record.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 struct ClosureVisitor<F>(F);
+
+/// `collect_records`'s sink: records pushed while the vector can grow.
+struct RecordVec {
+    records: Vec<MboMsg>,
+    failed: Option<Error>,
+}
+
+impl RecordVec {
+    /// Double the room; false (and the error kept) when the memory is not there.
+    #[cold]
+    fn grow(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        let more = self.records.len().max(1 << 16);
+        match try_reserve(&mut self.records, more, "the records held in memory") {
+            Ok(()) => true,
+            Err(err) => {
+                self.failed = Some(err);
+                false
+            }
+        }
+    }
+}
+
+impl MboVisitor for RecordVec {
+    #[inline]
+    fn visit(&mut self, _index: u64, msg: &MboMsg) {
+        let len = self.records.len();
+        if len == self.records.capacity() && !self.grow() {
+            return;
+        }
+        // SAFETY: `len < capacity`: checked above, or `grow` made room. (A `push` would test
+        // the capacity a second time: ~5 instructions a record of `Replay` opening.)
+        unsafe {
+            self.records.as_mut_ptr().add(len).write(*msg);
+            self.records.set_len(len + 1);
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+}
 
 impl<F: FnMut(u64, &MboMsg)> MboVisitor for ClosureVisitor<F> {
     #[inline(always)]
@@ -558,6 +668,56 @@ mod tests {
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
+    }
+
+    /// A zstd frame decompressing to `head` followed by `zeros` zero bytes, built by hand from
+    /// RLE blocks (4 bytes per 128 KiB): a "zip bomb" of any size in ~1/32,000 of it.
+    pub(crate) fn zstd_bomb(head: &[u8], zeros: u64) -> Vec<u8> {
+        const BLOCK: u64 = 128 << 10;
+        let block_header = |last: bool, kind: u32, size: u32| {
+            let bits = u32::from(last) | kind << 1 | size << 3;
+            bits.to_le_bytes()[..3].to_vec()
+        };
+        // magic; frame header: no content size, one window byte (2^17 = 128 KiB), no checksum
+        let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+        out.extend(block_header(zeros == 0, 0, head.len() as u32)); // raw block
+        out.extend_from_slice(head);
+        let mut left = zeros;
+        while left > 0 {
+            let n = left.min(BLOCK);
+            left -= n;
+            out.extend(block_header(left == 0, 1, n as u32)); // RLE block of n zeros
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_metadata_length_over_the_cap_is_refused_before_reading() {
+        // 4 GiB of metadata claimed, and (decompressed) really there: 131 KB of zstd.
+        let claimed = u32::MAX - 15;
+        let mut prelude = b"DBN\x03".to_vec();
+        prelude.extend_from_slice(&claimed.to_le_bytes());
+        let bomb = zstd_bomb(&prelude, u64::from(claimed));
+        assert!(bomb.len() < 140_000, "{}", bomb.len());
+        let plain = [&prelude[..], &[0; 64]].concat();
+        for bytes in [&bomb[..], &plain[..]] {
+            match MboStream::open(Source::Bytes(bytes)) {
+                Err(Error::Decode {
+                    message,
+                    offset: Some(4),
+                }) => assert!(message.contains(&claimed.to_string()), "{message}"),
+                Err(other) => panic!("unexpected error {other}"),
+                Ok(_) => panic!("accepted"),
+            }
+        }
+        // At the cap it is read: zeros happen to be valid metadata (an MBO stream, no symbols).
+        let at_cap = MAX_METADATA_LEN as u32;
+        let mut prelude = b"DBN\x03".to_vec();
+        prelude.extend_from_slice(&at_cap.to_le_bytes());
+        let bomb = zstd_bomb(&prelude, u64::from(at_cap));
+        let mut stream = MboStream::open(Source::Bytes(&bomb)).unwrap();
+        assert!(stream.next_mbo().unwrap().is_none());
     }
 
     #[test]

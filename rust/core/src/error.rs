@@ -24,6 +24,14 @@ pub enum Error {
     Schema { message: String },
     /// An argument out of range.
     BadArgument { message: String },
+    /// An allocation failed: the output (or a buffer the input asks for) needs more memory than
+    /// the process can get. Nothing was aborted; the partial output is dropped.
+    OutOfMemory {
+        /// What was being allocated, e.g. "read_depth output columns".
+        what: String,
+        /// The size of the failed request.
+        bytes: usize,
+    },
     /// The database holding stored blocks failed (unreachable, locked, closed, corrupt).
     Store { message: String },
 }
@@ -43,6 +51,23 @@ impl Error {
             message: message.into(),
         }
     }
+
+    pub fn out_of_memory(what: impl Into<String>, bytes: usize) -> Self {
+        Error::OutOfMemory {
+            what: what.into(),
+            bytes,
+        }
+    }
+}
+
+/// Reserve room for `additional` more items of `vec`, or an [`Error::OutOfMemory`] naming `what`:
+/// for every buffer whose size comes from the input or from the output it produces, where an
+/// infallible reservation would abort the process instead.
+pub fn try_reserve<T>(vec: &mut Vec<T>, additional: usize, what: &str) -> Result<()> {
+    vec.try_reserve(additional).map_err(|_| {
+        let bytes = additional.saturating_mul(std::mem::size_of::<T>());
+        Error::out_of_memory(what, bytes)
+    })
 }
 
 impl fmt::Display for Error {
@@ -58,6 +83,12 @@ impl fmt::Display for Error {
             Error::Schema { message }
             | Error::BadArgument { message }
             | Error::Store { message } => f.write_str(message),
+            Error::OutOfMemory { what, bytes } => {
+                write!(
+                    f,
+                    "out of memory: cannot allocate {bytes} more bytes for {what}"
+                )
+            }
         }
     }
 }

@@ -160,6 +160,10 @@ impl Boundary for JsonLines<'_> {
             Err(err) => self.error = Some(err),
         }
     }
+
+    fn stopped(&self) -> bool {
+        self.error.is_some()
+    }
 }
 
 fn write_decimal_levels(out: &mut String, book: &Book, side: Side, depth: usize) {

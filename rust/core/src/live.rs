@@ -12,6 +12,11 @@
 //! `(instrument, publisher, depth)`, [`LiveMarket::tick`] builds the frames since the last tick
 //! (trades, then one book frame if the top levels changed, in playback's JSON shapes). Frame ids
 //! are live record indexes: 0-based, counted over every MBO record applied, across reconnects.
+//!
+//! When persisting, every record applied is also kept as the exact bytes the framer took from
+//! the input (56 bytes, 64 on a `ts_out` stream), never re-encoded from the decoded copy nor cut
+//! by a length read from it, in [`PersistChunk`]s that carry their record count and `ts_recv`
+//! range, so that a store never parses record bytes.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
@@ -21,23 +26,17 @@ use std::time::{Duration, Instant};
 use dbn::{flags, MboMsg, Metadata, Schema};
 use rustc_hash::FxHashMap;
 
-use crate::decode::decode_metadata;
+use crate::decode::{check_prelude, decode_metadata, HEADER_LEN, MBO_LEN, PRELUDE_LEN};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
 use crate::playback::{book_json, top_levels, trade_json, Frame, FrameKind, Levels};
 use crate::timing::{Histogram, HistogramSnapshot};
 
-const PRELUDE_LEN: usize = 8;
-const HEADER_LEN: usize = std::mem::size_of::<dbn::RecordHeader>();
-const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
-const MAX_DBN_VERSION: u8 = 3;
-/// A metadata block larger than this is taken for garbage (real ones are a few KiB).
-const MAX_METADATA_LEN: usize = 64 << 20;
 /// Records kept for persistence are handed over in chunks of at most this many bytes (whole
 /// records): a persister copies ~1 MiB at a time, never one huge buffer that would hold Python's
 /// GIL for milliseconds, and the buffer grows by whole chunks instead of by reallocation inside
 /// the reader's apply loop.
-pub const PERSIST_CHUNK_BYTES: usize = (1 << 20) / MBO_LEN * MBO_LEN;
+pub const PERSIST_CHUNK_BYTES: usize = 1 << 20;
 /// Read size of [`pump`]: several ms of a 1 M msg/s feed, and small enough to stay in L2.
 const PUMP_READ_BYTES: usize = 256 << 10;
 
@@ -49,6 +48,8 @@ pub struct LiveDecoder {
     metadata: Option<Metadata>,
     /// Stream offset of `buf[pos]`.
     offset: u64,
+    /// Length of the last record `next_mbo` returned: it ends at `buf[pos]`.
+    last_len: usize,
     /// Records of other types passed over.
     pub skipped: u64,
 }
@@ -85,8 +86,16 @@ impl LiveDecoder {
         self.offset
     }
 
+    /// The bytes of the record the last `next_mbo` returned, exactly as framed from the input
+    /// (its `length` field as checked against the bytes present: 56 bytes for an MBO record, 64
+    /// with `ts_out`). Empty unless the last `next_mbo` returned a record.
+    pub fn last_record(&self) -> &[u8] {
+        &self.buf[self.pos - self.last_len..self.pos]
+    }
+
     /// The next whole MBO record; `None` until more bytes arrive.
     pub fn next_mbo(&mut self) -> Result<Option<MboMsg>> {
+        self.last_len = 0;
         if self.metadata.is_none() && !self.parse_metadata()? {
             return Ok(None);
         }
@@ -120,6 +129,7 @@ impl LiveDecoder {
             }
             // SAFETY: `record` holds at least `size_of::<MboMsg>()` bytes of plain old data.
             let msg = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<MboMsg>()) };
+            self.last_len = len;
             return Ok(Some(msg));
         }
     }
@@ -127,29 +137,9 @@ impl LiveDecoder {
     /// Check the prelude as soon as its bytes arrive; parse the metadata once it is whole.
     fn parse_metadata(&mut self) -> Result<bool> {
         let head = &self.buf[self.pos..];
-        let n = head.len().min(3);
-        if head[..n] != b"DBN"[..n] {
-            return Err(Error::decode(
-                "not a DBN stream: it does not start with 'DBN'",
-                Some(0),
-            ));
-        }
-        if head.len() >= 4 && (head[3] == 0 || head[3] > MAX_DBN_VERSION) {
-            return Err(Error::decode(
-                format!("DBN version {} is not supported", head[3]),
-                Some(3),
-            ));
-        }
-        if head.len() < PRELUDE_LEN {
+        let Some(len) = check_prelude(head)? else {
             return Ok(false);
-        }
-        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        if len > MAX_METADATA_LEN {
-            return Err(Error::decode(
-                format!("corrupt DBN metadata: length {len} bytes"),
-                Some(4),
-            ));
-        }
+        };
         if head.len() < PRELUDE_LEN + len {
             return Ok(false);
         }
@@ -163,6 +153,47 @@ impl LiveDecoder {
         self.pos += used;
         self.offset += used as u64;
         Ok(true)
+    }
+}
+
+/// Records applied by a [`LiveMarket`], kept for persistence: whole records exactly as framed
+/// from the input, with what a store needs to index them, so the persister never parses them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PersistChunk {
+    /// The records' bytes, back to back: 56 bytes each, 64 on a `ts_out` stream (each record's
+    /// own `length`, as framed).
+    pub bytes: Vec<u8>,
+    /// How many records `bytes` holds.
+    pub records: u64,
+    pub ts_recv_first: u64,
+    pub ts_recv_last: u64,
+}
+
+/// Chunks of at most [`PERSIST_CHUNK_BYTES`], oldest first.
+#[derive(Default)]
+struct PersistQueue {
+    chunks: VecDeque<PersistChunk>,
+}
+
+impl PersistQueue {
+    fn push(&mut self, record: &[u8], ts_recv: u64) {
+        match self.chunks.back_mut() {
+            Some(chunk) if chunk.bytes.len() + record.len() <= PERSIST_CHUNK_BYTES => {
+                chunk.bytes.extend_from_slice(record);
+                chunk.records += 1;
+                chunk.ts_recv_last = ts_recv;
+            }
+            _ => {
+                let mut bytes = Vec::with_capacity(PERSIST_CHUNK_BYTES);
+                bytes.extend_from_slice(record);
+                self.chunks.push_back(PersistChunk {
+                    bytes,
+                    records: 1,
+                    ts_recv_first: ts_recv,
+                    ts_recv_last: ts_recv,
+                });
+            }
+        }
     }
 }
 
@@ -243,9 +274,9 @@ pub struct LiveMarket {
     batch_received: Instant,
     /// Receipt times (newest record included) of frame batches built but not yet handed over.
     unpublished: Vec<Instant>,
-    /// When persisting: raw MBO records applied and not yet taken, oldest chunk first.
+    /// When persisting: the MBO records applied and not yet taken.
     persist: bool,
-    raw: VecDeque<Vec<u8>>,
+    raw: PersistQueue,
     stats: LiveStats,
     timings: LiveTimings,
 }
@@ -267,7 +298,7 @@ impl LiveMarket {
             batch_received: Instant::now(),
             unpublished: Vec::new(),
             persist: false,
-            raw: VecDeque::new(),
+            raw: PersistQueue::default(),
             stats: LiveStats {
                 connections: 1,
                 ..LiveStats::default()
@@ -280,15 +311,15 @@ impl LiveMarket {
     pub fn set_persist(&mut self, on: bool) {
         self.persist = on;
         if !on {
-            self.raw = VecDeque::new();
+            self.raw = PersistQueue::default();
         }
     }
 
-    /// The oldest raw 56-byte MBO records not taken yet, at most [`PERSIST_CHUNK_BYTES`];
-    /// empty when every record applied has been taken (or when not persisting). Call until
-    /// empty to take them all, in order.
-    pub fn take_records(&mut self) -> Vec<u8> {
-        self.raw.pop_front().unwrap_or_default()
+    /// The oldest chunk of records applied and not taken yet (at most [`PERSIST_CHUNK_BYTES`]);
+    /// `None` when every record applied has been taken (or when not persisting). Call until
+    /// `None` to take them all, in order.
+    pub fn take_records(&mut self) -> Option<PersistChunk> {
+        self.raw.chunks.pop_front()
     }
 
     pub fn market(&self) -> &Market {
@@ -350,6 +381,9 @@ impl LiveMarket {
         let result = loop {
             match self.decoder.next_mbo() {
                 Ok(Some(msg)) => {
+                    if self.persist {
+                        self.raw.push(self.decoder.last_record(), msg.ts_recv);
+                    }
                     self.apply(&msg);
                     applied += 1;
                 }
@@ -375,9 +409,6 @@ impl LiveMarket {
             self.channel.push(msg.channel_id);
             self.stale.push(self.join_stale);
             self.touched.push((0, self.batch_received));
-        }
-        if self.persist {
-            self.keep_raw(AsRef::<[u8]>::as_ref(msg));
         }
         self.channel[slot] = msg.channel_id;
         let action = msg.action as u8;
@@ -423,19 +454,6 @@ impl LiveMarket {
                         });
                     }
                 }
-            }
-        }
-    }
-
-    fn keep_raw(&mut self, record: &[u8]) {
-        match self.raw.back_mut() {
-            Some(chunk) if chunk.len() + record.len() <= PERSIST_CHUNK_BYTES => {
-                chunk.extend_from_slice(record);
-            }
-            _ => {
-                let mut chunk = Vec::with_capacity(PERSIST_CHUNK_BYTES);
-                chunk.extend_from_slice(record);
-                self.raw.push_back(chunk);
             }
         }
     }
@@ -754,35 +772,132 @@ mod tests {
         assert!(matches!(err, Error::Decode { .. }));
     }
 
+    /// A simulated session: its DBN bytes and the length of their metadata.
+    fn simulated(records: u64) -> (Vec<u8>, usize) {
+        let config = crate::simulate::SimConfig {
+            records,
+            ..Default::default()
+        };
+        let bytes = crate::simulate::simulate_dbn_bytes(&config, false).unwrap();
+        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        (bytes, meta_len)
+    }
+
+    /// Every chunk `take_records` hands over, checked for size and bookkeeping.
+    fn take_all(live: &mut LiveMarket) -> Vec<PersistChunk> {
+        let mut chunks = Vec::new();
+        while let Some(chunk) = live.take_records() {
+            assert!(chunk.records > 0 && chunk.bytes.len() <= PERSIST_CHUNK_BYTES);
+            chunks.push(chunk);
+        }
+        chunks
+    }
+
+    /// ts_recv of each record of a stream body whose records are `record_len` bytes.
+    fn ts_recv_of(body: &[u8], record_len: usize) -> Vec<u64> {
+        body.chunks(record_len)
+            .map(|r| u64::from_le_bytes(r[40..48].try_into().unwrap()))
+            .collect()
+    }
+
     #[test]
     fn persisted_records_come_out_in_bounded_chunks_in_order() {
-        let Some(bytes) = clx5() else { return };
-        let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        let (bytes, meta_len) = simulated(50_000);
         let mut live = LiveMarket::new(0);
         live.set_persist(true);
         live.feed(&bytes).unwrap();
-        let mut taken = Vec::new();
-        let mut chunks = 0;
-        loop {
-            let chunk = live.take_records();
-            if chunk.is_empty() {
-                break;
-            }
-            assert!(chunk.len() <= PERSIST_CHUNK_BYTES && chunk.len() % MBO_LEN == 0);
-            taken.extend_from_slice(&chunk);
-            chunks += 1;
+        let chunks = take_all(&mut live);
+        let body = &bytes[meta_len..];
+        assert_eq!(
+            chunks.len(),
+            body.len().div_ceil(PERSIST_CHUNK_BYTES / MBO_LEN * MBO_LEN)
+        );
+        let taken: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        assert_eq!(taken, body, "every record, byte for byte, in order");
+        let ts = ts_recv_of(body, MBO_LEN);
+        let mut at = 0;
+        for chunk in &chunks {
+            let n = chunk.records as usize;
+            assert_eq!(chunk.bytes.len(), n * MBO_LEN);
+            assert_eq!(
+                (chunk.ts_recv_first, chunk.ts_recv_last),
+                (ts[at], ts[at + n - 1])
+            );
+            at += n;
         }
-        assert_eq!(
-            chunks,
-            (bytes.len() - meta_len).div_ceil(PERSIST_CHUNK_BYTES)
-        );
-        assert_eq!(
-            taken,
-            &bytes[meta_len..],
-            "every record, byte for byte, in order"
-        );
+        assert_eq!(at as u64, live.stats().records);
         live.feed(&[]).unwrap();
-        assert!(live.take_records().is_empty());
+        assert!(live.take_records().is_none());
+    }
+
+    /// A record whose length field claims more than an MBO record (1,008 bytes) persists as the
+    /// 1,008 bytes the input held for it, and counts as one record.
+    #[test]
+    fn a_record_longer_than_mbo_persists_as_its_input_bytes_only() {
+        let (bytes, meta_len) = simulated(100);
+        let records = &bytes[meta_len..];
+        let mut input = bytes[..meta_len + 2 * MBO_LEN].to_vec();
+        let long = input.len();
+        input.extend_from_slice(&records[2 * MBO_LEN..3 * MBO_LEN]);
+        input[long] = (1008 / 4) as u8;
+        input.extend((0..1008 - MBO_LEN).map(|i| (i % 251) as u8)); // the claimed tail: present
+        input.extend_from_slice(&records[3 * MBO_LEN..4 * MBO_LEN]);
+        let mut live = LiveMarket::new(0);
+        live.set_persist(true);
+        for piece in input.chunks(97) {
+            live.feed(piece).unwrap();
+        }
+        assert_eq!(live.stats().records, 4);
+        let chunks = take_all(&mut live);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].records, 4);
+        assert_eq!(
+            chunks[0].bytes,
+            &input[meta_len..],
+            "the input's bytes, nothing else"
+        );
+    }
+
+    /// A `ts_out` stream (64-byte records) persists every record whole.
+    #[test]
+    fn a_ts_out_stream_persists_every_record() {
+        const TS_OUT_LEN: usize = MBO_LEN + 8;
+        let (bytes, meta_len) = simulated(30_000);
+        let mut ts_out = bytes[..meta_len].to_vec();
+        for (i, record) in bytes[meta_len..].chunks(MBO_LEN).enumerate() {
+            ts_out.push((TS_OUT_LEN / 4) as u8);
+            ts_out.extend_from_slice(&record[1..]);
+            ts_out.extend_from_slice(&(1_000_000 + i as u64).to_le_bytes());
+        }
+        let mut plain = LiveMarket::new(0);
+        plain.feed(&bytes).unwrap();
+        let mut live = LiveMarket::new(0);
+        live.set_persist(true);
+        let mut seed = 99u64;
+        let mut pos = 0;
+        while pos < ts_out.len() {
+            let end = (pos + 1 + rng(&mut seed) as usize % 5_000).min(ts_out.len());
+            live.feed(&ts_out[pos..end]).unwrap();
+            pos = end;
+        }
+        let n = plain.stats().records;
+        assert_eq!(live.stats().records, n);
+        assert_eq!(market_json(live.market()), market_json(plain.market()));
+        let chunks = take_all(&mut live);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(|c| c.records).sum::<u64>(), n);
+        let body = &ts_out[meta_len..];
+        let ts = ts_recv_of(body, TS_OUT_LEN);
+        let mut at = 0;
+        for chunk in &chunks {
+            let k = chunk.records as usize;
+            assert_eq!(chunk.bytes, &body[at * TS_OUT_LEN..(at + k) * TS_OUT_LEN]);
+            assert_eq!(
+                (chunk.ts_recv_first, chunk.ts_recv_last),
+                (ts[at], ts[at + k - 1])
+            );
+            at += k;
+        }
     }
 
     #[test]

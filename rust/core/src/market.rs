@@ -4,7 +4,7 @@ use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
 use crate::auction::{indicative_uncross, Uncross};
-use crate::book::{Book, Side, Top};
+use crate::book::{map_bytes, vec_bytes, Book, Side, Top};
 use crate::decode::{MboStream, Source};
 use crate::error::Result;
 
@@ -60,6 +60,12 @@ impl Market {
         MboStream::open(source)?.for_each_mbo(|_, msg| {
             self.apply(msg);
         })
+    }
+
+    /// The bytes the market holds on the heap (estimated from capacities, see `Book::heap_bytes`).
+    pub fn heap_bytes(&self) -> usize {
+        let books: usize = self.books.iter().map(Book::heap_bytes).sum();
+        books + vec_bytes(&self.books) + map_bytes(&self.by_key)
     }
 
     /// The slot of a book, if it has been seen.

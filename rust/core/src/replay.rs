@@ -15,6 +15,7 @@ use dbn::MboMsg;
 use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
+use crate::store::cache::Block;
 use crate::store::{BlockMeta, Layout, Recording, DEFAULT_LAYOUT};
 
 /// A cursor over a shared `Recording`: its own market and position.
@@ -24,7 +25,7 @@ pub struct Replay {
     market: Market,
     position: usize,
     /// The block being read, decoded.
-    block: Option<(BlockMeta, Arc<[MboMsg]>)>,
+    block: Option<(BlockMeta, Block)>,
     /// Apply only this book's records (a player's cursor): its market holds that book alone.
     only: Option<BookKey>,
     /// The last record applied (also when it belongs to another book).
@@ -161,7 +162,7 @@ impl Replay {
     }
 
     /// The decoded block holding record `self.position`.
-    fn current_block(&mut self) -> Result<Option<(BlockMeta, Arc<[MboMsg]>)>> {
+    fn current_block(&mut self) -> Result<Option<(BlockMeta, Block)>> {
         if let Some((meta, records)) = &self.block {
             if (meta.first_index as usize..meta.end() as usize).contains(&self.position) {
                 return Ok(Some((*meta, Arc::clone(records))));

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 use crate::books::{lock, parse_side, Bbo};
 use crate::errors::to_py;
+use crate::replay::PyReplay;
 use crate::source::RawSource;
 
 /// (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry, volume_ahead_at_entry)
@@ -80,6 +81,25 @@ impl PyBacktest {
         let source = source.as_source();
         let backtest = py
             .detach(move || Backtest::open(source, latency_ns))
+            .map_err(to_py)?;
+        Ok(PyBacktest {
+            inner: Arc::new(Mutex::new(backtest)),
+        })
+    }
+
+    /// Over a Replay's records (shared, not copied), from its nearest market checkpoint at or
+    /// before `position`; the checkpoint's market is cloned with the GIL released.
+    #[staticmethod]
+    #[pyo3(signature = (replay, position=0, latency_ns=0))]
+    fn from_replay(
+        py: Python<'_>,
+        replay: PyRef<'_, PyReplay>,
+        position: usize,
+        latency_ns: u64,
+    ) -> PyResult<Self> {
+        let recording = Arc::clone(replay.recording());
+        let backtest = py
+            .detach(move || Backtest::from_recording(recording, position, latency_ns))
             .map_err(to_py)?;
         Ok(PyBacktest {
             inner: Arc::new(Mutex::new(backtest)),

@@ -234,13 +234,9 @@ impl PyEngine {
             state.taken += records.len() as u64;
             (records, first)
         };
-        let columns = py.detach(move || {
-            let mut columns = RecordColumns::default();
-            for (i, msg) in records.iter().enumerate() {
-                columns.push(first + i as u64, msg);
-            }
-            columns
-        });
+        let columns = py
+            .detach(move || RecordColumns::from_records(first, &records))
+            .map_err(to_py)?;
         columns::records_dict(py, columns)
     }
 

@@ -6,6 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::PyErr;
 
 pyo3::import_exception!(mbo_fast.errors, DecodeError);
+pyo3::import_exception!(mbo_fast.errors, OutOfMemoryError);
 pyo3::import_exception!(mbo_fast.errors, SchemaError);
 pyo3::import_exception!(mbo_fast.errors, SourceError);
 pyo3::import_exception!(mbo_fast.errors, StoreError);
@@ -27,5 +28,6 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Schema { message } => SchemaError::new_err((message, Option::<u64>::None)),
         Error::BadArgument { message } => PyValueError::new_err(message),
         Error::Store { message } => StoreError::new_err(message),
+        Error::OutOfMemory { bytes, .. } => OutOfMemoryError::new_err((err.to_string(), bytes)),
     }
 }

@@ -195,11 +195,18 @@ impl PyLiveMarket {
         lock(&self.live).set_persist(on);
     }
 
-    /// The oldest raw 56-byte MBO records not taken yet, at most ~1 MiB (call until empty to
-    /// take them all, in order); empty unless persisting.
-    fn take_records<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let raw = lock(&self.live).take_records();
-        PyBytes::new(py, &raw)
+    /// The oldest chunk of applied records not taken yet, as `(bytes, records, ts_recv_first,
+    /// ts_recv_last)`: whole records exactly as received, at most ~1 MiB. Call until None to
+    /// take them all, in order; None unless persisting.
+    #[allow(clippy::type_complexity)]
+    fn take_records<'py>(&self, py: Python<'py>) -> Option<(Bound<'py, PyBytes>, u64, u64, u64)> {
+        let chunk = lock(&self.live).take_records()?;
+        Some((
+            PyBytes::new(py, &chunk.bytes),
+            chunk.records,
+            chunk.ts_recv_first,
+            chunk.ts_recv_last,
+        ))
     }
 
     /// Index of the last record applied (-1 before the first).

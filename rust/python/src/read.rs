@@ -45,9 +45,6 @@ pub fn read_depth_columns<'py>(
     instrument_id: Option<u32>,
     publisher_id: Option<u16>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if depth == 0 {
-        return Err(PyValueError::new_err("depth must be >= 1"));
-    }
     let source = source.as_source();
     let filter = filter(instrument_id, publisher_id);
     let columns = py

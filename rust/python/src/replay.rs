@@ -35,6 +35,11 @@ impl PyReplay {
     fn owner(&self) -> Owner {
         Owner::Replay(Arc::clone(&self.replay))
     }
+
+    /// The shared records and checkpoints (a Backtest can start over them).
+    pub fn recording(&self) -> &Arc<Recording> {
+        &self.recording
+    }
 }
 
 #[pymethods]
@@ -58,6 +63,22 @@ impl PyReplay {
 
     fn __len__(&self) -> usize {
         lock(&self.replay).len()
+    }
+
+    /// Records between checkpoints as asked (rounded up to whole blocks); None for a stored
+    /// recording cut elsewhere.
+    #[getter]
+    fn checkpoint_every(&self) -> Option<usize> {
+        self.recording.layout().map(|l| l.checkpoint_every)
+    }
+
+    /// `(count, bytes)` of the stored checkpoints (bytes 0 when a database holds them).
+    #[getter]
+    fn checkpoints(&self) -> (usize, u64) {
+        (
+            self.recording.checkpoint_count(),
+            self.recording.stored_size().checkpoints,
+        )
     }
 
     #[getter]

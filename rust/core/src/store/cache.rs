@@ -11,10 +11,13 @@ use dbn::MboMsg;
 
 use super::codec::{Checkpoint, RECORD_LEN};
 
+/// A decoded block's records, shared by the cache and the cursors reading it.
+pub type Block = Arc<Vec<MboMsg>>;
+
 /// What a cache entry holds.
 #[derive(Clone)]
 pub enum Entry {
-    Records(Arc<[MboMsg]>),
+    Records(Block),
     Checkpoint(Arc<Checkpoint>),
 }
 
@@ -168,7 +171,7 @@ mod tests {
     use super::*;
 
     fn block(n: usize) -> Entry {
-        Entry::Records(vec![MboMsg::default(); n].into())
+        Entry::Records(Arc::new(vec![MboMsg::default(); n]))
     }
 
     #[test]

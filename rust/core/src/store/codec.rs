@@ -19,7 +19,7 @@
 use dbn::MboMsg;
 
 use crate::book::Anomalies;
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 use crate::market::{BookKey, Market};
 use crate::snapshot::{book_snapshot, Stamp};
 
@@ -68,8 +68,10 @@ impl Encoder {
     /// One block's data from `records` (a whole number of stored records).
     pub fn encode_block(&mut self, records: &[u8]) -> Result<Vec<u8>> {
         debug_assert_eq!(records.len() % RECORD_LEN, 0);
+        self.shuffled.clear();
+        try_reserve(&mut self.shuffled, records.len(), "a block being stored")?;
         shuffle(records, &mut self.shuffled);
-        self.compressor.compress(&self.shuffled).map_err(zstd_error)
+        compress(&mut self.compressor, &self.shuffled)
     }
 
     /// A checkpoint of every book of `market` (books in key order), stamped `stamp`.
@@ -91,11 +93,11 @@ impl Encoder {
                 raw.extend_from_slice(&count.to_le_bytes());
             }
         }
-        raw.reserve(records.len() * RECORD_LEN);
+        try_reserve(&mut raw, records.len() * RECORD_LEN, "a checkpoint")?;
         for msg in &records {
             raw.extend_from_slice(&record_bytes(msg));
         }
-        self.compressor.compress(&raw).map_err(zstd_error)
+        compress(&mut self.compressor, &raw)
     }
 }
 
@@ -120,9 +122,7 @@ impl Decoder {
             .checked_mul(RECORD_LEN)
             .ok_or_else(|| corrupt(what, "absurd record count"))?;
         self.shuffled.clear();
-        self.shuffled
-            .try_reserve_exact(len)
-            .map_err(|_| corrupt(what, "record count too large to decode"))?;
+        try_reserve(&mut self.shuffled, len, "a block being read")?;
         let got = self
             .decompressor
             .decompress_to_buffer(data, &mut self.shuffled)
@@ -134,8 +134,7 @@ impl Decoder {
             ));
         }
         let mut out: Vec<MboMsg> = Vec::new();
-        out.try_reserve_exact(records)
-            .map_err(|_| corrupt(what, "record count too large to decode"))?;
+        try_reserve(&mut out, records, "a block being read")?;
         // SAFETY: `out` has capacity for `records` records; `unshuffle` writes every byte of
         // them, and any bit pattern is a valid `MboMsg` (integers only).
         unsafe {
@@ -157,8 +156,7 @@ impl Decoder {
             .filter(|&s| s <= MAX_CHECKPOINT_BYTES)
             .ok_or_else(|| corrupt(what, "checkpoint size out of range"))?;
         let mut raw = Vec::new();
-        raw.try_reserve_exact(size)
-            .map_err(|_| corrupt(what, "checkpoint too large to decode"))?;
+        try_reserve(&mut raw, size, "a checkpoint being read")?;
         let got = self
             .decompressor
             .decompress_to_buffer(data, &mut raw)
@@ -340,11 +338,28 @@ fn unshuffle(shuffled: &[u8], out: &mut [u8]) {
     }
 }
 
+/// Compress into a buffer reserved fallibly (the zstd crate's own would abort on failure).
+fn compress(compressor: &mut zstd::bulk::Compressor<'static>, data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    try_reserve(
+        &mut out,
+        zstd::zstd_safe::compress_bound(data.len()),
+        "compressed blocks",
+    )?;
+    compressor
+        .compress_to_buffer(data, &mut out)
+        .map_err(zstd_error)?;
+    Ok(out)
+}
+
 fn corrupt(what: &str, why: &str) -> Error {
     Error::decode(format!("corrupt stored data in {what}: {why}"), None)
 }
 
 fn zstd_error(err: std::io::Error) -> Error {
+    if err.kind() == std::io::ErrorKind::OutOfMemory {
+        return Error::out_of_memory(format!("zstd ({err})"), 0);
+    }
     Error::decode(format!("zstd: {err}"), None)
 }
 

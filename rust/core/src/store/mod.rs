@@ -18,6 +18,8 @@ pub mod query;
 pub mod recording;
 pub mod writer;
 
-pub use cache::{BlockCache, CacheStats};
-pub use recording::{build_blocks, market_at, BlockSource, Built, MemoryBlocks, Recording};
+pub use cache::{Block, BlockCache, CacheStats};
+pub use recording::{
+    build_blocks, market_at, BlockSource, Built, MemoryBlocks, Recording, StoredSize,
+};
 pub use writer::{BlockMeta, BlockWriter, BookStats, Layout, StoredBlock, DEFAULT_LAYOUT};

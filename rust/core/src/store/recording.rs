@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use dbn::MboMsg;
 
-use super::cache::{next_id, BlockCache, Entry};
+use super::cache::{next_id, Block, BlockCache, Entry};
 use super::codec::{Checkpoint, Decoder, Encoder};
 use super::writer::{encode, BlockMeta, BlockWriter, Layout, RawBlock, StoredBlock};
 use crate::decode::{MboStream, Source};
@@ -106,10 +106,20 @@ struct Index {
     keys: Vec<BookKey>,
 }
 
+/// Bytes a recording's blocks and checkpoints take where they are stored (when known).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredSize {
+    pub blocks: u64,
+    pub checkpoints: u64,
+}
+
 /// A stream as stored blocks, with the index that finds them.
 pub struct Recording {
     id: u64,
     label: String,
+    /// The layout it was cut with (`checkpoint_every` as asked, rounded to whole blocks).
+    layout: Option<Layout>,
+    size: StoredSize,
     index: RwLock<Index>,
     source: Arc<dyn BlockSource>,
     cache: Arc<BlockCache>,
@@ -163,6 +173,8 @@ impl Recording {
         Ok(Recording {
             id: next_id(),
             label,
+            layout: None,
+            size: StoredSize::default(),
             index: RwLock::new(Index {
                 blocks,
                 checkpoints,
@@ -179,17 +191,20 @@ impl Recording {
         let memory = Arc::new(MemoryBlocks::default());
         let mut blocks = Vec::new();
         let mut checkpoints = Vec::new();
+        let mut size = StoredSize::default();
         let start = Instant::now();
         let writer = build_blocks(source, layout, 0, |block| {
             blocks.push(block.meta);
-            if block.checkpoint.is_some() {
+            size.blocks += block.data.len() as u64;
+            if let Some(checkpoint) = &block.checkpoint {
                 checkpoints.push(block.meta.first_index);
+                size.checkpoints += checkpoint.len() as u64;
             }
             memory.push(block);
             Ok(())
         })?
         .writer;
-        let recording = Recording::new(
+        let mut recording = Recording::new(
             "<memory>",
             memory,
             BlockCache::shared(),
@@ -201,6 +216,8 @@ impl Recording {
             .timings
             .apply_load
             .record_batch(start.elapsed(), writer.records() as usize);
+        recording.layout = Some(layout);
+        recording.size = size;
         Ok(recording)
     }
 
@@ -208,6 +225,21 @@ impl Recording {
     pub fn from_records(records: &[MboMsg], layout: Layout) -> Result<Self> {
         let bytes = crate::encode::to_dbn_bytes(records, &Default::default())?;
         Self::open(Source::Bytes(&bytes), layout)
+    }
+
+    /// The layout the blocks were cut with, when this recording cut them.
+    pub fn layout(&self) -> Option<Layout> {
+        self.layout
+    }
+
+    /// Bytes of the stored blocks and checkpoints (zeros when another store holds them).
+    pub fn stored_size(&self) -> StoredSize {
+        self.size
+    }
+
+    /// Checkpoints stored (position 0, the empty market, not counted).
+    pub fn checkpoint_count(&self) -> usize {
+        self.index().checkpoints.len()
     }
 
     pub fn id(&self) -> u64 {
@@ -290,7 +322,7 @@ impl Recording {
     }
 
     /// The records of block `n`, decoded (from the cache when it has them).
-    pub fn block(&self, n: usize) -> Result<Arc<[MboMsg]>> {
+    pub fn block(&self, n: usize) -> Result<Block> {
         let key = (self.id, 0, n as u64);
         if let Some(Entry::Records(records)) = self.cache.get(key) {
             return Ok(records);
@@ -311,9 +343,8 @@ impl Recording {
             })?);
             Ok(())
         })?;
-        let records: Arc<[MboMsg]> = decoded
-            .ok_or_else(|| Error::decode(format!("{what}: no data"), None))?
-            .into();
+        let records: Block =
+            Arc::new(decoded.ok_or_else(|| Error::decode(format!("{what}: no data"), None))?);
         self.cache.insert(key, Entry::Records(Arc::clone(&records)));
         Ok(records)
     }
@@ -370,6 +401,27 @@ impl Recording {
             }
         }
         Ok(meta.end() as usize)
+    }
+
+    /// The running maximum of ts_recv over the first `position` records (0 for none).
+    pub fn ts_max_before(&self, position: usize) -> Result<u64> {
+        let Some(last) = position.checked_sub(1) else {
+            return Ok(0);
+        };
+        let (n, meta) = self
+            .block_of(last)
+            .ok_or_else(|| Error::bad_argument(format!("position {position} is past the end")))?;
+        if last + 1 == meta.end() as usize {
+            return Ok(meta.ts_max);
+        }
+        let before = n
+            .checked_sub(1)
+            .and_then(|p| self.block_meta(p))
+            .map_or(0, |b| b.ts_max);
+        let records = self.block(n)?;
+        Ok(records[..=last - meta.first_index as usize]
+            .iter()
+            .fold(before, |m, r| m.max(r.ts_recv)))
     }
 
     /// Record `index`, if stored.
@@ -456,8 +508,10 @@ pub fn build_blocks(
                 }
             }
         };
+        // The compressor gone (its error comes from `join` below): nothing more to do.
+        let mut stopped = false;
         let result = stream.for_each_mbo(|index, msg| {
-            if failure.is_some() {
+            if failure.is_some() || stopped {
                 return;
             }
             if index < skip {
@@ -466,9 +520,7 @@ pub fn build_blocks(
             }
             match writer.push(msg) {
                 Ok(Some(raw)) => {
-                    if raw_tx.send(raw).is_err() {
-                        failure.get_or_insert(Error::bad_argument("block compressor stopped"));
-                    }
+                    stopped = raw_tx.send(raw).is_err();
                     drain(&done_rx, false, &mut failure);
                 }
                 Ok(None) => {}
@@ -482,14 +534,16 @@ pub fn build_blocks(
         }
         drop(raw_tx);
         drain(&done_rx, true, &mut failure);
-        compressor
+        let compressed = compressor
             .join()
-            .unwrap_or_else(|_| Err(Error::bad_argument("block compressor panicked")))?;
-        result?;
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(Built { writer, metadata }),
+            .unwrap_or_else(|_| Err(Error::bad_argument("block compressor panicked")));
+        // the first error wins: the sink's or the writer's, else the compressor's
+        if let Some(err) = failure {
+            return Err(err);
         }
+        compressed?;
+        result?;
+        Ok(Built { writer, metadata })
     })
 }
 

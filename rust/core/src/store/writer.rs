@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use dbn::MboMsg;
 
 use super::codec::{record_bytes, Encoder, RECORD_LEN};
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 use crate::market::{BookKey, Market};
 use crate::snapshot::Stamp;
 
@@ -205,7 +205,8 @@ impl BlockWriter {
                     .encode_checkpoint(&self.market, self.last_stamp)?,
             );
         }
-        self.open.reserve(self.layout.block_records * RECORD_LEN);
+        let want = self.layout.block_records * RECORD_LEN; // `open` is empty here
+        try_reserve(&mut self.open, want, "a block")?;
         self.meta = BlockMeta {
             first_index: position,
             records: 0,
@@ -240,10 +241,7 @@ impl BlockWriter {
         if self.open.is_empty() {
             return None;
         }
-        let records = std::mem::replace(
-            &mut self.open,
-            Vec::with_capacity(self.layout.block_records * RECORD_LEN),
-        );
+        let records = std::mem::take(&mut self.open);
         Some(RawBlock {
             meta: self.meta,
             records,
