@@ -121,7 +121,8 @@ pub struct BlockWriter {
     checkpoint_records: u64,
     ts_max: u64,
     last_stamp: Stamp,
-    books: BTreeMap<BookKey, BookStats>,
+    /// Per market slot (`Market::apply`'s): the book's statistics.
+    books: Vec<BookStats>,
 }
 
 impl BlockWriter {
@@ -138,7 +139,7 @@ impl BlockWriter {
             checkpoint_records: 0,
             ts_max: 0,
             last_stamp: Stamp::default(),
-            books: BTreeMap::new(),
+            books: Vec::new(),
         })
     }
 
@@ -151,8 +152,8 @@ impl BlockWriter {
         if self.next_index % self.layout.block_records as u64 == 0 {
             self.checkpoint_due(); // that stored block carries it, if one was taken
         }
-        self.account(msg);
-        self.market.apply(msg);
+        let slot = self.market.apply(msg);
+        self.account(slot, msg);
         self.next_index += 1;
     }
 
@@ -162,8 +163,8 @@ impl BlockWriter {
         if self.open.is_empty() {
             self.start_block(msg)?;
         }
-        self.account(msg);
-        self.market.apply(msg);
+        let slot = self.market.apply(msg);
+        self.account(slot, msg);
         self.open.extend_from_slice(&record_bytes(msg));
         self.meta.records += 1;
         self.meta.ts_last = msg.ts_recv;
@@ -218,19 +219,19 @@ impl BlockWriter {
     }
 
     #[inline]
-    fn account(&mut self, msg: &MboMsg) {
+    fn account(&mut self, slot: usize, msg: &MboMsg) {
         self.ts_max = self.ts_max.max(msg.ts_recv);
         self.last_stamp = Stamp {
             ts_recv: msg.ts_recv,
             ts_event: msg.hd.ts_event,
         };
-        let stats = self
-            .books
-            .entry((msg.hd.instrument_id, msg.hd.publisher_id))
-            .or_insert(BookStats {
+        if slot == self.books.len() {
+            self.books.push(BookStats {
                 ts_first: msg.ts_recv,
                 ..BookStats::default()
             });
+        }
+        let stats = &mut self.books[slot];
         stats.records += 1;
         stats.trades += u64::from(msg.action as u8 == b'T');
         stats.ts_last = msg.ts_recv;
@@ -258,8 +259,16 @@ impl BlockWriter {
         self.next_index
     }
 
-    pub fn books(&self) -> &BTreeMap<BookKey, BookStats> {
-        &self.books
+    /// Every book seen so far and its statistics, sorted by key.
+    pub fn books(&self) -> BTreeMap<BookKey, BookStats> {
+        self.books
+            .iter()
+            .enumerate()
+            .map(|(slot, stats)| {
+                let book = self.market.book_at(slot);
+                ((book.instrument_id, book.publisher_id), *stats)
+            })
+            .collect()
     }
 
     pub fn layout(&self) -> Layout {
