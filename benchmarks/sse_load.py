@@ -84,7 +84,7 @@ async def _client(session: Any, url: str, window: tuple[float, float], out: dict
                 if now < t_start:
                     continue
                 buf = tail + chunk
-                cut = buf.rfind(b"\r\n\r\n") + 4  # aiohttp-sse ends lines with CRLF
+                cut = buf.rfind(b"\r\n\r\n") + 4  # the server ends lines with CRLF
                 if cut < 4:
                     tail = buf
                     continue

@@ -40,6 +40,10 @@ ENTRY_POINTS = {
     "info": lambda s: mbo_fast.info(s)["records"],
     "Market.apply": lambda s: mbo_fast.Market().apply(s),
     "Replay": _replay_all,
+    # the resumable export pass, a small chunk at a time: every error after the lines before it
+    "DepthExport": lambda s: sum(
+        c.count(b"\n") for c in mbo_fast.DepthExport(s, 3, chunk_bytes=4096)
+    ),
 }
 entry_points = pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 

@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 
 from dbn_builder import metadata_bytes
-from server_helpers import CLX5_IID, make_client, make_config, read_events, ready  # noqa: F401
+from server_helpers import (  # noqa: F401
+    CLX5_IID,
+    make_client,
+    make_config,
+    read_events,
+    ready,
+    serve_process,
+)
 
 mbo_fast = pytest.importorskip("mbo_fast")
 from mbo_fast import _core, feed  # noqa: E402
@@ -516,3 +523,149 @@ async def test_live_databento_through_the_client_boundary(
     assert "db-secret-key-123" not in (live.last_error or "")
     metrics = await (await client.get("/metrics")).text()
     assert 'mbo_live_connection_errors_total{reason="garbage"}' in metrics
+
+
+# --------------------------------------------------------------------------------------------
+# hardening (issue 22): clients that never read (item 9), silent and failing feeds (item 14).
+# The server runs as a `mbo-fast serve` process configured through MBO_* variables; the feeds
+# are real TCP servers in this test.
+
+
+class _FeedServer:
+    """A TCP feed run on its own thread: `serve(conn, n)` handles the n-th connection."""
+
+    def __init__(self, serve: Any) -> None:
+        self.connected: list[float] = []  # monotonic time of each connection
+        self._serve = serve
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connected.append(time.monotonic())
+            self._open.append(conn)
+            with contextlib.suppress(OSError):
+                self._serve(conn, len(self.connected))
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self._open:
+            conn.close()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_live_client_that_never_reads_is_dropped_counted_and_logged_once(
+    serve_process: Any, clx5_path: Path
+) -> None:
+    raw = clx5_path.read_bytes()
+
+    def endless(conn: socket.socket, _: int) -> None:
+        conn.sendall(raw)  # then records again and again (a repeated book, many frames)
+        meta = 8 + int.from_bytes(raw[4:8], "little")
+        with contextlib.suppress(OSError):  # until the test closes the connection
+            while True:
+                conn.sendall(raw[meta:])
+
+    feed_server = _FeedServer(lambda c, n: threading.Thread(target=endless, args=(c, n)).start())
+    try:
+        srv = serve_process(
+            {
+                "MBO_LIVE": f"tcp://127.0.0.1:{feed_server.port}",
+                "MBO_SEND_TIMEOUT_S": "1",
+                "MBO_HEARTBEAT_S": "0.5",
+                "MBO_QUEUE_TICKS": "4",
+            }
+        )
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", srv.port))
+        stuck.sendall(
+            f"GET {LIVE.replace('depth=5', 'depth=100')} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        )
+        t0 = time.monotonic()
+        while _metric(srv.get("/metrics")[1].decode(), "mbo_live_dropped_subscribers_total") < 1:
+            assert time.monotonic() - t0 < 15, "the stuck live client was not dropped"
+            time.sleep(0.1)
+        metrics = srv.get("/metrics")[1].decode()
+        assert _metric(metrics, 'mbo_clients_dropped_total{kind="live"}') == 1
+        assert _metric(metrics, "mbo_live_clients") == 0
+        logs = srv.log_lines()
+        assert not [r for r in logs if r["level"] == "error"], logs  # no "unhandled error"
+        assert len([r for r in logs if "live client dropped" in r["msg"]]) == 1
+        stuck.close()
+    finally:
+        feed_server.close()
+
+
+def test_a_silent_feed_is_dropped_as_idle_and_reconnected(
+    serve_process: Any, clx5_path: Path
+) -> None:
+    raw = clx5_path.read_bytes()
+    meta = 8 + int.from_bytes(raw[4:8], "little")
+
+    def silent(conn: socket.socket, _: int) -> None:
+        conn.sendall(raw[: meta + 56 * 1_000])  # a valid start, then nothing, connection open
+
+    feed_server = _FeedServer(silent)
+    try:
+        srv = serve_process(
+            {"MBO_LIVE": f"tcp://127.0.0.1:{feed_server.port}", "MBO_LIVE_IDLE_TIMEOUT_S": "1"}
+        )
+        t0 = time.monotonic()
+        while len(feed_server.connected) < 2:
+            assert time.monotonic() - t0 < 10, "a silent feed stays connected"
+            time.sleep(0.05)
+        gap = feed_server.connected[1] - feed_server.connected[0]
+        assert 1.0 <= gap < 3.0, gap  # idle for 1 s, then a quick retry (data had flowed)
+        metrics = srv.get("/metrics")[1].decode()
+        assert _metric(metrics, 'mbo_live_connection_errors_total{reason="idle"}') >= 1
+        assert _metric(metrics, 'mbo_live_connection_errors_total{reason="garbage"}') == 0
+        status = json.loads(srv.get("/api/v1/live/status")[1])
+        assert "sent nothing for 1 s" in status["last_error"]
+    finally:
+        feed_server.close()
+
+
+def test_a_feed_that_sends_data_then_garbage_backs_off(serve_process: Any, clx5_path: Path) -> None:
+    raw = clx5_path.read_bytes()
+    meta = 8 + int.from_bytes(raw[4:8], "little")
+
+    def then_garbage(conn: socket.socket, _: int) -> None:
+        # valid records, then a record header claiming 4 bytes: garbage at once
+        conn.sendall(raw[: meta + 56 * 100] + b"\x01" * 64)
+        conn.close()
+
+    feed_server = _FeedServer(then_garbage)
+    try:
+        srv = serve_process({"MBO_LIVE": f"tcp://127.0.0.1:{feed_server.port}"})
+        first = time.monotonic()
+        while not feed_server.connected:
+            assert time.monotonic() - first < 10
+            time.sleep(0.05)
+        time.sleep(3.0 - (time.monotonic() - feed_server.connected[0]))
+        window = [t for t in feed_server.connected if t - feed_server.connected[0] < 3.0]
+        # backoff 0.05, 0.1, 0.2, 0.4, 0.8, 1.6 s: at most 7 connections in 3 s (it was ~57)
+        assert len(window) <= 7, len(window)
+        gaps = [b - a for a, b in zip(window, window[1:])]
+        # each retry waits at least twice as long as the one before (extra delays only add)
+        assert all(gap >= 0.05 * 2**k * 0.9 for k, gap in enumerate(gaps)), gaps
+        metrics = srv.get("/metrics")[1].decode()
+        failures = _metric(metrics, 'mbo_live_connection_errors_total{reason="garbage"}')
+        assert failures >= len(window) - 1
+        lines = [r for r in srv.log_lines() if r["msg"].startswith("live feed")]
+        assert len(lines) <= 4, lines  # connect and failure lines: one each per 10 s
+    finally:
+        feed_server.close()

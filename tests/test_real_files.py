@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import gc
 import random
 from pathlib import Path
 
@@ -327,3 +328,21 @@ def test_replay_record(real_path, real_records):
         for field in ("action", "side"):
             value = got[field]
             assert (chr(value) if isinstance(value, int) else value) == getattr(want, field)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 16])
+def test_depth_export_chunks_add_up_to_export_depth(real_path, chunk_bytes):
+    """The resumable export, from a path and from bytes, equals the one-shot export byte for
+    byte; each chunk is whole lines, at most one line past `chunk_bytes`."""
+    whole = mbo_fast.export_depth(real_path, 5)
+    for source in (real_path, real_path.read_bytes()):
+        export = mbo_fast.DepthExport(source, 5, chunk_bytes=chunk_bytes)
+        chunks = list(export)
+        assert b"".join(chunks) == whole
+        assert export.lines == whole.count(b"\n") and export.next_chunk() == b""
+        longest = max(len(line) + 1 for line in whole.splitlines())
+        assert all(c.endswith(b"\n") and len(c) < chunk_bytes + longest for c in chunks)
+    # the export keeps the bytes it reads alive: no other reference to them remains here
+    export = mbo_fast.DepthExport(bytes(real_path.read_bytes()), 5, chunk_bytes=chunk_bytes)
+    gc.collect()
+    assert b"".join(export) == whole

@@ -50,6 +50,26 @@ def export_depth_jsonl(
     """One JSON line per F_LAST boundary: written to `path` (returns the line count) or returned."""
 
 @final
+class DepthExport:
+    """`export_depth_jsonl`'s lines a chunk at a time (the core's resumable capture pass); the
+    source (a path, or the bytes object) is kept for the object's lifetime."""
+
+    def __init__(
+        self,
+        source: _RawSource,
+        depth: int,
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        chunk_bytes: int = 262144,
+    ) -> None: ...
+    def next_chunk(self) -> bytes:
+        """The next whole lines, about `chunk_bytes` (b"" at the end), made with the GIL
+        released; DecodeError after the lines before a corrupt record."""
+    @property
+    def lines(self) -> int:
+        """Lines produced so far."""
+
+@final
 class Bbo:
     bid_px: int | None
     bid_sz: int

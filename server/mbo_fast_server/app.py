@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import docs, guards, sim, ui
 from .config import Config
+from .connections import LINGER_S, request_limits
 from .consolidated import routes as consolidated_routes
 from .data import LookupFailed, load_all
 from .live import routes as live_routes
@@ -25,6 +26,8 @@ from .storage import Storage
 from .stream import native_player_available
 
 log = logging.getLogger("mbo_fast_server")
+# on shutdown, streams and exports get this long to end before their connections are aborted
+SHUTDOWN_GRACE_S = 0.25
 
 
 def _route_name(request: web.Request) -> str:
@@ -49,7 +52,10 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         kind = _ERROR_KINDS.get(status, f"http_{status}")
         metrics.errors.labels(kind).inc()
-        return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return web.json_response(
+            {"error": str(exc), "parameter": exc.parameter}, status=status, headers=headers
+        )
     except LookupFailed as exc:
         status = exc.status
         metrics.errors.labels("not_found" if status == 404 else "bad_request").inc()
@@ -63,7 +69,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         return web.json_response(
             {"error": exc.reason, "parameter": None}, status=status, headers=keep
         )
-    except (asyncio.CancelledError, ConnectionResetError):
+    except (asyncio.CancelledError, ConnectionError):  # the client left
         status = 499
         raise
     except Exception:
@@ -161,7 +167,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    """Tell every SSE client we are going, give them a moment, then let aiohttp close them."""
+    """Tell every SSE client we are going (a `shutdown` event), give streams and exports a
+    moment to end, then abort the connections of those still running (a client that does not
+    read, an export mid-file): stopping never waits for a client."""
     state = app[STATE]
     state.shutting_down = True
     if state.live is not None:
@@ -169,26 +177,43 @@ async def _on_shutdown(app: web.Application) -> None:
     sessions = list(state.streams)
     for session in sessions:
         await session.close()
-    if sessions:
-        await asyncio.wait(
-            [asyncio.create_task(s.finished.wait()) for s in sessions],
-            timeout=min(0.5, state.config.shutdown_timeout_s),
-        )
-    log.info("streams closed", extra={"streams": len(sessions)})
+    grace = min(SHUTDOWN_GRACE_S, state.config.shutdown_timeout_s)
+    deadline = time.monotonic() + grace
+    while state.long_responses and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    aborted = 0
+    for transport in list(state.long_responses):
+        if not transport.is_closing():
+            transport.abort()
+            aborted += 1
+    await asyncio.sleep(0)  # let the aborted handlers see it
+    log.info("streams closed", extra={"streams": len(sessions), "aborted": aborted})
 
 
 def create_app(config: Config | None = None) -> web.Application:
     cfg = config or Config()
-    app = web.Application(
-        middlewares=[request_id_middleware, errors_and_metrics, *guards.middlewares(cfg)],
-        client_max_size=cfg.max_request_bytes,
-    )
-    guards.install(app)  # Server: mbo-fast
     state = AppState(
         config=cfg,
         metrics=Metrics(),
         executor=ThreadPoolExecutor(4, thread_name_prefix="mbo-work"),
     )
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            errors_and_metrics,
+            *guards.middlewares(cfg),
+            request_limits(state.guard, cfg.body_timeout_s),
+        ],
+        client_max_size=cfg.max_request_bytes,
+        handler_args={
+            # armed when a connection opens and after each response: bounds the time to send
+            # a request's headers and the idle time between requests (see connections.py)
+            "keepalive_timeout": cfg.idle_timeout_s,
+            # a request whose body was not all read (408, 413) is closed within this
+            "lingering_time": LINGER_S,
+        },
+    )
+    guards.install(app)  # Server: mbo-fast
     app[STATE] = state
     app.add_routes(routes)
     app.add_routes(live_routes)

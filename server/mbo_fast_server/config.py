@@ -63,7 +63,10 @@ class Config:
     heartbeat_s: float = 15.0
     status_every_s: float = 1.0
     queue_ticks: int = 64  # per client: ticks of frames queued before a resync
-    max_streams: int = 200
+    max_streams: int = 200  # playback streams; as many live streams again
+    # a client that takes no bytes of a write (SSE frame, heartbeat, export chunk) for this long
+    # is dropped (its connection aborted, its slot freed)
+    send_timeout_s: float = 15.0
     # live ingest: "tcp://HOST:PORT" of a DBN feed (`mbo-fast feed`); empty: none
     live: str = ""
     # a per-channel sequence jump above this is a gap; 0 (default): forward jumps are not gaps,
@@ -71,11 +74,21 @@ class Config:
     live_max_seq_jump: int = 0
     live_persist: bool = True  # append live records to SQLite (raw chunks), off the event loop
     live_persist_every_s: float = 0.5
+    # a live feed that sends nothing for this long is dropped and reconnected (Databento sends
+    # a heartbeat every 30 s); 0: never
+    live_idle_timeout_s: float = 60.0
     # REST limits
     max_depth: int = 1_000
     default_page: int = 1_000
     max_page: int = 10_000
     max_request_bytes: int = 64 * 1024
+    max_exports: int = 4  # /api/v1/export responses at once; more get 503 + Retry-After
+    export_chunk_bytes: int = 256 * 1024  # an export is made and sent this much at a time
+    # connections: open at once (idle ones are closed to make room for new ones), time to send
+    # a request's headers or stay idle between requests, time to send a request's body
+    max_connections: int = 1_000
+    idle_timeout_s: float = 15.0
+    body_timeout_s: float = 10.0
     # storage
     storage_batch_rows: int = 20_000
     # a snapshot of every book after each this many records of a file (stored-book queries
@@ -234,6 +247,17 @@ def _validate(cfg: Config) -> Config:
         ("status_every_s", cfg.status_every_s > 0, "must be > 0"),
         ("queue_ticks", cfg.queue_ticks >= 2, "must be >= 2"),
         ("max_streams", cfg.max_streams >= 1, "must be >= 1"),
+        ("send_timeout_s", 0 < cfg.send_timeout_s <= 3600, "must be in (0, 3600]"),
+        ("max_exports", cfg.max_exports >= 1, "must be >= 1"),
+        (
+            "export_chunk_bytes",
+            4096 <= cfg.export_chunk_bytes <= 64 << 20,
+            "must be in 4096..67108864",
+        ),
+        ("max_connections", cfg.max_connections >= 8, "must be >= 8"),
+        ("idle_timeout_s", 0 < cfg.idle_timeout_s <= 3600, "must be in (0, 3600]"),
+        ("body_timeout_s", 0 < cfg.body_timeout_s <= 3600, "must be in (0, 3600]"),
+        ("live_idle_timeout_s", 0 <= cfg.live_idle_timeout_s <= 3600, "must be in 0..3600"),
         (
             "live",
             cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),

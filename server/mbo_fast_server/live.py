@@ -4,8 +4,12 @@ A reader thread connects to the feed and hands the socket to the Rust `LiveMarke
 decodes and applies it with the GIL released for the whole connection (records split across reads
 handled) and wakes the event loop through a pipe after each applied read, so ingest never waits for
 the GIL nor the loop for ingest (platforms without `read_fd` receive in Python). A dropped or
-refused connection, or garbage (a `DecodeError`), is logged and retried with exponential backoff;
-after a reconnect or a sequence gap the affected books are stale until a clear or snapshot.
+refused connection, garbage (a `DecodeError`) or a feed silent for `live_idle_timeout_s` (a socket
+receive timeout: the read fails with EAGAIN, reported as `idle`) is counted and retried with
+exponential backoff, which restarts from its minimum only after a connection that carried data
+and ended cleanly or stayed up `HEALTHY_S` (a feed that sends data then garbage backs off like a
+refusal); connect and failure log lines are rate-limited. After a reconnect or a sequence gap the
+affected books are stale until a clear or snapshot.
 
 On the event loop, one tick per `1 / frame_rate` s asks the core for the frames of every
 subscribed `(instrument, publisher, depth)` (one subscription however many clients follow it),
@@ -20,31 +24,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from mbo_fast import _core, databento_io
-from mbo_fast.errors import DecodeError, MboError
+from mbo_fast.errors import DecodeError, MboError, SourceError
 
-from .logs import request_id
-from .routes import U16, U32, ParamError, _check_known, _int, _state
-from .stream import SEND_TIMEOUT_S, Frame, encode_events
+from .logs import LogThrottle, request_id
+from .routes import U16, U32, ParamError, _check_known, _int, _state, take_slot
+from .state import long_response
+from .stream import ClientStuck, Frame, SseWriter, encode_events, log_stuck
 
 log = logging.getLogger("mbo_fast_server.live")
 routes = web.RouteTableDef()
 
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+HEALTHY_S = 10.0  # a connection up this long with data resets the backoff however it ends
+LOG_EVERY_S = 10.0  # connect and failure lines: one per this at most (each failure counted)
+_TIMED_OUT = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT}
+
+
+class FeedIdle(Exception):
+    """The feed sent nothing for `live_idle_timeout_s`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the feed sent nothing for {seconds:g} s")
+
+
 RECV_BYTES = 1 << 20
 # A book held back by the rate cap publishes at the first apply after its interval ends, or by
 # a timer this long after it (so a quiet book's last change is not held longer than that).
@@ -108,6 +126,8 @@ class LiveIngest:
         else:
             self.host, self.port = parse_url(url)
         self.market = _core.LiveMarket(self.config.live_max_seq_jump)
+        self._fail_log = LogThrottle(log, LOG_EVERY_S)
+        self._connect_log = LogThrottle(log, LOG_EVERY_S, logging.INFO)
         self.connection = "connecting"
         self.connections = 0
         self.reconnects = 0
@@ -160,20 +180,35 @@ class LiveIngest:
             self._loop.call_soon_threadsafe(self._on_applied)
 
     def _receive(self, sock: socket.socket) -> None:
-        """Reader thread: apply everything the connection carries, until it ends."""
+        """Reader thread: apply everything the connection carries, until it ends. A feed
+        silent for `live_idle_timeout_s` raises FeedIdle."""
+        idle_s = self.config.live_idle_timeout_s
         if self._wake_pipe is not None:
             sock.setblocking(True)  # read_fd blocks in Rust; close() shuts the socket down
-            self.market.read_fd(sock.fileno(), self._wake_pipe[1])
+            if idle_s > 0:  # a blocking read then fails with EAGAIN after idle_s of silence
+                whole = int(idle_s)
+                timeval = struct.pack("ll", whole, int((idle_s - whole) * 1e6))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            try:
+                self.market.read_fd(sock.fileno(), self._wake_pipe[1])
+            except SourceError as exc:
+                if exc.errno in _TIMED_OUT:
+                    raise FeedIdle(idle_s) from None
+                raise
             return
         buf = bytearray(RECV_BYTES)
         sock.settimeout(0.5)
+        last = time.monotonic()
         while not self._stop.is_set():
             try:
                 n = sock.recv_into(buf)
             except socket.timeout:
+                if idle_s > 0 and time.monotonic() - last >= idle_s:
+                    raise FeedIdle(idle_s) from None
                 continue
             if n == 0:
                 return
+            last = time.monotonic()
             self._ingest(bytes(buf[:n]))
 
     # persistence (its own thread; SQLite work on the storage writer thread) -------------------
@@ -215,9 +250,10 @@ class LiveIngest:
                 log.warning("live records not persisted (%d): %s", n, exc)
 
     def _fail(self, reason: str, message: str) -> None:
+        """Count a failed or lost connection; log it (one line per LOG_EVERY_S at most)."""
         self.last_error = message
         self.metrics.live_errors.labels(reason).inc()
-        log.warning("live feed %s: %s; retrying", self.url, message)
+        self._fail_log.note("live feed %s: %s; retrying", self.url, message, reason=reason)
 
     def _read_loop(self) -> None:
         delay = BACKOFF_MIN_S
@@ -241,12 +277,17 @@ class LiveIngest:
                 self.metrics.live_reconnects.inc()
             self.connection = "connected"
             self.metrics.live_connected.set(1)
-            log.info("live feed connected: %s", self.url)
+            self._connect_log.note("live feed connected: %s", self.url)
             received = self.market.stats()["bytes"]
+            opened = time.monotonic()
+            clean = False
             try:
                 self._receive(sock)
+                clean = True
                 if not self._stop.is_set():
                     self._fail("closed", "connection lost: the feed closed the connection")
+            except FeedIdle as exc:
+                self._fail("idle", f"dropping the connection: {exc}")
             except DecodeError as exc:
                 self._fail("garbage", f"dropping the connection, not a valid DBN stream: {exc}")
             except (OSError, MboError) as exc:  # SourceError (a failed read) is an OSError
@@ -259,8 +300,12 @@ class LiveIngest:
                 log.exception("live ingest failed")
                 self._fail("error", "live ingest failed; see the logged traceback")
             finally:
-                if self.market.stats()["bytes"] != received:
-                    delay = BACKOFF_MIN_S  # data flowed: the next failure retries quickly
+                # The next failure retries quickly only after a connection that was worth
+                # having: one that carried data and ended cleanly, or stayed up HEALTHY_S. A
+                # feed that sends data then garbage (or goes silent) backs off like a refusal.
+                flowed = self.market.stats()["bytes"] != received
+                if flowed and (clean or time.monotonic() - opened >= HEALTHY_S):
+                    delay = BACKOFF_MIN_S
                 self._sock = None
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -307,7 +352,9 @@ class LiveIngest:
                 client.start()
                 self.connection = "connected"
                 self.metrics.live_connected.set(1)
-                log.info("live databento session started: %s %s", dataset, ",".join(symbols))
+                self._connect_log.note(
+                    "live databento session started: %s %s", dataset, ",".join(symbols)
+                )
                 client.block_for_close()
                 if failed:
                     raise failed[0]
@@ -568,32 +615,35 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     assert iid is not None and depth is not None
     if pid is None:
         pid = _only_publisher(ingest, iid)
-    clients = sum(len(h.clients) for h in ingest.hubs.values())
-    if clients >= cfg.max_streams or state.shutting_down:
-        raise ParamError(None, "too many streams: try again later", status=503)
-    client, first = ingest.join(iid, pid, depth)
+    take_slot(state, state.live_slots, "live streams")  # before the first await: see Slots
     try:
-        resp = EventSourceResponse(
-            headers={"X-Request-Id": request_id.get() or ""},
-            ping_interval=cfg.heartbeat_s,
-            send_timeout=SEND_TIMEOUT_S,
-        )
-        await resp.prepare(request)
-        await resp.write(first)
-        transport = request.transport
+        client, first = ingest.join(iid, pid, depth)
+        try:
+            with long_response(state, request):
+                return await _serve_live(request, client, first)
+        finally:
+            ingest.leave(client)
+    finally:
+        state.live_slots.release()
+
+
+async def _serve_live(request: web.Request, client: LiveClient, first: bytes) -> web.StreamResponse:
+    state = _state(request)
+    headers = {"X-Request-Id": request_id.get() or ""}
+    # b"": the writer's heartbeat wake-up (published payloads are never empty)
+    sse = SseWriter(request, headers, state.config, client.queue, b"")
+    try:
+        await sse.start(first)
         while True:
-            payload = await client.queue.get()
+            payload = await sse.get()
             if payload is None:
                 break
-            if transport is not None and transport.get_write_buffer_size() == 0:
-                await resp.write(payload)
-            else:
-                await asyncio.wait_for(resp.write(payload), SEND_TIMEOUT_S)
-    except (asyncio.TimeoutError, TimeoutError):
+            await sse.send(payload)
+    except ClientStuck:
         state.metrics.live_dropped_clients.inc()
-        log.warning("live client dropped: it took no bytes for %.0f s", SEND_TIMEOUT_S)
-    except ConnectionResetError:
+        log_stuck(state, "live")
+    except ConnectionError:
         state.metrics.errors.labels("stream_disconnect").inc()
     finally:
-        ingest.leave(client)
-    return resp
+        sse.close()
+    return sse.resp

@@ -95,6 +95,33 @@ def setup_logging(level: str = "info", as_json: bool = True) -> None:
     server.filters[:] = [ClientHttpErrors()]
 
 
+class LogThrottle:
+    """At most one log line per `every_s` for one recurring event (a dropped client, a refused
+    accept, a failing live feed): the first occurrence is logged, later ones in the interval are
+    only counted and reported (`suppressed`) with the next line. Count the events themselves in
+    a metric."""
+
+    def __init__(self, logger: logging.Logger, every_s: float, level: int = logging.WARNING):
+        self.logger = logger
+        self.every_s = every_s
+        self.level = level
+        self._next = 0.0
+        self.suppressed = 0
+
+    def note(self, msg: str, *args: Any, **extra: Any) -> bool:
+        """Log `msg % args` unless a line went out less than `every_s` ago; True if logged."""
+        now = time.monotonic()
+        if now < self._next:
+            self.suppressed += 1
+            return False
+        if self.suppressed:
+            extra["suppressed"] = self.suppressed
+        self.logger.log(self.level, msg, *args, extra=extra)
+        self._next = now + self.every_s
+        self.suppressed = 0
+        return True
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -177,6 +177,29 @@ class Metrics:
             "Live SSE clients disconnected because they could not take frames",
             registry=r,
         )
+        self.clients_dropped = Counter(
+            "mbo_clients_dropped",
+            "Clients disconnected because they took no bytes of a write for send_timeout_s, "
+            "by kind: playback, live, export",
+            ["kind"],
+            registry=r,
+        )
+        self.exports = Gauge("mbo_exports", "Exports being streamed", registry=r)
+        self.connections = Gauge("mbo_connections", "Open client connections", registry=r)
+        self.connections_closed = Counter(
+            "mbo_connections_closed",
+            "Connections closed by the server's limits, by reason: idle (no complete request "
+            "within idle_timeout_s), body_timeout, evicted (idle, to make room under "
+            "max_connections), refused (max_connections busy)",
+            ["reason"],
+            registry=r,
+        )
+        self.accept_errors = Counter(
+            "mbo_accept_errors",
+            "Connections the listening socket could not accept (out of file descriptors or "
+            "memory); logged at most once a minute",
+            registry=r,
+        )
         self.rust_timings = RustTimings()
         r.register(self.rust_timings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -22,11 +23,19 @@ import mbo_fast
 
 from .data import Catalog, Source, book_at
 from .logs import request_id
-from .state import STATE, AppState
+from .state import STATE, AppState, Slots, long_response
 from .storage import Storage
-from .stream import StreamSession, make_player, serve_stream
+from .stream import (
+    ClientStuck,
+    StreamSession,
+    log_stuck,
+    make_player,
+    send_within,
+    serve_stream,
+)
 
 _T = TypeVar("_T")
+log = logging.getLogger("mbo_fast_server")
 routes = web.RouteTableDef()
 U32 = 2**32 - 1
 U16 = 2**16 - 1
@@ -38,10 +47,31 @@ _MAX_DIGITS = 20  # 2**64 has 20 digits: longer is out of every range (and costl
 
 
 class ParamError(Exception):
-    def __init__(self, parameter: str | None, message: str, status: int = 400) -> None:
+    """A request the server answers with `status` and `{"error", "parameter"}`; `retry_after`
+    (seconds) becomes a Retry-After header (a 503 for a limit that frees up)."""
+
+    def __init__(
+        self,
+        parameter: str | None,
+        message: str,
+        status: int = 400,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.parameter = parameter
         self.status = status
+        self.retry_after = retry_after
+
+
+def take_slot(state: AppState, slots: Slots, what: str) -> None:
+    """Reserve one of `slots` now (before the handler's first await) or answer 503; the
+    handler releases it in a `finally`."""
+    if state.shutting_down:
+        raise ParamError(None, "the server is shutting down", status=503, retry_after=1)
+    if not slots.take():
+        raise ParamError(
+            None, f"too many {what} ({slots.limit}): try again later", status=503, retry_after=1
+        )
 
 
 def _check_known(request: web.Request, allowed: set[str]) -> None:
@@ -352,19 +382,59 @@ async def export(request: web.Request) -> web.StreamResponse:
         src = cat.sources[sid]
     depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
     assert depth is not None
-    data = await _run(
+    state = _state(request)
+    take_slot(state, state.export_slots, "exports in progress")  # before the first await
+    state.metrics.exports.inc()
+    try:
+        with long_response(state, request):
+            return await _stream_export(request, src, depth, iid, pid)
+    finally:
+        state.metrics.exports.dec()
+        state.export_slots.release()
+
+
+async def _stream_export(
+    request: web.Request, src: Source, depth: int, iid: int | None, pid: int | None
+) -> web.StreamResponse:
+    """The core's resumable export (`mbo_fast.DepthExport`): one chunk made at a time on the
+    executor and written within `send_timeout_s`, so an export holds about one chunk however
+    big it is and however slowly the client reads; a client that takes nothing for that long
+    is dropped."""
+    state = _state(request)
+    cfg = state.config
+    export = await _run(
         request,
-        lambda: mbo_fast.export_depth(src.path, depth, instrument_id=iid, publisher_id=pid),
+        lambda: mbo_fast.DepthExport(
+            src.path,
+            depth,
+            instrument_id=iid,
+            publisher_id=pid,
+            chunk_bytes=cfg.export_chunk_bytes,
+        ),
     )
-    assert isinstance(data, bytes)
+    first = await _run(request, export.next_chunk)  # a bad source fails before any header
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     resp.headers["X-Request-Id"] = request_id.get() or ""
     resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    view = memoryview(data)
-    for lo in range(0, len(view), 1 << 18):
-        await resp.write(view[lo : lo + (1 << 18)])
-    await resp.write_eof()
+    try:
+        await send_within(request, resp.prepare(request), cfg.send_timeout_s)
+        chunk = first
+        while chunk:
+            await send_within(request, resp.write(chunk), cfg.send_timeout_s)
+            chunk = b""  # not held while the next one is made
+            chunk = await _run(request, export.next_chunk)
+        await send_within(request, resp.write_eof(), cfg.send_timeout_s)
+    except ClientStuck:
+        log_stuck(state, "export")
+    except ConnectionError:  # the client left
+        state.metrics.errors.labels("export_disconnect").inc()
+    except mbo_fast.MboError:
+        # the headers are out: the chunked body ends without its last chunk, which a client
+        # sees as an incomplete response; the lines before the corrupt record were sent
+        state.metrics.errors.labels("export").inc()
+        log.exception("export failed mid-stream", extra={"source": src.id})
+        if request.transport is not None:
+            request.transport.abort()
     return resp
 
 
@@ -460,8 +530,29 @@ async def stream(request: web.Request) -> web.StreamResponse:
     last_id: int | None = None
     if last_raw is not None:  # (EventSource sends none before its first id)
         last_id = parse_int("Last-Event-ID", last_raw, lo=-1, hi=n - 1)
-    if len(state.streams) >= cfg.max_streams or state.shutting_down:
-        raise ParamError(None, "too many streams: try again later", status=503)
+    take_slot(state, state.stream_slots, "streams")  # before the first await: see Slots
+    try:
+        with long_response(state, request):
+            return await _serve_playback(
+                request, src, iid, pid, depth, speed, last_id, start_ts, start_index
+            )
+    finally:
+        state.stream_slots.release()
+
+
+async def _serve_playback(
+    request: web.Request,
+    src: Source,
+    iid: int,
+    pid: int,
+    depth: int,
+    speed: float | None,
+    last_id: int | None,
+    start_ts: int | None,
+    start_index: int | None,
+) -> web.StreamResponse:
+    state = _state(request)
+    cfg = state.config
 
     def open_player() -> tuple[Any, list[tuple[str, int, bytes]]]:
         player = make_player(src, iid, pid, depth)

@@ -1,7 +1,10 @@
 //! Book states captured at event boundaries (records with F_LAST), as columns.
 //!
-//! One pass over the stream: decode, apply, and at each F_LAST record append one row for that
-//! record's book. Memory is the output columns plus the books; the input is streamed.
+//! One pass over the stream: decode, apply, and at each F_LAST record hand that record's book to
+//! a sink. Memory is the sink's output plus the books; the input is streamed. A pass runs to the
+//! end in one call (`for_each_boundary`), or a piece at a time (`Capture`): it stops whenever its
+//! sink says it holds enough output and resumes where it stopped, so a caller can take the output
+//! in bounded pieces (the server's streamed export) whatever the input's size.
 //!
 //! Every column grows fallibly: the up-front reservation is a hint taken from the input's size
 //! (tried, never required, and capped for depth), and growth that cannot get memory ends the
@@ -45,19 +48,55 @@ impl Filter {
 
 /// What to do with each event boundary.
 pub trait Boundary {
-    /// At most `rows` boundaries will follow (called once, when the stream size is known): a
-    /// hint, taken from the input's size, that an implementation may use or not.
+    /// At most `rows` boundaries will follow (called once, when the stream size is known, by
+    /// `for_each_boundary` only: a resumable pass's sink bounds its own output): a hint, taken
+    /// from the input's size, that an implementation may use or not.
     fn reserve(&mut self, _rows: usize) {}
     /// Called after applying record `index`, which carried F_LAST, with that record's book.
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book);
-    /// True once the sink has failed (it could not grow, or its writer failed) and wants no more
-    /// boundaries: the pass then ends at the next chunk of input.
-    fn stopped(&self) -> bool {
-        false
-    }
     /// Called once after the last record (or after the sink stopped): the sink's error, if any.
     fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// The sink holds as much output as its reader takes at once: a resumable pass
+    /// (`Capture::resume`) returns after the current record. The default never stops a pass and
+    /// compiles away, leaving the record loop of `read_bbo` and friends as it was.
+    #[inline(always)]
+    fn full(&self) -> bool {
+        false
+    }
+    /// True once the sink has failed (it could not grow, or its writer failed) and wants no more
+    /// boundaries: the pass ends after the current record with `finish`'s error.
+    #[inline(always)]
+    fn stopped(&self) -> bool {
+        false
+    }
+}
+
+impl<S: Boundary + ?Sized> Boundary for &mut S {
+    #[inline(always)]
+    fn reserve(&mut self, rows: usize) {
+        (**self).reserve(rows)
+    }
+
+    #[inline(always)]
+    fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
+        (**self).visit(index, msg, book)
+    }
+
+    #[inline(always)]
+    fn finish(&mut self) -> Result<()> {
+        (**self).finish()
+    }
+
+    #[inline(always)]
+    fn full(&self) -> bool {
+        (**self).full()
+    }
+
+    #[inline(always)]
+    fn stopped(&self) -> bool {
+        (**self).stopped()
     }
 }
 
@@ -68,30 +107,93 @@ pub fn for_each_boundary(
     filter: Filter,
     sink: &mut impl Boundary,
 ) -> Result<Market> {
-    let mut stream = MboStream::open(source)?;
+    let mut capture = Capture::open(source, filter, sink)?;
     // Reserving the worst case up front avoids regrowing (copying) the columns; pages that
     // are never written are never touched, so an over-estimate costs no memory.
-    if let Some(records) = stream.estimated_records() {
-        sink.reserve(records);
+    if let Some(records) = capture.stream.estimated_records() {
+        capture.pass.sink.reserve(records);
     }
-    let mut pass = Pass {
-        market: Market::new(),
-        filter,
-        sink,
-    };
-    stream.visit_each_mbo(&mut pass)?;
-    pass.sink.finish()?;
-    Ok(pass.market)
+    // A sink that is never full runs to the end in one call.
+    while !capture.resume()? {}
+    Ok(capture.pass.market)
+}
+
+/// A capture pass that stops and resumes: the stream, the books and the sink, kept between
+/// calls. `resume` decodes and applies until the sink is `full()` after a record, or the stream
+/// ends; the caller then takes the sink's output (leaving it not full) and resumes. Memory is
+/// the sink's bound plus the books and the stream's read buffer, whatever the input's size.
+pub struct Capture<'a, S> {
+    stream: MboStream<'a>,
+    pass: Pass<S>,
+    finished: bool,
+}
+
+impl<'a, S: Boundary> Capture<'a, S> {
+    pub fn open(source: Source<'a>, filter: Filter, sink: S) -> Result<Self> {
+        Ok(Capture {
+            stream: MboStream::open(source)?,
+            pass: Pass {
+                market: Market::new(),
+                filter,
+                sink,
+            },
+            finished: false,
+        })
+    }
+
+    /// Run until the sink is full (`Ok(false)`: more may follow) or the stream has ended
+    /// (`Ok(true)`, after the sink's `finish`). A sink still full when this is called lets one
+    /// record through per call. After the end or an error the pass is over: later calls return
+    /// `Ok(true)` and do nothing.
+    pub fn resume(&mut self) -> Result<bool> {
+        if self.finished {
+            return Ok(true);
+        }
+        match self.stream.visit_each_mbo(&mut self.pass) {
+            Ok(_) if !self.pass.sink.stopped() && self.pass.sink.full() => Ok(false),
+            Ok(_) => {
+                self.finished = true;
+                self.pass.sink.finish()?;
+                Ok(true)
+            }
+            Err(err) => {
+                self.finished = true;
+                Err(err)
+            }
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.pass.sink
+    }
+
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.pass.sink
+    }
+
+    /// The books after the records applied so far.
+    pub fn market(&self) -> &Market {
+        &self.pass.market
+    }
+
+    /// MBO records applied so far.
+    pub fn records_read(&self) -> u64 {
+        self.stream.records_read()
+    }
 }
 
 /// One pass's state; its `visit` is inlined into the decode loop (see `MboVisitor`).
-struct Pass<'a, S> {
+struct Pass<S> {
     market: Market,
     filter: Filter,
-    sink: &'a mut S,
+    sink: S,
 }
 
-impl<S: Boundary> MboVisitor for Pass<'_, S> {
+impl<S: Boundary> MboVisitor for Pass<S> {
     #[inline(always)]
     fn visit(&mut self, index: u64, msg: &MboMsg) {
         let slot = self.market.apply(msg);
@@ -103,8 +205,9 @@ impl<S: Boundary> MboVisitor for Pass<'_, S> {
         }
     }
 
-    fn stopped(&self) -> bool {
-        self.sink.stopped()
+    #[inline(always)]
+    fn paused(&self) -> bool {
+        self.sink.full() || self.sink.stopped()
     }
 }
 
@@ -544,7 +647,7 @@ impl MboVisitor for RecordColumns {
         self.push(index, msg);
     }
 
-    fn stopped(&self) -> bool {
+    fn paused(&self) -> bool {
         self.failed.is_some()
     }
 }
@@ -658,5 +761,90 @@ mod tests {
         assert_eq!(built.sequence, read.sequence);
         assert_eq!(built.channel_id, read.channel_id);
         assert_eq!(read.keys.len(), records.len());
+    }
+}
+
+/// A resumable pass (`Capture`) against one pass run to the end.
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+    use crate::encode::{to_dbn_bytes, DbnOptions};
+    use crate::testing::mbo;
+
+    /// Boundary indexes, handed out `per_call` at a time.
+    struct Indexes {
+        taken: Vec<u64>,
+        per_call: usize,
+        finished: bool,
+    }
+
+    impl Boundary for Indexes {
+        fn visit(&mut self, index: u64, _: &MboMsg, _: &Book) {
+            self.taken.push(index);
+        }
+
+        fn finish(&mut self) -> Result<()> {
+            self.finished = true;
+            Ok(())
+        }
+
+        fn full(&self) -> bool {
+            self.taken.len() >= self.per_call
+        }
+    }
+
+    #[test]
+    fn a_resumed_pass_visits_what_one_pass_visits() {
+        // every third record ends an event
+        let records: Vec<MboMsg> = (0..1_000)
+            .map(|i| {
+                mbo(
+                    b'A',
+                    b'B',
+                    i + 1,
+                    100 + (i % 9) as i64,
+                    1,
+                    if i % 3 == 2 { 0x80 } else { 0 },
+                )
+            })
+            .collect();
+        let bytes = to_dbn_bytes(&records, &DbnOptions::default()).unwrap();
+        let mut all = Indexes {
+            taken: Vec::new(),
+            per_call: usize::MAX,
+            finished: false,
+        };
+        let market = for_each_boundary(Source::Bytes(&bytes), Filter::default(), &mut all).unwrap();
+        assert!(all.finished && all.taken.len() == 333);
+        for per_call in [1, 7, 1_000] {
+            let sink = Indexes {
+                taken: Vec::new(),
+                per_call,
+                finished: false,
+            };
+            let mut capture =
+                Capture::open(Source::Bytes(&bytes), Filter::default(), sink).unwrap();
+            let mut joined = Vec::new();
+            let mut calls = 0;
+            loop {
+                let ended = capture.resume().unwrap();
+                let taken = std::mem::take(&mut capture.sink_mut().taken);
+                assert!(taken.len() <= per_call);
+                // it stops right after the record that filled the sink
+                if !ended {
+                    assert_eq!(capture.records_read(), taken.last().unwrap() + 1);
+                }
+                joined.extend(taken);
+                calls += 1;
+                if ended {
+                    break;
+                }
+            }
+            assert_eq!(joined, all.taken, "per_call {per_call}");
+            assert!(capture.sink().finished && capture.is_finished());
+            assert!(calls >= 333 / per_call.min(333));
+            assert_eq!(capture.market().books().len(), market.books().len());
+            assert!(capture.resume().unwrap(), "the end is sticky");
+        }
     }
 }

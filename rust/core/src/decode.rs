@@ -246,18 +246,25 @@ impl<'a> MboStream<'a> {
         self.visit_each_mbo(&mut ClosureVisitor(f))
     }
 
-    /// `for_each_mbo` for a visitor whose `visit` is inlined into the record loop.
+    /// `for_each_mbo` for a visitor whose `visit` is inlined into the record loop. Also returns
+    /// after the record at which the visitor's `paused()` turns true (the stream is then left
+    /// just after that record: a later call resumes there).
     #[inline]
     pub fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
         loop {
             self.walk_whole_records(f);
-            if f.stopped() {
+            if f.paused() {
                 return Ok(self.next_index);
             }
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
             match self.next_mbo()? {
-                Some((index, msg)) => f.visit(index, &msg),
+                Some((index, msg)) => {
+                    f.visit(index, &msg);
+                    if f.paused() {
+                        return Ok(self.next_index);
+                    }
+                }
                 None => return Ok(self.next_index),
             }
         }
@@ -328,6 +335,10 @@ impl<'a> MboStream<'a> {
                 break;
             }
             pos += len;
+            // A constant `false` for visitors that never pause: no work in their loop.
+            if f.paused() {
+                break;
+            }
         }
         self.pos = pos;
         self.offset += (pos - start) as u64;
@@ -545,9 +556,14 @@ fn prefetch(ptr: *const u8) {
 /// `#[inline(always)]` on `visit`, which stable Rust does not allow on a closure.
 pub trait MboVisitor {
     fn visit(&mut self, index: u64, msg: &MboMsg);
-    /// True once the visitor wants no more records (it failed): checked once per chunk of input
-    /// (a buffer or a mapped window; the whole input when it is a slice), never per record.
-    fn stopped(&self) -> bool {
+
+    /// Stop after the record just visited and return to the caller: the visitor's output is
+    /// full (a capture pass that hands out its output a bounded piece at a time; the caller
+    /// may resume) or it failed (it could not grow; the caller ends the pass with its error).
+    /// The default never pauses and compiles away, so the record loop of a visitor that keeps
+    /// it is unchanged.
+    #[inline(always)]
+    fn paused(&self) -> bool {
         false
     }
 }
@@ -593,7 +609,7 @@ impl MboVisitor for RecordVec {
         }
     }
 
-    fn stopped(&self) -> bool {
+    fn paused(&self) -> bool {
         self.failed.is_some()
     }
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use crate::book::{Book, Side};
 use dbn::MboMsg;
 
-use crate::capture::{for_each_boundary, Boundary, Filter};
+use crate::capture::{Boundary, Capture, Filter};
 use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::fmt::{write_iso_nanos, write_price};
@@ -81,11 +81,15 @@ fn write_queues(out: &mut String, book: &Book, side: Side) {
     out.push(']');
 }
 
+/// How much of an export `export_depth_jsonl` formats before handing it to its writer.
+const WRITE_CHUNK: usize = 1 << 20;
+
 /// One JSON line per F_LAST boundary:
 /// `{"index":…,"ts_recv":…,"ts_recv_iso":"…","ts_event":…,"ts_event_iso":"…","instrument_id":…,
 /// "publisher_id":…,"action":"A","side":"B","flags":130,"crossed":false,
 /// "bids":[["65.43",12,3],…],"asks":[…]}` with decimal-string prices, best level first.
-/// Returns the number of lines written.
+/// Returns the number of lines written. Every line formatted before a decode error is written
+/// before the error is returned.
 pub fn export_depth_jsonl(
     source: Source<'_>,
     depth: usize,
@@ -93,39 +97,89 @@ pub fn export_depth_jsonl(
     writer: &mut dyn Write,
     output_name: &str,
 ) -> Result<u64> {
-    let mut sink = JsonLines {
-        depth,
-        writer,
-        line: String::with_capacity(512),
-        lines: 0,
-        error: None,
-    };
-    for_each_boundary(source, filter, &mut sink)?;
     let output_error = |err| Error::Output {
         path: output_name.to_owned(),
         source: err,
     };
-    if let Some(err) = sink.error {
-        return Err(output_error(err));
+    let mut export = DepthExport::open(source, depth, filter, WRITE_CHUNK)?;
+    while let Some(chunk) = export.next_chunk()? {
+        writer.write_all(chunk).map_err(output_error)?;
     }
-    sink.writer.flush().map_err(output_error)?;
-    Ok(sink.lines)
+    writer.flush().map_err(output_error)?;
+    Ok(export.lines())
 }
 
-struct JsonLines<'w> {
+/// The JSON-lines depth export (see `export_depth_jsonl`) a chunk at a time: each `next_chunk`
+/// decodes and applies until about `chunk_bytes` of whole lines are ready. Memory is one chunk
+/// (plus one line) and the books, whatever the input's size, so a server can stream an export
+/// to a slow reader without holding it.
+pub struct DepthExport<'a> {
+    capture: Capture<'a, JsonLines>,
+    /// An error met after some lines of the chunk: those lines go out first, then this.
+    pending: Option<Error>,
+}
+
+impl<'a> DepthExport<'a> {
+    pub fn open(
+        source: Source<'a>,
+        depth: usize,
+        filter: Filter,
+        chunk_bytes: usize,
+    ) -> Result<Self> {
+        if depth == 0 || chunk_bytes == 0 {
+            return Err(Error::BadArgument {
+                message: "depth and chunk_bytes must be >= 1".into(),
+            });
+        }
+        let sink = JsonLines {
+            depth,
+            // One chunk and the line that crosses its end: never regrown after the first ones.
+            out: Vec::new(),
+            chunk_bytes,
+            line: String::with_capacity(512),
+            lines: 0,
+        };
+        Ok(DepthExport {
+            capture: Capture::open(source, filter, sink)?,
+            pending: None,
+        })
+    }
+
+    /// The next whole lines: at least `chunk_bytes` of them unless the stream ends first (one
+    /// line longer than that comes alone); `None` once every line has been returned. A decode
+    /// error is returned after the lines before it.
+    pub fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        if let Some(err) = self.pending.take() {
+            return Err(err);
+        }
+        self.capture.sink_mut().out.clear();
+        if let Err(err) = self.capture.resume() {
+            if self.capture.sink().out.is_empty() {
+                return Err(err);
+            }
+            self.pending = Some(err);
+        }
+        let out = &self.capture.sink().out;
+        Ok((!out.is_empty()).then_some(out.as_slice()))
+    }
+
+    /// Lines produced so far.
+    pub fn lines(&self) -> u64 {
+        self.capture.sink().lines
+    }
+}
+
+struct JsonLines {
     depth: usize,
-    writer: &'w mut dyn Write,
+    /// The chunk being filled: whole lines.
+    out: Vec<u8>,
+    chunk_bytes: usize,
     line: String,
     lines: u64,
-    /// The first write error; later boundaries are skipped.
-    error: Option<std::io::Error>,
 }
 
-impl Boundary for JsonLines<'_> {
+impl Boundary for JsonLines {
     fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
-        if self.error.is_some() {
-            return;
-        }
         let line = &mut self.line;
         line.clear();
         let _ = write!(
@@ -155,14 +209,13 @@ impl Boundary for JsonLines<'_> {
         line.push_str(",\"asks\":");
         write_decimal_levels(line, book, Side::Ask, self.depth);
         line.push_str("}\n");
-        match self.writer.write_all(line.as_bytes()) {
-            Ok(()) => self.lines += 1,
-            Err(err) => self.error = Some(err),
-        }
+        self.out.extend_from_slice(line.as_bytes());
+        self.lines += 1;
     }
 
-    fn stopped(&self) -> bool {
-        self.error.is_some()
+    #[inline]
+    fn full(&self) -> bool {
+        self.out.len() >= self.chunk_bytes
     }
 }
 
@@ -185,5 +238,105 @@ fn json_char(byte: u8) -> char {
         byte as char
     } else {
         '?'
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{to_dbn_bytes, DbnOptions};
+    use crate::testing::mbo_for;
+
+    /// A stream of `n` adds over two books, every one an event boundary.
+    fn stream(n: u64) -> Vec<u8> {
+        let records: Vec<MboMsg> = (0..n)
+            .map(|i| {
+                let side = if i % 2 == 0 { b'B' } else { b'A' };
+                let price =
+                    1_000_000_000 * (50 + (i % 7) as i64) + if side == b'A' { 10 } else { 0 };
+                mbo_for(
+                    1 + (i % 2) as u32,
+                    1,
+                    b'A',
+                    side,
+                    i + 1,
+                    price,
+                    1 + (i % 5) as u32,
+                    0x80,
+                )
+            })
+            .collect();
+        to_dbn_bytes(&records, &DbnOptions::default()).unwrap()
+    }
+
+    fn whole(bytes: &[u8], depth: usize, filter: Filter) -> Vec<u8> {
+        let mut out = Vec::new();
+        export_depth_jsonl(Source::Bytes(bytes), depth, filter, &mut out, "<memory>").unwrap();
+        out
+    }
+
+    #[test]
+    fn chunks_are_whole_lines_and_add_up_to_the_export() {
+        let bytes = stream(2_000);
+        for filter in [
+            Filter::default(),
+            Filter {
+                instrument_id: Some(2),
+                publisher_id: None,
+            },
+        ] {
+            let expected = whole(&bytes, 3, filter);
+            assert!(!expected.is_empty());
+            for chunk_bytes in [1, 100, 4096, 1 << 20] {
+                let mut export =
+                    DepthExport::open(Source::Bytes(&bytes), 3, filter, chunk_bytes).unwrap();
+                let mut joined = Vec::new();
+                let mut chunks = 0;
+                while let Some(chunk) = export.next_chunk().unwrap() {
+                    assert!(chunk.ends_with(b"\n"), "a chunk ends inside a line");
+                    // Bounded: at most one line past the requested size.
+                    let last_line = chunk[..chunk.len() - 1]
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(chunk.len(), |at| chunk.len() - at - 1);
+                    assert!(chunk.len() < chunk_bytes + last_line.max(1) + 1);
+                    joined.extend_from_slice(chunk);
+                    chunks += 1;
+                }
+                assert_eq!(joined, expected, "chunk_bytes {chunk_bytes}");
+                assert_eq!(
+                    export.lines() as usize,
+                    expected.iter().filter(|&&b| b == b'\n').count()
+                );
+                if chunk_bytes == 1 {
+                    assert_eq!(chunks as u64, export.lines());
+                }
+                assert!(export.next_chunk().unwrap().is_none(), "the end is sticky");
+            }
+        }
+    }
+
+    #[test]
+    fn the_lines_before_a_decode_error_come_first() {
+        let mut bytes = stream(500);
+        let expected = whole(&bytes, 2, Filter::default());
+        bytes.extend_from_slice(&[2, 0xA0, 0, 0]); // a record header claiming 8 bytes, cut short
+        let mut export =
+            DepthExport::open(Source::Bytes(&bytes), 2, Filter::default(), 1 << 20).unwrap();
+        let chunk = export.next_chunk().unwrap().unwrap().to_vec();
+        assert_eq!(chunk, expected);
+        assert!(matches!(export.next_chunk(), Err(Error::Decode { .. })));
+        assert!(export.next_chunk().unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let bytes = stream(10);
+        for (depth, chunk) in [(0, 10), (1, 0)] {
+            assert!(matches!(
+                DepthExport::open(Source::Bytes(&bytes), depth, Filter::default(), chunk),
+                Err(Error::BadArgument { .. })
+            ));
+        }
     }
 }

@@ -7,6 +7,7 @@ mod books;
 mod columns;
 mod engine;
 mod errors;
+mod export;
 mod live;
 mod playback;
 mod read;
@@ -38,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<playback::PyPlayer>()?;
     m.add_class::<live::PyLiveMarket>()?;
     m.add_class::<backtest::PyBacktest>()?;
+    m.add_class::<export::PyDepthExport>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<store::PyRecording>()?;
     m.add_class::<store::PyBlockImport>()?;

@@ -52,7 +52,8 @@ impl PyLiveMarket {
     /// calls `woken()` before it publishes. Returns when the stream ends (the peer closed it, or
     /// another thread called `shutdown()` on the socket); raises DecodeError on garbage and
     /// SourceError on a read error. The caller owns both fds (neither is closed) and must leave
-    /// `fd` in blocking mode.
+    /// `fd` in blocking mode; a receive timeout on it (SO_RCVTIMEO) ends the call after that
+    /// much silence with a SourceError whose errno is EAGAIN (an idle feed, not garbage).
     #[cfg(unix)]
     fn read_fd(&self, py: Python<'_>, fd: i32, wake_fd: i32) -> PyResult<()> {
         use std::fs::File;

@@ -1,7 +1,6 @@
 //! Whole-stream functions: decode + apply + capture in one GIL-released pass.
 
 use std::fs::File;
-use std::io::BufWriter;
 
 use mbo_fast_core::capture::{self, Filter};
 use mbo_fast_core::{export, Error};
@@ -82,12 +81,12 @@ pub fn export_depth_jsonl<'py>(
         Some(path) => {
             let lines = py
                 .detach(move || {
-                    let file = File::create(&path).map_err(|err| Error::Output {
+                    // Unbuffered: the export hands the file 1 MiB chunks of whole lines.
+                    let mut file = File::create(&path).map_err(|err| Error::Output {
                         path: path.clone(),
                         source: err,
                     })?;
-                    let mut writer = BufWriter::with_capacity(1 << 20, file);
-                    export::export_depth_jsonl(source, depth, filter, &mut writer, &path)
+                    export::export_depth_jsonl(source, depth, filter, &mut file, &path)
                 })
                 .map_err(to_py)?;
             Ok(lines.into_pyobject(py)?.into_any())

@@ -1,0 +1,67 @@
+//! `DepthExport`: the JSON-lines depth export a chunk at a time (the core's resumable pass).
+
+use std::sync::Mutex;
+
+use mbo_fast_core::capture::Filter;
+use mbo_fast_core::export::DepthExport;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::books::lock;
+use crate::errors::to_py;
+use crate::source::{OwnedSource, RawSource};
+
+#[pyclass(frozen, name = "DepthExport", module = "mbo_fast._core")]
+pub struct PyDepthExport {
+    /// Declared before `_source`, so it is dropped first: it reads the source.
+    export: Mutex<DepthExport<'static>>,
+    _source: OwnedSource,
+}
+
+#[pymethods]
+impl PyDepthExport {
+    #[new]
+    #[pyo3(signature = (source, depth, instrument_id=None, publisher_id=None, chunk_bytes=1 << 18))]
+    fn new(
+        py: Python<'_>,
+        source: RawSource<'_>,
+        depth: usize,
+        instrument_id: Option<u32>,
+        publisher_id: Option<u16>,
+        chunk_bytes: usize,
+    ) -> PyResult<Self> {
+        let owned = OwnedSource::new(source);
+        // SAFETY: the export that reads `unbounded` is stored beside `owned` and dropped first.
+        let unbounded = unsafe { owned.as_source_unbounded(py) };
+        let filter = Filter {
+            instrument_id,
+            publisher_id,
+        };
+        let export = py
+            .detach(move || DepthExport::open(unbounded, depth, filter, chunk_bytes))
+            .map_err(to_py)?;
+        Ok(PyDepthExport {
+            export: Mutex::new(export),
+            _source: owned,
+        })
+    }
+
+    /// The next whole lines (about `chunk_bytes`; b"" at the end), decoded, applied and
+    /// formatted with the GIL released. Raises DecodeError after the lines before it.
+    fn next_chunk<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let chunk = py
+            .detach(|| {
+                lock(&self.export)
+                    .next_chunk()
+                    .map(|chunk| chunk.map(<[u8]>::to_vec).unwrap_or_default())
+            })
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &chunk))
+    }
+
+    /// Lines produced so far.
+    #[getter]
+    fn lines(&self, py: Python<'_>) -> u64 {
+        py.detach(|| lock(&self.export).lines())
+    }
+}
