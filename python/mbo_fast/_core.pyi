@@ -221,6 +221,16 @@ class Recording:
     ) -> tuple[bytes, int, int | None]:
         """(JSON items, rows, index of the last row) of one page of history."""
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
+    def export_depth(
+        self,
+        depth: int,
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        start: int = 0,
+        end: int | None = None,
+        chunk_bytes: int = 262144,
+    ) -> DepthExport:
+        """The JSON-lines depth export of records [start, end), a chunk at a time."""
 
 @final
 class BlockImport:

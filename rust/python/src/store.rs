@@ -6,6 +6,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use mbo_fast_core::capture::Filter;
+use mbo_fast_core::export::DepthExport;
 use mbo_fast_core::playback::Player;
 use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
@@ -19,6 +21,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::books::lock;
 use crate::errors::to_py;
+use crate::export::PyDepthExport;
 use crate::playback::PyPlayer;
 use crate::read::metadata_dict;
 use crate::replay::PyReplay;
@@ -248,6 +251,40 @@ impl PyRecording {
             page.rows,
             page.last_index,
         ))
+    }
+
+    /// The JSON-lines depth export of records `[start, end)` (default: all), a chunk at a
+    /// time (`DepthExport.next_chunk`), the books restored at `start`.
+    #[pyo3(signature = (depth, instrument_id=None, publisher_id=None, start=0, end=None, chunk_bytes=1 << 18))]
+    #[allow(clippy::too_many_arguments)]
+    fn export_depth(
+        &self,
+        py: Python<'_>,
+        depth: usize,
+        instrument_id: Option<u32>,
+        publisher_id: Option<u16>,
+        start: usize,
+        end: Option<usize>,
+        chunk_bytes: usize,
+    ) -> PyResult<PyDepthExport> {
+        let recording = Arc::clone(&self.recording);
+        let filter = Filter {
+            instrument_id,
+            publisher_id,
+        };
+        let export = py
+            .detach(move || {
+                DepthExport::stored(
+                    recording,
+                    start,
+                    end.unwrap_or(usize::MAX),
+                    depth,
+                    filter,
+                    chunk_bytes,
+                )
+            })
+            .map_err(to_py)?;
+        Ok(PyDepthExport::stored(export))
     }
 
     /// A streaming cursor for one book.
