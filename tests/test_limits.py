@@ -178,51 +178,42 @@ _RSS_CHILD = """
 import json, resource, sys
 import mbo_fast
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-budget = None if sys.argv[2] == "default" else int(sys.argv[2])
-replay = mbo_fast.Replay(sys.argv[1], checkpoint_every=1, checkpoint_budget=budget)
+replay = mbo_fast.Replay(sys.argv[1], checkpoint_every=1)
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-print(json.dumps({"grown": grown, "every": replay.checkpoint_every,
-                  "checkpoints": replay.checkpoints}))
+print(json.dumps({"grown": grown, "checkpoints": replay.checkpoints, "records": len(replay)}))
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="resource.getrusage is Unix-only")
-@pytest.mark.parametrize(("budget", "bound"), [("default", 400 << 20), (str(32 << 20), 80 << 20)])
-def test_replay_checkpoints_at_every_record_stay_within_the_budget(
-    clx5_path: Path, budget: str, bound: int
-) -> None:
-    """checkpoint_every=1 on CLX5 (2 MB) took 1.2 GB: one market copy per record. The
-    checkpoints now fit the budget (default 256 MiB; peak RSS ~1.2x it, allocator overhead
-    included), the interval doubled as often as needed."""
+def test_replay_checkpoints_at_every_record_stay_bounded(clx5_path: Path) -> None:
+    """checkpoint_every=1 on CLX5 (2 MB) took 1.2 GB: one market copy per record. Checkpoints
+    are now compressed snapshot records, taken at block starts (every block with a 1-record
+    interval) only while they take no more room than the records."""
     proc = subprocess.run(
-        [sys.executable, "-c", _RSS_CHILD, str(clx5_path), budget],
+        [sys.executable, "-c", _RSS_CHILD, str(clx5_path)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
-    limit = 256 << 20 if budget == "default" else int(budget)
-    count, estimated = out["checkpoints"]
-    assert estimated <= limit and out["every"] > 1 and count > 100, out
-    assert out["grown"] < bound, f"peak RSS grew by {out['grown'] >> 20} MiB: {out}"
+    count, stored = out["checkpoints"]
+    assert count > 100 and stored <= out["records"] * 56, out
+    assert out["grown"] < 80 << 20, f"peak RSS grew by {out['grown'] >> 20} MiB: {out}"
 
 
 @pytest.mark.parametrize("source", ["clx5", "simulated"])
-def test_thinned_checkpoints_seek_to_the_same_books(
+def test_checkpoints_at_every_record_seek_to_the_same_books(
     source: str, request: pytest.FixtureRequest, session: Path
 ) -> None:
     path = request.getfixturevalue("clx5_path") if source == "clx5" else session
-    thinned = mbo_fast.Replay(path, checkpoint_every=1, checkpoint_budget=4 << 20)
+    dense = mbo_fast.Replay(path, checkpoint_every=1)
     default = mbo_fast.Replay(path)
-    assert thinned.checkpoint_every > 1
-    assert thinned.checkpoints[1] <= 4 << 20
+    assert dense.checkpoints[0] > default.checkpoints[0]
     rng = random.Random(5)
     n = len(default)
-    for index in [0, n - 1, thinned.checkpoint_every - 1, thinned.checkpoint_every] + [
-        rng.randrange(n) for _ in range(40)
-    ]:
-        thinned.seek(index=index)
+    for index in [0, n - 1, 4095, 4096] + [rng.randrange(n) for _ in range(40)]:
+        dense.seek(index=index)
         default.seek(index=index)
-        assert thinned.snapshot_dbn() == default.snapshot_dbn(), index  # levels and queues
-        assert thinned.position == default.position == index + 1
+        assert dense.snapshot_dbn() == default.snapshot_dbn(), index  # levels and queues
+        assert dense.position == default.position == index + 1

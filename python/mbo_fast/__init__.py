@@ -231,36 +231,34 @@ class Market:
 class Replay:
     """A seekable cursor over a source: `seek(index=…)`, `seek(ts=…)`, `step(n)`, current books.
 
-    The records are held in memory (56 bytes each), with a copy of the market every
-    `checkpoint_every` records (default 16,384) so that a seek applies at most that many. All
-    checkpoints together take at most `checkpoint_budget` bytes (default 256 MiB, estimated from
-    the books' allocations): when they would take more, every other one is dropped and the
-    interval doubles, as often as needed, so a small `checkpoint_every` is honoured only up to
-    the budget (seeks stay exact, just slower). `checkpoint_every` (the property) is the
-    interval in effect.
+    The records are held in memory as compressed blocks (4,096 records each, about a fifth of
+    their 56 bytes), with a checkpoint of every book every `checkpoint_every` records (default
+    32,768) so that a seek restores one and applies at most that many records; blocks are
+    decoded on demand through a bounded cache shared by the process. Checkpoints never take
+    more room than the records do (a due one is skipped when it would), so even
+    `checkpoint_every=1` stays bounded. `Recording.replay()` gives cursors over a database's.
     """
 
-    def __init__(
-        self,
-        source: Source,
-        *,
-        checkpoint_every: int | None = None,
-        checkpoint_budget: int | None = None,
-    ) -> None:
-        self._inner = _core.Replay(to_raw_source(source), checkpoint_every, checkpoint_budget)
+    def __init__(self, source: Source, *, checkpoint_every: int | None = None) -> None:
+        self._inner = _core.Replay(to_raw_source(source), checkpoint_every)
+
+    @classmethod
+    def _wrap(cls, inner: _core.Replay) -> Replay:
+        replay = cls.__new__(cls)
+        replay._inner = inner
+        return replay
 
     def __len__(self) -> int:
         return len(self._inner)
 
     @property
-    def checkpoint_every(self) -> int:
-        """Records per checkpoint in effect: the interval asked for, doubled as often as the
-        checkpoint budget required."""
+    def checkpoint_every(self) -> int | None:
+        """Records between checkpoints as asked (rounded up to whole blocks)."""
         return self._inner.checkpoint_every
 
     @property
     def checkpoints(self) -> tuple[int, int]:
-        """(count, bytes) of the checkpoints kept (bytes estimated)."""
+        """(count, stored bytes) of the checkpoints."""
         return self._inner.checkpoints
 
     @property

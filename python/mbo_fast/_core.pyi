@@ -1,5 +1,6 @@
 """Type stubs for the compiled core (`mbo_fast._core`). Import from `mbo_fast` instead."""
 
+from collections.abc import Callable
 from typing import Any, Literal, final
 
 from numpy.typing import NDArray
@@ -135,24 +136,18 @@ class Market:
 
 @final
 class Replay:
-    """A cursor over a source held in memory; checkpoints make any seek fast."""
+    """A cursor over a source held as compressed blocks; checkpoints make any seek fast."""
 
-    def __init__(
-        self,
-        source: _RawSource,
-        checkpoint_every: int | None = None,
-        checkpoint_budget: int | None = None,
-    ) -> None:
-        """A checkpoint every checkpoint_every records (default 16,384), all of them within
-        checkpoint_budget bytes (default 256 MiB): past it, every other one is dropped and the
-        interval doubles, as often as needed."""
+    def __init__(self, source: _RawSource, checkpoint_every: int | None = None) -> None:
+        """A checkpoint every checkpoint_every records (default 32,768), never taking more room
+        than the records."""
     def __len__(self) -> int: ...
     @property
-    def checkpoint_every(self) -> int:
-        """Records per checkpoint in effect (the one asked for, doubled as the budget required)."""
+    def checkpoint_every(self) -> int | None:
+        """Records between checkpoints as asked, rounded to whole blocks (None: stored)."""
     @property
     def checkpoints(self) -> tuple[int, int]:
-        """(count, bytes) of the checkpoints kept; bytes estimated from the books' allocations."""
+        """(count, stored bytes) of the checkpoints (bytes 0 when a database holds them)."""
     @property
     def position(self) -> int:
         """Records applied so far (0..=len). The book reflects records [0, position)."""
@@ -178,6 +173,101 @@ class Replay:
     def timings(self) -> dict[str, dict[str, Any]]:
         """Latency histograms (apply_load, apply_seek, apply_stream, advance, frame) of every
         cursor over these records: {"bounds_ns", "buckets", "count", "sum_ns"} each."""
+
+# (first_index, records, ts_first, ts_last, ts_max) of a stored block
+_BlockMeta = tuple[int, int, int, int, int]
+
+@final
+class Recording:
+    """A stream held as stored blocks (compressed records + periodic checkpoints of every
+    book), in memory or in a database, shared by its cursors; blocks are decoded on demand
+    through the process's bounded cache."""
+
+    @staticmethod
+    def open(
+        source: _RawSource, block_records: int = 4096, checkpoint_every: int = 32768
+    ) -> Recording: ...
+    @staticmethod
+    def stored(
+        label: str,
+        blocks: list[_BlockMeta],
+        checkpoints: list[int],
+        keys: list[tuple[int, int]],
+        fetch_block: Callable[[int], bytes],
+        fetch_checkpoint: Callable[[int], bytes],
+    ) -> Recording:
+        """Blocks a database holds: fetch_block(first_index) and fetch_checkpoint(position)
+        return their stored bytes."""
+    def __len__(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def block_count(self) -> int: ...
+    def block(self, n: int) -> _BlockMeta | None: ...
+    def keys(self) -> list[tuple[int, int]]: ...
+    def append(self, meta: _BlockMeta, checkpoint: bool, keys: list[tuple[int, int]]) -> None: ...
+    def position_at_ts(self, ts: int) -> int: ...
+    def replay(self, instrument_id: int | None = None, publisher_id: int | None = None) -> Replay:
+        """A cursor at position 0 over every book, or over one book only (faster)."""
+    def page(
+        self,
+        kind: Literal["bbo", "trades", "records"],
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        after: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 1000,
+    ) -> tuple[bytes, int, int | None]:
+        """(JSON items, rows, index of the last row) of one page of history."""
+    def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
+    def export_depth(
+        self,
+        depth: int,
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        start: int = 0,
+        end: int | None = None,
+        chunk_bytes: int = 262144,
+    ) -> DepthExport:
+        """The JSON-lines depth export of records [start, end), a chunk at a time."""
+
+@final
+class BlockImport:
+    """A stream cut into stored blocks on background threads: iterate for (meta, data,
+    checkpoint or None), then summary()."""
+
+    def __init__(
+        self,
+        source: _RawSource,
+        block_records: int = 4096,
+        checkpoint_every: int = 32768,
+        skip: int = 0,
+        queue: int = 16,
+    ) -> None: ...
+    def __iter__(self) -> BlockImport: ...
+    def __next__(self) -> tuple[_BlockMeta, bytes, bytes | None]: ...
+    def summary(self) -> dict[str, Any] | None: ...
+    def close(self) -> None: ...
+
+@final
+class BlockBuilder:
+    """Blocks built from records arriving in pieces (a live session)."""
+
+    def __init__(self, block_records: int = 4096, checkpoint_every: int = 32768) -> None: ...
+    def push(self, records: bytes) -> list[tuple[_BlockMeta, bytes, bytes | None]]: ...
+    def flush(self) -> tuple[_BlockMeta, bytes, bytes | None] | None: ...
+    @property
+    def records(self) -> int: ...
+    def keys(self) -> list[tuple[int, int]]: ...
+    def books(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(instrument_id, publisher_id, records, trades, ts_first, ts_last) per book."""
+
+def mbo_record_fields() -> list[tuple[str, str, int]]:
+    """(name, numpy format, offset) of each field of a 56-byte DBN MBO record."""
+
+def block_cache_stats() -> dict[str, int]: ...
+def set_block_cache_budget(bytes: int) -> bool: ...
 
 # (event name, id = index of the last record applied, JSON body)
 _Frame = tuple[str, int, bytes]

@@ -5,6 +5,8 @@
     mbo-fast export FILE --depth N [-o OUT.jsonl] [--instrument-id N] [--publisher-id N]
     mbo-fast info FILE [--json]
     mbo-fast bench FILE [--repeat N]
+    mbo-fast import FILE… [--db PATH]
+    mbo-fast db list|upgrade [PATH]
     mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
     mbo-fast simulate [--seed N] [--records N] [--instruments N] [-o OUT.dbn[.zst]]
     mbo-fast fetch --dataset D --symbols S[,S…] --start T --end T -o OUT.dbn.zst (needs DBN_KEY)
@@ -653,6 +655,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_feed)
 
+    import_help = "store DBN MBO files as blocks in a database (what `serve --db` serves)"
+    p = sub.add_parser("import", help=import_help, description=import_help)
+    p.add_argument("files", nargs="+", metavar="FILE", help="DBN MBO file(s) (.dbn or .dbn.zst)")
+    p.add_argument("--db", metavar="PATH", help="SQLite database (default: the server's)")
+    p.set_defaults(func=_cmd_import)
+
+    db_help = "database maintenance: list what it holds, or upgrade an older schema"
+    p = sub.add_parser("db", help=db_help, description=db_help)
+    p.add_argument("action", choices=["list", "upgrade"], help="what to do")
+    p.add_argument("path", nargs="?", metavar="PATH", help="the database (default: the server's)")
+    p.set_defaults(func=_cmd_db)
+
     serve_help = "HTTP/SSE server over the books (package mbo_fast_server, in server/)"
     p = sub.add_parser("serve", help=serve_help, description=serve_help)
     p.add_argument(
@@ -682,6 +696,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from . import store as store_module
+
+    path = args.db or store_module.default_path()
+    if "-" in args.files:
+        raise CliError("import reads files (it hashes and may resume them): not standard input")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with store_module.SqliteStore(path) as store:
+        for file in args.files:
+            bar = _record_bar(args, os.path.basename(file))
+            try:
+                done = store.import_file(file, progress=bar.update if bar else None)
+            finally:
+                if bar is not None:
+                    bar.close()
+            rate = done.records / done.seconds / 1e6 if done.seconds > 0 else 0.0
+            what = (
+                f"stored {done.records:,} records in {done.seconds:.1f} s ({rate:.1f} M/s)"
+                if done.stored
+                else f"already stored ({done.records:,} records)"
+            )
+            print(f"{file}: {what}, source {done.source_id} in {path}", flush=True)
+    return 0
+
+
+class _RecordBar:
+    """A tqdm line of records stored (a terminal with tqdm only)."""
+
+    def __init__(self, tqdm: Any, label: str) -> None:
+        self._bar = tqdm(desc=label, unit=" rec", unit_scale=True, leave=False, file=sys.stderr)
+        self._done = 0
+
+    def update(self, records: int) -> None:
+        self._bar.update(records - self._done)
+        self._done = records
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _record_bar(args: argparse.Namespace, label: str) -> _RecordBar | None:
+    tqdm = _load_tqdm() if not args.no_progress and _stderr_is_tty() else None
+    return _RecordBar(tqdm, label) if tqdm is not None else None
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from . import store as store_module
+
+    path = args.path or store_module.default_path()
+    if not os.path.exists(path):
+        raise CliError(f"no database at {path}")
+    if args.action == "upgrade":
+        for old, new, records in store_module.upgrade(path):
+            print(f"source {old} -> {new}: {records:,} records as blocks")
+        print(f"{path} upgraded; the old database is kept as {path}.schema3")
+        return 0
+    with store_module.SqliteStore(path) as store:
+        for src in store.sources():
+            books = ", ".join(
+                f"{b.symbol or b.instrument_id}/{b.publisher_id}" for b in src.books[:8]
+            )
+            more = f" (+{len(src.books) - 8})" if len(src.books) > 8 else ""
+            print(
+                f"{src.id:>4}  {src.kind:<4}  {src.records:>13,} records  "
+                f"{src.stored_bytes / 1e6:>9.1f} MB  {src.name}  [{books}{more}]"
+            )
+    return 0
 
 
 def _cmd_feed(args: argparse.Namespace) -> int:

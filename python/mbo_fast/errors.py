@@ -38,3 +38,7 @@ class OutOfMemoryError(MboError, MemoryError):
     def __init__(self, message: str, requested: int | None = None) -> None:
         super().__init__(message)
         self.requested = requested
+
+
+class StoreError(MboError):
+    """The database holding stored blocks failed: unreachable, locked, closed or corrupt."""

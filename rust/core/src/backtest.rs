@@ -51,7 +51,8 @@ use crate::book::Side;
 use crate::decode::{MboStream, Source};
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
-use crate::replay::Recording;
+use crate::store::cache::Block;
+use crate::store::{BlockMeta, Recording};
 
 /// Lifecycle of a simulated order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -361,18 +362,44 @@ pub enum Stop {
     Record(u64),
 }
 
-/// The records a backtest replays: its own, or a shared recording's.
+/// The records a backtest replays: its own, or a shared recording's (read block by block).
 enum History {
     Owned(Vec<MboMsg>),
-    Shared(Arc<Recording>),
+    Shared {
+        recording: Arc<Recording>,
+        /// The block read last, decoded.
+        block: Option<(BlockMeta, Block)>,
+    },
 }
 
 impl History {
-    #[inline]
-    fn records(&self) -> &[MboMsg] {
+    fn len(&self) -> usize {
         match self {
-            History::Owned(records) => records,
-            History::Shared(recording) => recording.records(),
+            History::Owned(records) => records.len(),
+            History::Shared { recording, .. } => recording.len(),
+        }
+    }
+
+    /// Record `index` (below `len()`).
+    #[inline]
+    fn record(&mut self, index: usize) -> Result<MboMsg> {
+        match self {
+            History::Owned(records) => Ok(records[index]),
+            History::Shared { recording, block } => {
+                if let Some((meta, records)) = block {
+                    let first = meta.first_index as usize;
+                    if (first..meta.end() as usize).contains(&index) {
+                        return Ok(records[index - first]);
+                    }
+                }
+                let (n, meta) = recording
+                    .block_of(index)
+                    .ok_or_else(|| Error::bad_argument(format!("no record {index}")))?;
+                let records = recording.block(n)?;
+                let msg = records[index - meta.first_index as usize];
+                *block = Some((meta, records));
+                Ok(msg)
+            }
         }
     }
 }
@@ -418,11 +445,17 @@ impl Backtest {
                 recording.len()
             )));
         }
-        let (start, checkpoint) = recording.checkpoint_at_or_before(position);
-        let market = checkpoint.clone();
-        let now = recording.ts_recv_max_before(start);
+        let start = recording.checkpoint_position(position);
+        let mut market = Market::new();
+        if let Some(checkpoint) = recording.checkpoint(start)? {
+            checkpoint.restore(&mut market, None);
+        }
+        let now = recording.ts_max_before(start)?;
         Ok(Self::starting(
-            History::Shared(recording),
+            History::Shared {
+                recording,
+                block: None,
+            },
             start,
             market,
             now,
@@ -452,16 +485,12 @@ impl Backtest {
         }
     }
 
-    fn records(&self) -> &[MboMsg] {
-        self.history.records()
-    }
-
     pub fn len(&self) -> usize {
-        self.records().len()
+        self.history.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records().is_empty()
+        self.len() == 0
     }
 
     /// Records applied so far.
@@ -522,7 +551,7 @@ impl Backtest {
     }
 
     /// Resolve a request time into (request ts, not_before, arrival, immediate).
-    fn schedule(&self, at: At) -> Result<When> {
+    fn schedule(&mut self, at: At) -> Result<When> {
         let latency = self.latency_ns;
         match at {
             At::Now => Ok(When {
@@ -558,7 +587,7 @@ impl Backtest {
                         self.position
                     )));
                 }
-                let ts = self.records()[index].ts_recv;
+                let ts = self.history.record(index)?.ts_recv;
                 Ok(When {
                     request_ts: ts,
                     not_before: index + 1,
@@ -630,9 +659,9 @@ impl Backtest {
 
     /// Checks shared by cancel and modify: a known order, requested no earlier than placed.
     /// Returns `None` when the order is already finished (the request would do nothing).
-    fn later_request(&self, id: u64, at: At) -> Result<Option<(usize, When)>> {
-        let order = self.order(id)?;
+    fn later_request(&mut self, id: u64, at: At) -> Result<Option<(usize, When)>> {
         let when = self.schedule(at)?;
+        let order = self.order(id)?;
         if when.request_ts < order.request_ts {
             return Err(Error::bad_argument(format!(
                 "order {id} is placed at {}; a request at {} comes before it",
@@ -816,10 +845,9 @@ impl Backtest {
         self.resting.entry(order.key).or_default().push(idx);
     }
 
-    /// Apply record `position` to the market and to the simulated orders of its book.
-    fn step(&mut self) {
+    /// Apply record `position` (`msg`) to the market and to the simulated orders of its book.
+    fn step(&mut self, msg: MboMsg) {
         let index = self.position;
-        let msg = self.records()[index];
         let key = (msg.hd.instrument_id, msg.hd.publisher_id);
         if let Some(list) = self.resting.get_mut(&key) {
             let mut any_done = false;
@@ -857,7 +885,7 @@ impl Backtest {
             return Err(Error::bad_argument("every must be >= 1 ns"));
         }
         while self.position < end {
-            let next = self.records()[self.position];
+            let next = self.history.record(self.position)?;
             if let Until::Ts(ts) = until {
                 if next.ts_recv > ts {
                     break;
@@ -886,7 +914,7 @@ impl Backtest {
                 }
             }
             self.process_due(|p| p.immediate || p.arrival < next.ts_recv);
-            self.step();
+            self.step(next);
             let index = (self.position - 1) as u64;
             match pause {
                 Pause::Record => return Ok(Stop::Record(index)),
@@ -1338,7 +1366,8 @@ mod tests {
         })
         .unwrap();
         let n = records.len();
-        let recording = Arc::new(Recording::from_records(records.clone(), 256));
+        let layout = crate::store::Layout::new(64, 256).unwrap();
+        let recording = Arc::new(Recording::from_records(&records, layout).unwrap());
         let mut rng = Rng::new(11);
         let (mut fills, mut queued) = (0, 0);
         for _ in 0..40 {

@@ -11,12 +11,15 @@
 //! pass with [`Error::OutOfMemory`] instead of aborting the process. `read_depth` takes at most
 //! [`MAX_DEPTH`] levels per side.
 
+use std::sync::Arc;
+
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 
 use crate::book::{Book, Side, Top};
 use crate::decode::{MboStream, MboVisitor, Source};
 use crate::error::{try_reserve, Error, Result};
 use crate::market::Market;
+use crate::store::{market_at, Recording};
 
 /// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
 /// whether the book has them or not (missing ones are padding), 16 bytes each: at this maximum a
@@ -110,7 +113,7 @@ pub fn for_each_boundary(
     let mut capture = Capture::open(source, filter, sink)?;
     // Reserving the worst case up front avoids regrowing (copying) the columns; pages that
     // are never written are never touched, so an over-estimate costs no memory.
-    if let Some(records) = capture.stream.estimated_records() {
+    if let Some(records) = capture.input.estimated_records() {
         capture.pass.sink.reserve(records);
     }
     // A sink that is never full runs to the end in one call.
@@ -123,17 +126,107 @@ pub fn for_each_boundary(
 /// ends; the caller then takes the sink's output (leaving it not full) and resumes. Memory is
 /// the sink's bound plus the books and the stream's read buffer, whatever the input's size.
 pub struct Capture<'a, S> {
-    stream: MboStream<'a>,
+    input: Input<'a>,
     pass: Pass<S>,
     finished: bool,
+}
+
+/// Where a capture pass's records come from: a DBN stream, or a range of a stored recording.
+/// (One per pass, never in a collection: the stream's size is not worth a box.)
+#[allow(clippy::large_enum_variant)]
+enum Input<'a> {
+    Stream(MboStream<'a>),
+    Stored(StoredRange),
+}
+
+impl Input<'_> {
+    fn estimated_records(&self) -> Option<usize> {
+        match self {
+            Input::Stream(stream) => stream.estimated_records(),
+            Input::Stored(range) => Some(range.end - range.position),
+        }
+    }
+
+    #[inline]
+    fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
+        match self {
+            Input::Stream(stream) => stream.visit_each_mbo(f),
+            Input::Stored(range) => range.visit_each_mbo(f),
+        }
+    }
+
+    fn records_read(&self) -> u64 {
+        match self {
+            Input::Stream(stream) => stream.records_read(),
+            Input::Stored(range) => range.position as u64,
+        }
+    }
+}
+
+/// Records `[position, end)` of a stored recording, read block by block.
+struct StoredRange {
+    recording: Arc<Recording>,
+    position: usize,
+    end: usize,
+}
+
+impl StoredRange {
+    /// As `MboStream::visit_each_mbo`: every record to the end of the range, or up to the one
+    /// at which the visitor pauses. Returns the position reached.
+    fn visit_each_mbo(&mut self, f: &mut impl MboVisitor) -> Result<u64> {
+        while self.position < self.end {
+            let (n, meta) = self
+                .recording
+                .block_of(self.position)
+                .ok_or_else(|| Error::bad_argument("a stored range past its recording's end"))?;
+            let block = self.recording.block(n)?;
+            let first = meta.first_index as usize;
+            let stop = self.end.min(meta.end() as usize);
+            for msg in &block[self.position - first..stop - first] {
+                f.visit(self.position as u64, msg);
+                self.position += 1;
+                if f.paused() {
+                    return Ok(self.position as u64);
+                }
+            }
+        }
+        Ok(self.position as u64)
+    }
 }
 
 impl<'a, S: Boundary> Capture<'a, S> {
     pub fn open(source: Source<'a>, filter: Filter, sink: S) -> Result<Self> {
         Ok(Capture {
-            stream: MboStream::open(source)?,
+            input: Input::Stream(MboStream::open(source)?),
             pass: Pass {
                 market: Market::new(),
+                filter,
+                sink,
+            },
+            finished: false,
+        })
+    }
+
+    /// A pass over records `[from, to)` of a stored recording, its books restored at `from`
+    /// (the newest checkpoint before it, then the records in between).
+    pub fn stored(
+        recording: Arc<Recording>,
+        from: usize,
+        to: usize,
+        filter: Filter,
+        sink: S,
+    ) -> Result<Self> {
+        let to = to.min(recording.len());
+        let from = from.min(to);
+        let market = market_at(&recording, from, None)?;
+        Ok(Capture {
+            input: Input::Stored(StoredRange {
+                recording,
+                position: from,
+                end: to,
+            }),
+            pass: Pass {
+                market,
                 filter,
                 sink,
             },
@@ -149,7 +242,7 @@ impl<'a, S: Boundary> Capture<'a, S> {
         if self.finished {
             return Ok(true);
         }
-        match self.stream.visit_each_mbo(&mut self.pass) {
+        match self.input.visit_each_mbo(&mut self.pass) {
             Ok(_) if !self.pass.sink.stopped() && self.pass.sink.full() => Ok(false),
             Ok(_) => {
                 self.finished = true;
@@ -182,7 +275,7 @@ impl<'a, S: Boundary> Capture<'a, S> {
 
     /// MBO records applied so far.
     pub fn records_read(&self) -> u64 {
-        self.stream.records_read()
+        self.input.records_read()
     }
 }
 

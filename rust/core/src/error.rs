@@ -32,6 +32,8 @@ pub enum Error {
         /// The size of the failed request.
         bytes: usize,
     },
+    /// The database holding stored blocks failed (unreachable, locked, closed, corrupt).
+    Store { message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -78,7 +80,9 @@ impl fmt::Display for Error {
                 offset: Some(offset),
             } => write!(f, "{message} (at byte {offset})"),
             Error::Decode { message, .. } => f.write_str(message),
-            Error::Schema { message } | Error::BadArgument { message } => f.write_str(message),
+            Error::Schema { message }
+            | Error::BadArgument { message }
+            | Error::Store { message } => f.write_str(message),
             Error::OutOfMemory { what, bytes } => {
                 write!(
                     f,

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::book::{Book, Side};
 use dbn::MboMsg;
@@ -13,6 +14,7 @@ use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::fmt::{write_iso_nanos, write_price};
 use crate::market::Market;
+use crate::store::Recording;
 
 /// `{"books":[...]}` with every book's levels, L3 queues and anomalies, books sorted by key.
 pub fn market_json(market: &Market) -> String {
@@ -126,21 +128,25 @@ impl<'a> DepthExport<'a> {
         filter: Filter,
         chunk_bytes: usize,
     ) -> Result<Self> {
-        if depth == 0 || chunk_bytes == 0 {
-            return Err(Error::BadArgument {
-                message: "depth and chunk_bytes must be >= 1".into(),
-            });
-        }
-        let sink = JsonLines {
-            depth,
-            // One chunk and the line that crosses its end: never regrown after the first ones.
-            out: Vec::new(),
-            chunk_bytes,
-            line: String::with_capacity(512),
-            lines: 0,
-        };
+        let sink = JsonLines::new(depth, chunk_bytes)?;
         Ok(DepthExport {
             capture: Capture::open(source, filter, sink)?,
+            pending: None,
+        })
+    }
+
+    /// The export of records `[from, to)` of a stored recording (the books restored at `from`).
+    pub fn stored(
+        recording: Arc<Recording>,
+        from: usize,
+        to: usize,
+        depth: usize,
+        filter: Filter,
+        chunk_bytes: usize,
+    ) -> Result<DepthExport<'static>> {
+        let sink = JsonLines::new(depth, chunk_bytes)?;
+        Ok(DepthExport {
+            capture: Capture::stored(recording, from, to, filter, sink)?,
             pending: None,
         })
     }
@@ -176,6 +182,24 @@ struct JsonLines {
     chunk_bytes: usize,
     line: String,
     lines: u64,
+}
+
+impl JsonLines {
+    fn new(depth: usize, chunk_bytes: usize) -> Result<Self> {
+        if depth == 0 || chunk_bytes == 0 {
+            return Err(Error::BadArgument {
+                message: "depth and chunk_bytes must be >= 1".into(),
+            });
+        }
+        Ok(JsonLines {
+            depth,
+            // One chunk and the line that crosses its end: never regrown after the first ones.
+            out: Vec::new(),
+            chunk_bytes,
+            line: String::with_capacity(512),
+            lines: 0,
+        })
+    }
 }
 
 impl Boundary for JsonLines {
@@ -314,6 +338,38 @@ mod tests {
                 assert!(export.next_chunk().unwrap().is_none(), "the end is sticky");
             }
         }
+    }
+
+    #[test]
+    fn a_stored_recording_exports_the_same_lines() {
+        let bytes = stream(3_000);
+        let layout = crate::store::Layout::new(128, 512).unwrap();
+        let recording = Arc::new(Recording::open(Source::Bytes(&bytes), layout).unwrap());
+        let filter = Filter {
+            instrument_id: Some(2),
+            publisher_id: None,
+        };
+        let all = String::from_utf8(whole(&bytes, 3, filter)).unwrap();
+        let stored = |from: usize, to: usize| {
+            let mut export =
+                DepthExport::stored(Arc::clone(&recording), from, to, 3, filter, 1000).unwrap();
+            let mut out = Vec::new();
+            while let Some(chunk) = export.next_chunk().unwrap() {
+                out.extend_from_slice(chunk);
+            }
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(stored(0, usize::MAX), all);
+        // a range: the lines of records [1000, 2000), books restored at 1000
+        let lines: Vec<&str> = all
+            .lines()
+            .filter(|l| {
+                let index: usize = l[9..l.find(',').unwrap()].parse().unwrap();
+                (1000..2000).contains(&index)
+            })
+            .collect();
+        let part = stored(1000, 2000);
+        assert_eq!(part.lines().collect::<Vec<_>>(), lines);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod playback;
 pub mod replay;
 pub mod simulate;
 pub mod snapshot;
+pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod timing;
@@ -31,6 +32,7 @@ pub use book::{Anomalies, Book, Level, RestingOrder, Side, Top};
 pub use decode::{MboStream, Source};
 pub use error::{Error, Result};
 pub use market::{BookKey, Market};
-pub use replay::{Recording, Replay};
+pub use replay::Replay;
+pub use store::Recording;
 
 pub use dbn::{flags, MboMsg, UNDEF_PRICE};

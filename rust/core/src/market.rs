@@ -78,6 +78,11 @@ impl Market {
         &self.books[slot]
     }
 
+    /// The book in `slot`, mutably (restoring a checkpoint sets its anomaly counters).
+    pub(crate) fn book_at_mut(&mut self, slot: usize) -> &mut Book {
+        &mut self.books[slot]
+    }
+
     pub fn book(&self, instrument_id: u32, publisher_id: u16) -> Option<&Book> {
         self.by_key
             .get(&(instrument_id, publisher_id))

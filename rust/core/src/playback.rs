@@ -15,7 +15,8 @@ use crate::auction::indicative_uncross;
 use crate::book::{Book, Side};
 use crate::error::{Error, Result};
 use crate::market::BookKey;
-use crate::replay::{Recording, Replay};
+use crate::replay::Replay;
+use crate::store::Recording;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameKind {
@@ -65,13 +66,13 @@ impl Player {
             return Err(Error::bad_argument("depth must be >= 1"));
         }
         let key = (instrument_id, publisher_id);
-        if !recording.keys().contains(&key) {
+        if !recording.has_key(key) {
             return Err(Error::bad_argument(format!(
                 "no book for instrument_id={instrument_id}, publisher_id={publisher_id}"
             )));
         }
         Ok(Player {
-            replay: Replay::new(recording),
+            replay: Replay::for_book(recording, key),
             key,
             depth,
             last_sent: None,
@@ -100,21 +101,21 @@ impl Player {
     pub fn seek_index(&mut self, index: usize) -> Result<Vec<Frame>> {
         self.replay.seek_index(index)?;
         self.last_sent = None;
-        Ok(self.finish_event())
+        self.finish_event()
     }
 
     /// Go to the state after every record with `ts_recv <= ts`, then to the end of the event.
     pub fn seek_ts(&mut self, ts: u64) -> Result<Vec<Frame>> {
         self.replay.seek_ts(ts)?;
         self.last_sent = None;
-        Ok(self.finish_event())
+        self.finish_event()
     }
 
     /// Back to before the first record.
-    pub fn rewind(&mut self) {
-        // Position 0 is always in range.
-        let _ = self.replay.seek_position(0);
+    pub fn rewind(&mut self) -> Result<()> {
+        self.replay.seek_position(0)?;
         self.last_sent = None;
+        Ok(())
     }
 
     /// The full state now (top `depth` levels), and remember it as sent.
@@ -133,17 +134,17 @@ impl Player {
     ///
     /// Timed into the recording's [`Timings`](crate::timing::Timings): the mean per-record apply
     /// time of the call (weighted by its record count), the frame building and the whole call.
-    pub fn advance(&mut self, target: usize) -> Vec<Frame> {
+    pub fn advance(&mut self, target: usize) -> Result<Vec<Frame>> {
         let start = Instant::now();
         let from = self.replay.position();
         let mut frames = Vec::new();
         while self.replay.position() < target {
-            match self.replay.apply_next() {
+            match self.replay.apply_next()? {
                 Some(msg) => self.push_trade(&mut frames, &msg),
                 None => break,
             }
         }
-        frames.extend(self.finish_event());
+        frames.extend(self.finish_event()?);
         let applied = self.replay.position() - from;
         let built = Instant::now();
         let top = self.top_levels();
@@ -160,23 +161,21 @@ impl Player {
         timings.apply_stream.record_batch(built - start, applied);
         timings.frame.record(end - built);
         timings.advance.record(end - start);
-        frames
+        Ok(frames)
     }
 
-    pub fn advance_to_index(&mut self, index: usize) -> Vec<Frame> {
+    pub fn advance_to_index(&mut self, index: usize) -> Result<Vec<Frame>> {
         self.advance(index.saturating_add(1))
     }
 
-    pub fn advance_to_ts(&mut self, ts: u64) -> Vec<Frame> {
-        let target = self.replay.recording().position_at_ts(ts);
+    pub fn advance_to_ts(&mut self, ts: u64) -> Result<Vec<Frame>> {
+        let target = self.replay.recording().position_at_ts(ts)?;
         self.advance(target)
     }
 
     /// ts_recv of the next record, if any: what a paced client waits for.
-    pub fn next_ts_recv(&self) -> Option<u64> {
-        self.replay
-            .record(self.replay.position())
-            .map(|msg| msg.ts_recv)
+    pub fn next_ts_recv(&mut self) -> Result<Option<u64>> {
+        Ok(self.replay.peek()?.map(|msg| msg.ts_recv))
     }
 
     fn book(&self) -> Option<&Book> {
@@ -184,15 +183,15 @@ impl Player {
     }
 
     /// Keep applying until this book is at an event boundary (or the records run out).
-    fn finish_event(&mut self) -> Vec<Frame> {
+    fn finish_event(&mut self) -> Result<Vec<Frame>> {
         let mut frames = Vec::new();
         while self.book().is_some_and(|book| !book.consistent) {
-            match self.replay.apply_next() {
+            match self.replay.apply_next()? {
                 Some(msg) => self.push_trade(&mut frames, &msg),
                 None => break,
             }
         }
-        frames
+        Ok(frames)
     }
 
     fn push_trade(&self, frames: &mut Vec<Frame>, msg: &MboMsg) {
@@ -215,9 +214,7 @@ impl Player {
     fn book_json(&self) -> String {
         let (ts_recv, ts_event) = self
             .replay
-            .position()
-            .checked_sub(1)
-            .and_then(|last| self.replay.record(last))
+            .last_record()
             .map_or((0, 0), |msg| (msg.ts_recv, msg.hd.ts_event));
         book_json(
             self.index(),
@@ -328,7 +325,11 @@ mod tests {
         for (i, msg) in records.iter_mut().enumerate() {
             msg.ts_recv = 1_000 + i as u64;
         }
-        Arc::new(Recording::from_records(records, 2))
+        let layout = crate::store::Layout {
+            block_records: 2,
+            checkpoint_every: 2,
+        };
+        Arc::new(Recording::from_records(&records, layout).unwrap())
     }
 
     #[test]
@@ -337,12 +338,12 @@ mod tests {
         let snapshot = player.snapshot();
         assert_eq!((snapshot.kind, snapshot.index), (FrameKind::Snapshot, -1));
         // Target inside the trade event: the player finishes the event.
-        let frames = player.advance(3);
+        let frames = player.advance(3).unwrap();
         let kinds: Vec<_> = frames.iter().map(|f| (f.kind, f.index)).collect();
         assert_eq!(kinds, vec![(FrameKind::Trade, 2), (FrameKind::Book, 4)]);
         assert!(frames[1].json.contains("\"asks\":[[102,3,1]]"));
-        assert!(player.advance(5).is_empty(), "no change, no frame");
-        let frames = player.advance(6);
+        assert!(player.advance(5).unwrap().is_empty(), "no change, no frame");
+        let frames = player.advance(6).unwrap();
         assert_eq!(frames.len(), 1);
         assert!(player.done());
         let timings = player.replay.recording().timings();

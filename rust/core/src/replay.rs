@@ -1,198 +1,22 @@
-//! A stream held in memory (`Recording`) and seekable cursors over it (`Replay`).
+//! Seekable cursors (`Replay`) over a stream held as stored blocks (`store::Recording`: in
+//! memory for `Replay::open`, in a database for the server).
 //!
-//! Every `every` records the market is cloned into a checkpoint, so a seek restores the nearest
-//! checkpoint at or before the target and applies at most `every` records: with the default
-//! (16,384) that is well under a millisecond wherever the target is.
-//!
-//! Checkpoints take at most a budget of memory (default [`DEFAULT_CHECKPOINT_BUDGET`]), however
-//! large the books or small `every`: when a new checkpoint takes them over it, every other one
-//! is dropped and the interval doubles (the ones kept are then at multiples of the new interval),
-//! as often as needed. A requested interval is honoured up to the budget; seeks stay exact and
-//! apply at most the interval in effect ([`Recording::checkpoint_every`]).
+//! A seek restores the newest checkpoint at or before the target (every book as snapshot
+//! records, taken every `Layout::checkpoint_every` records) and applies the records after it,
+//! block by block through the process's bounded cache of decoded blocks; moving forward within
+//! reach just applies the records in between. A cursor holds its market and the one decoded
+//! block it is reading, nothing that grows with the stream.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use dbn::MboMsg;
 
-use crate::decode::{MboStream, Source};
+use crate::decode::Source;
 use crate::error::{Error, Result};
 use crate::market::{BookKey, Market};
-use crate::timing::Timings;
-
-/// Records per timed batch while building checkpoints (two clock reads per batch).
-const LOAD_TIMING_BATCH: usize = 4096;
-
-pub const DEFAULT_CHECKPOINT_EVERY: usize = 1 << 14;
-/// Default bound on the memory of a recording's checkpoints: CLX5's books (~30 KB a market)
-/// checkpointed at the default interval take well under 1 MiB; a checkpoint at every record of it
-/// would take 1.2 GB.
-pub const DEFAULT_CHECKPOINT_BUDGET: usize = 256 << 20;
-
-/// A stream held in memory with market checkpoints: immutable, shared by any number of cursors.
-pub struct Recording {
-    records: Vec<MboMsg>,
-    /// Running maximum of ts_recv: a seek by time is a binary search even when ts_recv steps back.
-    ts_recv_max: Vec<u64>,
-    /// `checkpoints[k]` is the market after `k * every` records.
-    checkpoints: Vec<Market>,
-    /// The interval in effect: the one asked for, doubled as often as the budget required.
-    every: usize,
-    /// Bytes of all checkpoints (estimated, `Market::heap_bytes`).
-    checkpoint_bytes: usize,
-    /// Every book the stream ever touches, sorted.
-    keys: Vec<BookKey>,
-    /// Apply and playback latencies of every cursor over this recording.
-    timings: Timings,
-}
-
-impl Recording {
-    /// `every`: records per checkpoint (default [`DEFAULT_CHECKPOINT_EVERY`]); `budget`: bytes
-    /// all checkpoints may take (default [`DEFAULT_CHECKPOINT_BUDGET`]).
-    pub fn open(source: Source<'_>, every: Option<usize>, budget: Option<usize>) -> Result<Self> {
-        let every = every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
-        if every == 0 {
-            return Err(Error::bad_argument("checkpoint_every must be >= 1"));
-        }
-        let records = MboStream::open(source)?.collect_records()?;
-        let budget = budget.unwrap_or(DEFAULT_CHECKPOINT_BUDGET);
-        Ok(Self::with_budget(records, every, budget))
-    }
-
-    /// A recording with the default checkpoint budget.
-    pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
-        Self::with_budget(records, every, DEFAULT_CHECKPOINT_BUDGET)
-    }
-
-    /// A checkpoint every `every` records, thinned (interval doubled) while the checkpoints take
-    /// more than `budget` bytes.
-    pub fn with_budget(records: Vec<MboMsg>, every: usize, budget: usize) -> Self {
-        let mut every = every.max(1);
-        let mut ts_recv_max = Vec::with_capacity(records.len());
-        let mut running = 0u64;
-        let mut checkpoints = vec![Market::new()];
-        let checkpoint_size = |m: &Market| std::mem::size_of::<Market>() + m.heap_bytes();
-        let mut sizes = vec![checkpoint_size(&checkpoints[0])];
-        let mut checkpoint_bytes = sizes[0];
-        let mut market = Market::new();
-        let timings = Timings::default();
-        let mut batch_start = Instant::now();
-        let mut batch_n = 0;
-        // Records until the next checkpoint: a decrement per record instead of a division.
-        let mut left = every;
-        for msg in &records {
-            running = running.max(msg.ts_recv);
-            ts_recv_max.push(running);
-            market.apply(msg);
-            batch_n += 1;
-            left -= 1;
-            let at_checkpoint = left == 0;
-            if at_checkpoint || batch_n == LOAD_TIMING_BATCH {
-                timings
-                    .apply_load
-                    .record_batch(batch_start.elapsed(), batch_n);
-                batch_n = 0;
-                if at_checkpoint {
-                    let checkpoint = market.clone();
-                    sizes.push(checkpoint_size(&checkpoint));
-                    checkpoint_bytes += sizes[sizes.len() - 1];
-                    checkpoints.push(checkpoint);
-                    while checkpoint_bytes > budget && checkpoints.len() > 1 {
-                        // Keep the even ones: the markets after multiples of twice the interval.
-                        keep_even(&mut checkpoints);
-                        keep_even(&mut sizes);
-                        checkpoint_bytes = sizes.iter().sum();
-                        every = every.saturating_mul(2);
-                    }
-                    // up to the next multiple of the interval in effect
-                    let position = ts_recv_max.len();
-                    left = every - position % every;
-                }
-                batch_start = Instant::now();
-            }
-        }
-        timings
-            .apply_load
-            .record_batch(batch_start.elapsed(), batch_n);
-        Recording {
-            keys: market.keys(),
-            records,
-            ts_recv_max,
-            checkpoints,
-            every,
-            checkpoint_bytes,
-            timings,
-        }
-    }
-
-    /// Records per checkpoint in effect: the interval asked for, doubled as often as the
-    /// checkpoint budget required.
-    pub fn checkpoint_every(&self) -> usize {
-        self.every
-    }
-
-    /// How many checkpoints are kept (the empty market at position 0 included) and their bytes
-    /// (estimated).
-    pub fn checkpoints(&self) -> (usize, usize) {
-        (self.checkpoints.len(), self.checkpoint_bytes)
-    }
-
-    /// Apply and playback latencies of every cursor over this recording.
-    pub fn timings(&self) -> &Timings {
-        &self.timings
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    pub fn records(&self) -> &[MboMsg] {
-        &self.records
-    }
-
-    pub fn record(&self, index: usize) -> Option<&MboMsg> {
-        self.records.get(index)
-    }
-
-    /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
-    pub fn keys(&self) -> &[BookKey] {
-        &self.keys
-    }
-
-    /// The nearest market checkpoint at or before `position` (records applied, at most
-    /// `len()`): its position and the market there.
-    pub fn checkpoint_at_or_before(&self, position: usize) -> (usize, &Market) {
-        let k = (position.min(self.len()) / self.every).min(self.checkpoints.len() - 1);
-        (k * self.every, &self.checkpoints[k])
-    }
-
-    /// The largest `ts_recv` among the first `position` records (0 for none).
-    pub fn ts_recv_max_before(&self, position: usize) -> u64 {
-        position
-            .checked_sub(1)
-            .and_then(|last| self.ts_recv_max.get(last))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Number of records with `ts_recv <= ts` (in stream order, under the running maximum).
-    pub fn position_at_ts(&self, ts: u64) -> usize {
-        self.ts_recv_max.partition_point(|&max| max <= ts)
-    }
-}
-
-/// Keep the items at even indexes.
-fn keep_even<T>(items: &mut Vec<T>) {
-    let mut index = 0;
-    items.retain(|_| {
-        index += 1;
-        index % 2 == 1
-    });
-}
+use crate::store::cache::Block;
+use crate::store::{BlockMeta, Layout, Recording, DEFAULT_LAYOUT};
 
 /// A cursor over a shared `Recording`: its own market and position.
 #[derive(Clone)]
@@ -200,15 +24,23 @@ pub struct Replay {
     recording: Arc<Recording>,
     market: Market,
     position: usize,
+    /// The block being read, decoded.
+    block: Option<(BlockMeta, Block)>,
+    /// Apply only this book's records (a player's cursor): its market holds that book alone.
+    only: Option<BookKey>,
+    /// The last record applied (also when it belongs to another book).
+    last: Option<MboMsg>,
 }
 
 impl Replay {
-    pub fn open(source: Source<'_>, every: Option<usize>, budget: Option<usize>) -> Result<Self> {
-        Ok(Self::new(Arc::new(Recording::open(source, every, budget)?)))
-    }
-
-    pub fn from_records(records: Vec<MboMsg>, every: usize) -> Self {
-        Self::new(Arc::new(Recording::from_records(records, every)))
+    /// Read a whole stream into memory as blocks; `checkpoint_every` (default 32,768) records
+    /// between checkpoints, within the size budget of [`crate::store::BlockWriter`].
+    pub fn open(source: Source<'_>, checkpoint_every: Option<usize>) -> Result<Self> {
+        let layout = match checkpoint_every {
+            None => DEFAULT_LAYOUT,
+            Some(every) => Layout::new(DEFAULT_LAYOUT.block_records.min(every), every)?,
+        };
+        Ok(Self::new(Arc::new(Recording::open(source, layout)?)))
     }
 
     /// A cursor at position 0.
@@ -217,6 +49,17 @@ impl Replay {
             recording,
             market: Market::new(),
             position: 0,
+            block: None,
+            only: None,
+            last: None,
+        }
+    }
+
+    /// A cursor that keeps one book only (faster, and its market is that book alone).
+    pub fn for_book(recording: Arc<Recording>, key: BookKey) -> Self {
+        Replay {
+            only: Some(key),
+            ..Self::new(recording)
         }
     }
 
@@ -238,7 +81,7 @@ impl Replay {
     }
 
     /// Every `(instrument_id, publisher_id)` the stream touches, sorted.
-    pub fn keys(&self) -> &[BookKey] {
+    pub fn keys(&self) -> Vec<BookKey> {
         self.recording.keys()
     }
 
@@ -246,19 +89,25 @@ impl Replay {
         &self.market
     }
 
-    pub fn record(&self, index: usize) -> Option<&MboMsg> {
+    /// Record `index` of the stream.
+    pub fn record(&self, index: usize) -> Result<Option<MboMsg>> {
+        if let Some((meta, records)) = &self.block {
+            let first = meta.first_index as usize;
+            if (first..meta.end() as usize).contains(&index) {
+                return Ok(Some(records[index - first]));
+            }
+        }
         self.recording.record(index)
     }
 
-    pub fn records(&self) -> &[MboMsg] {
-        self.recording.records()
+    /// The last record applied.
+    pub fn last_record(&self) -> Option<&MboMsg> {
+        self.last.as_ref()
     }
 
     /// ts_recv of the last applied record.
     pub fn ts_recv(&self) -> Option<u64> {
-        self.position
-            .checked_sub(1)
-            .map(|last| self.recording.records[last].ts_recv)
+        self.last.map(|msg| msg.ts_recv)
     }
 
     /// Move so that exactly the first `position` records are applied.
@@ -269,15 +118,21 @@ impl Replay {
                 self.len()
             )));
         }
-        let every = self.recording.every;
-        let checkpoint = position / every;
-        let forward_is_cheaper = position >= self.position && checkpoint == self.position / every;
-        if !forward_is_cheaper {
-            self.market
-                .clone_from(&self.recording.checkpoints[checkpoint]);
-            self.position = checkpoint * every;
+        let at = self.recording.checkpoint_position(position);
+        // Forward within reach: no checkpoint between here and the target.
+        if position < self.position || at > self.position {
+            let mut market = Market::new();
+            if let Some(checkpoint) = self.recording.checkpoint(at)? {
+                checkpoint.restore(&mut market, self.only);
+            }
+            self.market = market;
+            self.position = at;
+            self.last = match at.checked_sub(1) {
+                Some(prev) => self.record(prev)?,
+                None => None,
+            };
         }
-        self.apply_until(position);
+        self.apply_until(position)?;
         Ok(self.position)
     }
 
@@ -294,38 +149,87 @@ impl Replay {
 
     /// The state after every record with `ts_recv <= ts`.
     pub fn seek_ts(&mut self, ts: u64) -> Result<usize> {
-        self.seek_position(self.recording.position_at_ts(ts))
+        let position = self.recording.position_at_ts(ts)?;
+        self.seek_position(position)
     }
 
     /// Apply up to `n` more records; returns how many were applied.
-    pub fn step(&mut self, n: usize) -> usize {
+    pub fn step(&mut self, n: usize) -> Result<usize> {
         let target = self.position.saturating_add(n).min(self.len());
         let before = self.position;
-        self.apply_until(target);
-        self.position - before
+        self.apply_until(target)?;
+        Ok(self.position - before)
     }
 
-    fn apply_until(&mut self, target: usize) {
-        let records = &self.recording.records[self.position..target];
-        if !records.is_empty() {
-            let start = Instant::now();
-            for msg in records {
-                self.market.apply(msg);
+    /// The decoded block holding record `self.position`.
+    fn current_block(&mut self) -> Result<Option<(BlockMeta, Block)>> {
+        if let Some((meta, records)) = &self.block {
+            if (meta.first_index as usize..meta.end() as usize).contains(&self.position) {
+                return Ok(Some((*meta, Arc::clone(records))));
             }
-            self.recording
-                .timings
-                .apply_seek
-                .record_batch(start.elapsed(), records.len());
         }
-        self.position = target;
+        let Some((n, meta)) = self.recording.block_of(self.position) else {
+            return Ok(None);
+        };
+        let records = self.recording.block(n)?;
+        self.block = Some((meta, Arc::clone(&records)));
+        Ok(Some((meta, records)))
+    }
+
+    fn apply_until(&mut self, target: usize) -> Result<()> {
+        let start = Instant::now();
+        let from = self.position;
+        while self.position < target {
+            let Some((meta, records)) = self.current_block()? else {
+                break;
+            };
+            let first = meta.first_index as usize;
+            let stop = target.min(meta.end() as usize);
+            let run = &records[self.position - first..stop - first];
+            match self.only {
+                None => run.iter().for_each(|msg| {
+                    self.market.apply(msg);
+                }),
+                Some(key) => run
+                    .iter()
+                    .filter(|m| (m.hd.instrument_id, m.hd.publisher_id) == key)
+                    .for_each(|msg| {
+                        self.market.apply(msg);
+                    }),
+            }
+            self.last = run.last().copied().or(self.last);
+            self.position = stop;
+        }
+        if self.position > from {
+            self.recording
+                .timings()
+                .apply_seek
+                .record_batch(start.elapsed(), self.position - from);
+        }
+        Ok(())
+    }
+
+    /// The next record, not applied.
+    pub fn peek(&mut self) -> Result<Option<MboMsg>> {
+        Ok(self
+            .current_block()?
+            .map(|(meta, records)| records[self.position - meta.first_index as usize]))
     }
 
     /// Apply the next record, if any, and return (a copy of) it.
-    pub fn apply_next(&mut self) -> Option<MboMsg> {
-        let msg = *self.recording.records.get(self.position)?;
-        self.market.apply(&msg);
+    pub fn apply_next(&mut self) -> Result<Option<MboMsg>> {
+        let Some(msg) = self.peek()? else {
+            return Ok(None);
+        };
+        if self
+            .only
+            .is_none_or(|key| key == (msg.hd.instrument_id, msg.hd.publisher_id))
+        {
+            self.market.apply(&msg);
+        }
         self.position += 1;
-        Some(msg)
+        self.last = Some(msg);
+        Ok(Some(msg))
     }
 }
 
@@ -333,11 +237,10 @@ impl Replay {
 mod tests {
     use super::*;
     use crate::book::Side;
-    use crate::export::market_json;
     use crate::testing::mbo;
 
     fn records() -> Vec<MboMsg> {
-        (0..100u64)
+        (0..5000u64)
             .map(|i| {
                 let mut msg = mbo(b'A', b'B', i, 100 + (i % 7) as i64, 1 + i as u32, 0x80);
                 msg.ts_recv = 1_000 + i * 10;
@@ -368,71 +271,22 @@ mod tests {
     #[test]
     fn seeks_match_a_linear_replay_in_any_order() {
         let records = records();
-        let mut replay = Replay::from_records(records.clone(), 8);
-        for target in [50, 3, 99, 0, 64, 65, 17, 100] {
+        let bytes = crate::encode::to_dbn_bytes(&records, &Default::default()).unwrap();
+        let mut replay = Replay::open(Source::Bytes(&bytes), Some(1024)).unwrap();
+        for target in [2500, 3, 4999, 0, 1024, 1025, 17, 5000, 1023] {
             replay.seek_position(target).unwrap();
             assert_eq!(
                 levels(replay.market()),
                 state_after(&records, target),
                 "{target}"
             );
+            let last = target.checked_sub(1).map(|i| records[i].ts_recv);
+            assert_eq!(replay.ts_recv(), last, "{target}");
         }
         assert_eq!(replay.seek_ts(1_000 + 42 * 10).unwrap(), 43);
         assert_eq!(replay.seek_ts(0).unwrap(), 0);
-        assert_eq!(replay.step(5), 5);
-        assert!(replay.seek_index(100).is_err());
-    }
-
-    #[test]
-    fn checkpoints_are_thinned_to_the_budget_and_seeks_stay_exact() {
-        let config = crate::simulate::SimConfig {
-            records: 6_000,
-            instruments: 3,
-            ..Default::default()
-        };
-        let records = crate::simulate::simulate(&config).unwrap();
-        let every_record = Recording::with_budget(records.clone(), 1, usize::MAX);
-        let (count, all_bytes) = every_record.checkpoints();
-        assert_eq!(
-            (count, every_record.checkpoint_every()),
-            (records.len() + 1, 1)
-        );
-        for budget in [all_bytes / 5, all_bytes / 100, 0] {
-            let thinned = Arc::new(Recording::with_budget(records.clone(), 1, budget));
-            let (count, bytes) = thinned.checkpoints();
-            let every = thinned.checkpoint_every();
-            assert!(
-                bytes <= budget.max(std::mem::size_of::<Market>()),
-                "{bytes} > {budget}"
-            );
-            assert!(every.is_power_of_two() && every > 1, "{every}");
-            if budget > 0 {
-                // thinned no further than needed: at half the interval they would not fit
-                assert_eq!(count, records.len() / every + 1);
-                let denser = Recording::with_budget(records.clone(), every / 2, usize::MAX);
-                assert!(denser.checkpoints().1 > budget);
-            }
-            let mut replay = Replay::new(Arc::clone(&thinned));
-            let mut seed = 17u64;
-            let mut targets: Vec<usize> = (0..40)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 33) as usize % (records.len() + 1)
-                })
-                .collect();
-            targets.extend([0, records.len(), every, every - 1, every + 1]);
-            targets.retain(|&t| t <= records.len());
-            for target in targets {
-                replay.seek_position(target).unwrap();
-                let mut linear = Market::new();
-                for msg in &records[..target] {
-                    linear.apply(msg);
-                }
-                let (got, want) = (market_json(replay.market()), market_json(&linear));
-                assert!(got == want, "seek to {target}: another market"); // levels, queues, flags
-            }
-        }
+        assert_eq!(replay.step(5).unwrap(), 5);
+        assert!(replay.seek_index(5000).is_err());
+        assert!(Replay::open(Source::Bytes(&bytes), Some(0)).is_err());
     }
 }

@@ -9,6 +9,7 @@ pyo3::import_exception!(mbo_fast.errors, DecodeError);
 pyo3::import_exception!(mbo_fast.errors, OutOfMemoryError);
 pyo3::import_exception!(mbo_fast.errors, SchemaError);
 pyo3::import_exception!(mbo_fast.errors, SourceError);
+pyo3::import_exception!(mbo_fast.errors, StoreError);
 
 pub fn to_py(err: Error) -> PyErr {
     match err {
@@ -26,6 +27,7 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Decode { offset, .. } => DecodeError::new_err((err.to_string(), offset)),
         Error::Schema { message } => SchemaError::new_err((message, Option::<u64>::None)),
         Error::BadArgument { message } => PyValueError::new_err(message),
+        Error::Store { message } => StoreError::new_err(message),
         Error::OutOfMemory { bytes, .. } => OutOfMemoryError::new_err((err.to_string(), bytes)),
     }
 }

@@ -15,7 +15,18 @@ use crate::source::{OwnedSource, RawSource};
 pub struct PyDepthExport {
     /// Declared before `_source`, so it is dropped first: it reads the source.
     export: Mutex<DepthExport<'static>>,
-    _source: OwnedSource,
+    /// The source a file or bytes export reads (a stored one holds its recording itself).
+    _source: Option<OwnedSource>,
+}
+
+impl PyDepthExport {
+    /// The export of a stored recording's records `[from, to)`.
+    pub fn stored(export: DepthExport<'static>) -> Self {
+        PyDepthExport {
+            export: Mutex::new(export),
+            _source: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -42,7 +53,7 @@ impl PyDepthExport {
             .map_err(to_py)?;
         Ok(PyDepthExport {
             export: Mutex::new(export),
-            _source: owned,
+            _source: Some(owned),
         })
     }
 

@@ -14,6 +14,7 @@ mod read;
 mod replay;
 mod simulate;
 mod source;
+mod store;
 
 use pyo3::prelude::*;
 
@@ -40,6 +41,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<backtest::PyBacktest>()?;
     m.add_class::<export::PyDepthExport>()?;
     m.add_class::<engine::PyEngine>()?;
+    m.add_class::<store::PyRecording>()?;
+    m.add_class::<store::PyBlockImport>()?;
+    m.add_class::<store::PyBlockBuilder>()?;
+    m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(store::mbo_record_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
     m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_depth_columns, m)?)?;

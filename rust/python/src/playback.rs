@@ -61,8 +61,8 @@ impl PyPlayer {
         }
     }
 
-    fn rewind(&self) {
-        lock(&self.player).rewind();
+    fn rewind(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| lock(&self.player).rewind()).map_err(to_py)
     }
 
     /// `(index, json)` of the full state now.
@@ -89,7 +89,7 @@ impl PyPlayer {
                 ))
             }
         };
-        Ok(to_py_frames(py, frames))
+        Ok(to_py_frames(py, frames.map_err(to_py)?))
     }
 
     #[getter]
@@ -110,8 +110,9 @@ impl PyPlayer {
 
     /// ts_recv of the next record to apply, None at the end.
     #[getter]
-    fn next_ts_recv(&self) -> Option<u64> {
-        lock(&self.player).next_ts_recv()
+    fn next_ts_recv(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        py.detach(|| lock(&self.player).next_ts_recv())
+            .map_err(to_py)
     }
 
     #[getter]

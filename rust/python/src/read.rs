@@ -104,13 +104,8 @@ pub fn export_depth_jsonl<'py>(
     }
 }
 
-#[pyfunction]
-pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
-    let source = source.as_source();
-    let info = py
-        .detach(move || mbo_fast_core::info::info(source))
-        .map_err(to_py)?;
-    let meta = &info.metadata;
+/// A DBN header's fields as a dict (`info()["metadata"]`, stored sources).
+pub fn metadata_dict<'py>(py: Python<'py>, meta: &dbn::Metadata) -> PyResult<Bound<'py, PyDict>> {
     let metadata = PyDict::new(py);
     metadata.set_item("version", meta.version)?;
     metadata.set_item("dataset", &meta.dataset)?;
@@ -121,6 +116,16 @@ pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py,
     metadata.set_item("stype_out", meta.stype_out.to_string())?;
     metadata.set_item("ts_out", meta.ts_out)?;
     metadata.set_item("symbols", meta.symbols.clone())?;
+    Ok(metadata)
+}
+
+#[pyfunction]
+pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let source = source.as_source();
+    let info = py
+        .detach(move || mbo_fast_core::info::info(source))
+        .map_err(to_py)?;
+    let metadata = metadata_dict(py, &info.metadata)?;
 
     let by_action = PyDict::new(py);
     for (action, count) in &info.by_action {

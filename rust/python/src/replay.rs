@@ -6,6 +6,7 @@ use mbo_fast_core::playback::Player;
 use mbo_fast_core::snapshot::Stamp;
 use mbo_fast_core::timing::{bucket_bound_ns, HistogramSnapshot};
 use mbo_fast_core::{Recording, Replay};
+
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -23,6 +24,14 @@ pub struct PyReplay {
 }
 
 impl PyReplay {
+    /// A Python cursor over a recording (`Recording.replay()`).
+    pub fn over(recording: Arc<Recording>, replay: Replay) -> Self {
+        PyReplay {
+            recording,
+            replay: Arc::new(Mutex::new(replay)),
+        }
+    }
+
     fn owner(&self) -> Owner {
         Owner::Replay(Arc::clone(&self.replay))
     }
@@ -36,16 +45,15 @@ impl PyReplay {
 #[pymethods]
 impl PyReplay {
     #[new]
-    #[pyo3(signature = (source, checkpoint_every=None, checkpoint_budget=None))]
+    #[pyo3(signature = (source, checkpoint_every=None))]
     fn new(
         py: Python<'_>,
         source: RawSource<'_>,
         checkpoint_every: Option<usize>,
-        checkpoint_budget: Option<usize>,
     ) -> PyResult<Self> {
         let source = source.as_source();
         let replay = py
-            .detach(move || Replay::open(source, checkpoint_every, checkpoint_budget))
+            .detach(move || Replay::open(source, checkpoint_every))
             .map_err(to_py)?;
         Ok(PyReplay {
             recording: Arc::clone(replay.recording()),
@@ -57,16 +65,20 @@ impl PyReplay {
         lock(&self.replay).len()
     }
 
-    /// Records per checkpoint in effect (the interval asked for, doubled as the budget required).
+    /// Records between checkpoints as asked (rounded up to whole blocks); None for a stored
+    /// recording cut elsewhere.
     #[getter]
-    fn checkpoint_every(&self) -> usize {
-        self.recording.checkpoint_every()
+    fn checkpoint_every(&self) -> Option<usize> {
+        self.recording.layout().map(|l| l.checkpoint_every)
     }
 
-    /// `(count, bytes)` of the checkpoints kept (bytes estimated from the books' allocations).
+    /// `(count, bytes)` of the stored checkpoints (bytes 0 when a database holds them).
     #[getter]
-    fn checkpoints(&self) -> (usize, usize) {
-        self.recording.checkpoints()
+    fn checkpoints(&self) -> (usize, u64) {
+        (
+            self.recording.checkpoint_count(),
+            self.recording.stored_size().checkpoints,
+        )
     }
 
     #[getter]
@@ -101,17 +113,19 @@ impl PyReplay {
     }
 
     #[pyo3(signature = (n=1))]
-    fn step(&self, py: Python<'_>, n: usize) -> usize {
+    fn step(&self, py: Python<'_>, n: usize) -> PyResult<usize> {
         let replay = Arc::clone(&self.replay);
-        py.detach(move || lock(&replay).step(n))
+        py.detach(move || lock(&replay).step(n)).map_err(to_py)
     }
 
-    fn rewind(&self) -> PyResult<()> {
-        lock(&self.replay).seek_position(0).map(drop).map_err(to_py)
+    fn rewind(&self, py: Python<'_>) -> PyResult<()> {
+        let replay = Arc::clone(&self.replay);
+        py.detach(move || lock(&replay).seek_position(0).map(drop))
+            .map_err(to_py)
     }
 
     fn book(&self, instrument_id: u32, publisher_id: u16) -> PyResult<PyBook> {
-        let keys = lock(&self.replay).keys().to_vec();
+        let keys = self.recording.keys();
         book_view(&self.owner(), &keys, instrument_id, publisher_id)
     }
 
@@ -140,7 +154,7 @@ impl PyReplay {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let key = snapshot_key(instrument_id, publisher_id)?;
         if let Some((iid, pid)) = key {
-            if !self.recording.keys().contains(&(iid, pid)) {
+            if !self.recording.has_key((iid, pid)) {
                 return Err(PyKeyError::new_err(format!(
                     "no book for instrument_id={iid}, publisher_id={pid}"
                 )));
@@ -150,11 +164,7 @@ impl PyReplay {
         let bytes = py
             .detach(move || {
                 let replay = lock(&replay);
-                let stamp = match replay
-                    .position()
-                    .checked_sub(1)
-                    .and_then(|i| replay.record(i))
-                {
+                let stamp = match replay.last_record() {
                     Some(last) => Stamp {
                         ts_recv: last.ts_recv,
                         ts_event: last.hd.ts_event,
@@ -170,7 +180,7 @@ impl PyReplay {
     /// A streaming cursor for one book, sharing this replay's records and checkpoints.
     #[pyo3(signature = (instrument_id, publisher_id, depth=10))]
     fn player(&self, instrument_id: u32, publisher_id: u16, depth: usize) -> PyResult<PyPlayer> {
-        let recording = Arc::clone(lock(&self.replay).recording());
+        let recording = Arc::clone(&self.recording);
         Player::new(recording, instrument_id, publisher_id, depth)
             .map(PyPlayer::new)
             .map_err(|err| PyKeyError::new_err(err.to_string()))
@@ -188,9 +198,10 @@ impl PyReplay {
     }
 
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
-        let replay = lock(&self.replay);
-        let msg = replay
-            .record(index)
+        let recording = Arc::clone(&self.recording);
+        let msg = py
+            .detach(move || recording.record(index))
+            .map_err(to_py)?
             .ok_or_else(|| PyIndexError::new_err(format!("record index {index} out of range")))?;
         let dict = PyDict::new(py);
         dict.set_item("index", index)?;
