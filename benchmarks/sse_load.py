@@ -154,6 +154,7 @@ def main() -> int:
     ap.add_argument("--status-every", type=float, default=0.25)
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--file", help="DBN file to serve (default: the server's simulated session)")
+    ap.add_argument("--db", help="serve this block store (as it is: no file is imported)")
     ap.add_argument("--instrument-id", type=int, help="default: the first instrument")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="print the result as JSON only")
@@ -167,7 +168,7 @@ def main() -> int:
             "MBO_PORT": str(port),
             "MBO_HOST": "127.0.0.1",
             "MBO_DATA_DIR": tmp,
-            "MBO_DB": os.path.join(tmp, "bench.sqlite3"),
+            "MBO_DB": os.path.abspath(args.db) if args.db else os.path.join(tmp, "bench.sqlite3"),
             "MBO_MAX_STREAMS": str(args.clients + 50),
             "MBO_FRAME_RATE": str(args.frame_rate),
             "MBO_STATUS_EVERY_S": str(args.status_every),
@@ -200,11 +201,12 @@ def main() -> int:
         records = next(i["records"] for i in inst if i["instrument_id"] == iid)
         src = get_json(f"{base}/api/v1/sources")["sources"][0]
         n = int(src["records"])
+        iid_source = f"&source={src['source']}"
         rng = random.Random(args.seed)
         # start anywhere in the first half: every client has data left for the whole run
         urls = [
             f"{base}/api/v1/stream?instrument_id={iid}&depth={args.depth}&speed={args.speed}"
-            f"&from={rng.randrange(0, max(n // 2, 1))}"
+            f"&from={rng.randrange(0, max(n // 2, 1))}{iid_source}"
             for _ in range(args.clients)
         ]
         ramp_s = min(10.0, args.clients / 200)

@@ -1,5 +1,5 @@
 """Server test helpers and fixtures (imported by tests/test_server_*.py): an app over
-CLX5_mbo.dbn with its own database, ready (data loaded, storage written)."""
+CLX5_mbo.dbn with its own database, ready (the file imported into its block store)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,17 @@ def make_config(clx5: Path, db: Path, **over: Any) -> Config:
     }
     fields.update(over)
     return Config(**fields)
+
+
+def stored_source(path: Path, db: Path) -> Any:
+    """`path` imported into a block store at `db`, as the server serves it (a data.Source)."""
+    from mbo_fast.store import SqliteStore
+    from mbo_fast_server.data import source_of
+
+    store = SqliteStore(str(db))
+    imported = store.import_file(str(path))
+    stored = store.source(imported.source_id)
+    return source_of(store, stored)
 
 
 async def ready(app: web.Application) -> None:

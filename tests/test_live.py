@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -352,11 +353,11 @@ def test_gap_default_tolerates_filtered_feeds(clx5_path: Path) -> None:
     assert tolerant.stats()["gaps"] == 0 and tolerant.stats()["stale_books"] == 0
 
 
-async def test_live_records_are_persisted(
+async def test_live_records_are_stored_as_blocks_and_served_as_history(
     make_client: Any, clx5_path: Path, tmp_path: Path
 ) -> None:
-    import sqlite3
-
+    """The live session is a growing source of the block store: stored in blocks while the feed
+    runs, listed with the other sources, and its history answered like any stored source's."""
     data = feed.load([str(clx5_path)])
     pub = feed.Feed(data, rate=200_000)
     _, port = await pub.start("127.0.0.1", 0)
@@ -367,35 +368,40 @@ async def test_live_records_are_persisted(
         await _until(lambda: live.persisted == len(data), timeout=20)
         status = await (await client.get("/api/v1/live/status")).json()
         assert status["persisted"] == len(data)
+        await _until(lambda: live.source is not None and live.source.books, timeout=5)
     finally:
         await pub.close()
-    from mbo_fast_server.storage import MBO_DTYPE
-
+    sid = live.db_source_id
+    sources = (await (await client.get("/api/v1/sources")).json())["sources"]
+    (session,) = [s for s in sources if s["source"] == sid]
+    assert (session["kind"], session["records"]) == ("live", len(data))
+    assert session["name"] == f"tcp://127.0.0.1:{port}"
+    # every record, in order, as the file has it
     recs = mbo_fast.read_records(str(clx5_path))
+    page = await (await client.get(f"/api/v1/records?source={sid}&after=-1&limit=10000")).json()
+    assert [r["order_id"] for r in page["items"]] == recs["order_id"][:10_000].tolist()
+    # a book of the live session at an index equals the file's book there
+    doc = await (
+        await client.get(
+            f"/api/v1/book?source={sid}&instrument_id={CLX5_IID}&index=30000&depth=1000"
+        )
+    ).json()
+    replay = mbo_fast.Replay(clx5_path)
+    replay.seek(index=30_000)
+    book = replay.book(CLX5_IID, 1)
+    assert [[lv["price"], lv["size"], lv["count"]] for lv in doc["bids"]] == [
+        list(x) for x in book.levels("B")
+    ]
     with sqlite3.connect(db) as conn:
-        sid, name, n = conn.execute(
-            "SELECT id, name, records FROM sources WHERE sha256 LIKE 'live:%'"
+        blocks = conn.execute(
+            "SELECT count(*), sum(records) FROM blocks WHERE source_id = ?", (sid,)
         ).fetchone()
-        chunks = conn.execute(
-            "SELECT first_idx, records, data FROM live_chunks WHERE source_id = ? "
-            "ORDER BY first_idx",
-            (sid,),
-        ).fetchall()
-    assert name == f"tcp://127.0.0.1:{port}" and n == len(data)
-    assert len(chunks) > 1  # written in batches while the feed ran
-    assert [c[0] for c in chunks] == [sum(c[1] for c in chunks[:i]) for i in range(len(chunks))]
-    rows = np.frombuffer(b"".join(c[2] for c in chunks), dtype=MBO_DTYPE)
-    for col in ("ts_recv", "order_id", "price", "size", "action", "side", "sequence"):
-        assert rows[col].tolist() == recs[col].tolist(), col
-    again = await client.server.app[STATE].storage.live_records(sid)
-    assert len(again) == len(data)
+    assert blocks[0] > 1 and blocks[1] == len(data)  # stored in batches while the feed ran
 
 
-async def test_a_ts_out_live_feed_is_persisted_whole(aiohttp_client: Any, tmp_path: Path) -> None:
-    """A feed with ts_out (64-byte records): every record is stored as received, counted as one
-    record (the count and ts_recv range come from the core), and reads back through the core."""
-    import sqlite3
-
+async def test_a_ts_out_live_feed_is_stored_whole(aiohttp_client: Any, tmp_path: Path) -> None:
+    """A feed with ts_out (64-byte records): every record is stored (as its 56-byte MBO record;
+    the gateway's send time is not kept), counted once, and reads back equal."""
     from mbo_fast_server import create_app
 
     sim = tmp_path / "sim.dbn"
@@ -407,8 +413,7 @@ async def test_a_ts_out_live_feed_is_persisted_whole(aiohttp_client: Any, tmp_pa
     ts_out[:, :56] = recs
     ts_out[:, 0] = 64 // 4
     ts_out[:, 56:] = np.arange(len(recs), dtype="<u8").view(np.uint8).reshape(-1, 8)
-    ts_out_body = ts_out.tobytes()
-    stream = metadata_bytes(3, ts_out=True) + ts_out_body
+    stream = metadata_bytes(3, ts_out=True) + ts_out.tobytes()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(stream)
@@ -427,27 +432,16 @@ async def test_a_ts_out_live_feed_is_persisted_whole(aiohttp_client: Any, tmp_pa
         live = _live(client)
         await _until(lambda: live.persisted == len(recs), timeout=20)
         assert live.persist_dropped == 0 and live.market.stats()["records"] == len(recs)
-        sid = live.db_source_id
-        again = await client.server.app[STATE].storage.live_records(sid)
+        source = live.source
     finally:
         server.close()
-    with sqlite3.connect(db) as conn:
-        chunks = conn.execute(
-            "SELECT first_idx, records, ts_recv_first, ts_recv_last, data FROM live_chunks "
-            "WHERE source_id = ? ORDER BY first_idx",
-            (sid,),
-        ).fetchall()
-        (stored,) = conn.execute("SELECT records FROM sources WHERE id = ?", (sid,)).fetchone()
-    assert stored == len(recs) == sum(c[1] for c in chunks)
-    assert b"".join(c[4] for c in chunks) == ts_out_body  # whole records, byte for byte
+    assert source is not None and len(source.recording) == len(recs)
     want = mbo_fast.read_records(plain)
-    at = 0
-    for first, n, ts_first, ts_last, data in chunks:
-        assert first == at and len(data) == 64 * n
-        assert (ts_first, ts_last) == (want["ts_recv"][at], want["ts_recv"][at + n - 1])
-        at += n
-    for name, col in want.items():
-        assert again[name].tolist() == col.tolist(), name
+    items, rows, _ = source.recording.page("records", limit=len(recs))
+    got = json.loads(items)
+    assert rows == len(recs)
+    for name in ("ts_recv", "order_id", "size", "sequence", "instrument_id"):
+        assert [r[name] for r in got] == want[name].tolist(), name
 
 
 class _FakeLive:

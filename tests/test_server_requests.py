@@ -143,7 +143,6 @@ async def test_out_of_range_and_near_misses(sim_client: Any, url: str, parameter
         ("/api/v1/sim/orders?index=", "index"),
         ("/api/v1/export?source=", "source"),
         ("/api/v1/consolidated?instrument_id=1&depth=", "depth"),
-        ("/api/v1/stored/book?db_source=1&instrument_id=1&index=", "index"),
         (STREAM + "&from=", "from"),
         ("/api/v1/stream?instrument_id=1&speed=", "speed"),
     ],

@@ -175,7 +175,7 @@ def _refused_by_the_http_parser(response: Any) -> bool:
 # The ids that exist in the simulated session (instrument 1 of publisher 1, source 0, stored
 # source 1, 3,000 records): schema-valid random ids are almost never these, so every other
 # positive case gets them, to go past the lookups into the handlers' real work.
-KNOWN = {"instrument_id": 1, "publisher_id": 1, "source": 0, "db_source": 1}
+KNOWN = {"instrument_id": 1, "publisher_id": 1, "source": 1}
 RECORDS = int(SERVER_ENV["MBO_SIM_RECORDS"])
 
 

@@ -1,4 +1,4 @@
-"""Server: SSE playback (resume, slow clients, shutdown), storage idempotence and restarts."""
+"""Server: SSE playback (resume, slow clients, shutdown) over stored blocks, and SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,12 +15,20 @@ from typing import Any
 
 import pytest
 
-from server_helpers import CLX5_IID, make_client, make_config, read_events, ready  # noqa: F401
+from player_model import PlayerModel
+from server_helpers import (  # noqa: F401
+    CLX5_IID,
+    make_client,
+    make_config,
+    read_events,
+    ready,
+    stored_source,
+)
 
 mbo_fast = pytest.importorskip("mbo_fast")
 from mbo_fast_server import create_app  # noqa: E402
 from mbo_fast_server.state import STATE  # noqa: E402
-from mbo_fast_server.stream import PyPlayer, make_player  # noqa: E402
+from mbo_fast_server.stream import make_player  # noqa: E402
 
 STREAM = f"/api/v1/stream?instrument_id={CLX5_IID}&depth=5"
 
@@ -77,15 +85,12 @@ async def test_stream_from_time_and_paced(make_client: Any, clx5_path: Path) -> 
     assert status and status[-1]["done"] and status[-1]["position"] == 38_212
 
 
-async def test_python_player_matches_native(clx5_path: Path, tmp_path: Path) -> None:
-    app = create_app(make_config(clx5_path, tmp_path / "db.sqlite3"))
-    from mbo_fast_server.data import load_source
-
-    src = load_source(0, str(clx5_path))
+async def test_the_player_over_stored_blocks_matches_the_model(
+    clx5_path: Path, tmp_path: Path
+) -> None:
+    src = stored_source(clx5_path, tmp_path / "db.sqlite3")
     native = make_player(src, CLX5_IID, 1, 5)
-    if isinstance(native, PyPlayer):
-        pytest.skip("the core has no Player")
-    py = PyPlayer(src, CLX5_IID, 1, 5)
+    py = PlayerModel(str(clx5_path), CLX5_IID, 1, 5)
 
     def norm(frames: list[Any]) -> list[Any]:
         return [(e, i, json.loads(d)) for e, i, d in frames]
@@ -97,7 +102,6 @@ async def test_python_player_matches_native(clx5_path: Path, tmp_path: Path) -> 
     for target in (1300, 5000, 5001, 17_777, 38_211):
         assert norm(native.advance(until_index=target)) == norm(py.advance(until_index=target))
         assert (native.index, native.position, native.done) == (py.index, py.position, py.done)
-    del app
 
 
 async def _raw_stream(port: int, path: str) -> socket.socket:
@@ -134,13 +138,12 @@ async def test_slow_client_does_not_delay_a_fast_one(make_client: Any) -> None:
 
 async def test_overflow_drops_backlog_and_resyncs(clx5_path: Path, tmp_path: Path) -> None:
     """A client whose writer does not drain: its backlog is replaced by a fresh snapshot."""
-    from mbo_fast_server.data import load_source
     from mbo_fast_server.state import AppState
     from mbo_fast_server.stream import StreamSession
 
     app = create_app(make_config(clx5_path, tmp_path / "db.sqlite3", frame_rate=200.0))
     state: AppState = app[STATE]
-    src = load_source(0, str(clx5_path))
+    src = stored_source(clx5_path, tmp_path / "store.sqlite3")
     player = make_player(src, CLX5_IID, 1, 5)
     player.seek(index=0)
     session = StreamSession(
@@ -172,50 +175,7 @@ async def test_shutdown_while_streaming(
     await closing
     assert rest[-1]["event"] == "shutdown"
     assert time.monotonic() - t0 < 2.0
-    assert app[STATE].storage is not None and not app[STATE].storage.is_open
-
-
-async def test_reload_is_idempotent_and_restart_keeps_everything(
-    make_client: Any, clx5_path: Path, tmp_path: Path, aiohttp_client: Any
-) -> None:
-    db = tmp_path / "shared.sqlite3"
-    # the same file twice in one configuration, then the same database again: stored once
-    app = create_app(make_config(clx5_path, db, files=(str(clx5_path), str(clx5_path))))
-    client = await aiohttp_client(app)
-    await ready(app)
-    t0 = time.monotonic()
-    counts = await app[STATE].storage.counts()  # type: ignore[union-attr]
-    assert counts == {"sources": 1, "records": 38_212, "bbo": 32_053, "trades": 1_599}
-    first_page = await (await client.get("/api/v1/records?limit=50&after=100")).json()
-    await client.close()
-    del t0
-    for _ in range(2):  # restarts over the same database
-        app = create_app(make_config(clx5_path, db))
-        client = await aiohttp_client(app)
-        await ready(app)
-        assert await app[STATE].storage.counts() == counts  # type: ignore[union-attr]
-        page = await (await client.get("/api/v1/records?limit=50&after=100")).json()
-        assert page == first_page
-        metrics = await (await client.get("/metrics")).text()
-        assert 'mbo_storage_rows_written_total{table="records"}' not in metrics
-        await client.close()
-
-
-async def test_storage_write_is_fast(clx5_path: Path, tmp_path: Path) -> None:
-    from mbo_fast_server.data import load_source
-    from mbo_fast_server.metrics import Metrics
-    from mbo_fast_server.storage import Storage
-
-    src = load_source(0, str(clx5_path))
-    storage = Storage(str(tmp_path / "t.sqlite3"), Metrics())
-    await storage.open()
-    t0 = time.perf_counter()
-    _, written = await storage.persist(src)
-    elapsed = time.perf_counter() - t0
-    assert written
-    assert elapsed < (3.0 if os.environ.get("CI") else 1.0), elapsed  # target < 1 s
-    assert (await storage.persist(src))[1] is False
-    await storage.close()
+    assert app[STATE].store is not None and app[STATE].store.closed
 
 
 def test_cli_serve_sigterm(clx5_path: Path, tmp_path: Path) -> None:

@@ -325,7 +325,7 @@ def test_dropped_connection_reconnects_and_resumes(page: Any, server: ServerThre
 def test_consolidated_view_in_the_selector(page: Any) -> None:
     options = page.locator("#book-select option").all_inner_texts()
     assert any("consolidated" in o for o in options), options
-    page.select_option("#book-select", f"{CLX5_IID}:c:0")
+    page.select_option("#book-select", f"{CLX5_IID}:c:1")
     wait_js(page, "window.__mbo.store.get().sel.consolidated === true")
     seek_index(page, SEEK_INDEX)
     wait_js(page, "document.querySelector('#ladder').dataset.mode === 'consolidated'")
@@ -341,7 +341,7 @@ def test_consolidated_view_in_the_selector(page: Any) -> None:
     wait_js(page, f"window.__mbo.store.get().frame.index === {nxt}")
     assert ladder_best(page, "B") == (doc["bids"][0]["price"], str(doc["bids"][0]["size"]))
     shot(page, "consolidated")
-    page.select_option("#book-select", f"{CLX5_IID}:1:0")
+    page.select_option("#book-select", f"{CLX5_IID}:1:1")
     wait_js(page, "window.__mbo.store.get().sel.consolidated === false")
     wait_js(page, "document.querySelector('#ladder').dataset.mode === 'book'")
     assert page.errors == []

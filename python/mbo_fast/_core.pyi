@@ -32,6 +32,7 @@ def read_depth_columns(
 ) -> _Columns:
     """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
     memory the process can get."""
+
 def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
     order_id, price, size, flags, action, side, sequence, channel_id); action and side are
@@ -207,6 +208,8 @@ class Recording:
     def keys(self) -> list[tuple[int, int]]: ...
     def append(self, meta: _BlockMeta, checkpoint: bool, keys: list[tuple[int, int]]) -> None: ...
     def position_at_ts(self, ts: int) -> int: ...
+    def timings(self) -> dict[str, dict[str, Any]]:
+        """Latency histograms of every cursor and player over this recording."""
     def replay(self, instrument_id: int | None = None, publisher_id: int | None = None) -> Replay:
         """A cursor at position 0 over every book, or over one book only (faster)."""
     def page(

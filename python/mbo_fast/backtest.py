@@ -93,6 +93,20 @@ class Backtest:
         bt._inner = _core.Backtest.from_replay(replay._inner, position, latency_ns)
         return bt
 
+    @classmethod
+    def from_recording(
+        cls, recording: _core.Recording, *, position: int = 0, latency_ns: int = 0
+    ) -> Backtest:
+        """`from_replay` over a recording (e.g. a stored source's, `SqliteStore.recording`):
+        started from its checkpoint at or before `position`, its blocks read on demand."""
+        if latency_ns < 0:
+            raise ValueError("latency_ns must be >= 0")
+        if position < 0:
+            raise ValueError("position must be >= 0")
+        bt = cls.__new__(cls)
+        bt._inner = _core.Backtest.from_replay(recording.replay(), position, latency_ns)
+        return bt
+
     def __len__(self) -> int:
         return len(self._inner)
 

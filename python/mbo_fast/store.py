@@ -129,6 +129,7 @@ class Imported:
     stored: bool  # False: the store had it already (or another import stored it meanwhile)
     records: int
     seconds: float
+    blocks: int = 0  # blocks written by this import
 
 
 class BlockStore(Protocol):
@@ -255,6 +256,10 @@ class SqliteStore:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         if self._closed:
@@ -390,6 +395,82 @@ class SqliteStore:
         return fetch
 
     # ------------------------------------------------------------------------------------------
+    # live sessions
+
+    def begin_live(
+        self,
+        name: str,
+        *,
+        block_records: int = BLOCK_RECORDS,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> int:
+        """A new live session (state `live`, visible at once and growing): its source id."""
+        now = time.time_ns()
+        with self._transaction("cannot start a live session") as conn:
+            cur = conn.execute(
+                "INSERT INTO sources (sha256, name, kind, state, file_bytes, records, "
+                "block_records, checkpoint_every, created_ns, owner, heartbeat_ns) "
+                "VALUES (?, ?, 'live', 'live', 0, 0, ?, ?, ?, ?, ?)",
+                (f"live:{name}:{now}", name, block_records, checkpoint_every, now, _owner(), now),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def append_live(
+        self,
+        source_id: int,
+        blocks: list[tuple[tuple[int, int, int, int, int], bytes, bytes | None]],
+        books: list[tuple[int, int, int, int, int, int]],
+    ) -> int:
+        """Store a live session's next blocks and its books' statistics so far, in one
+        transaction. Returns the records stored in all."""
+        with self._transaction("cannot store live blocks") as conn:
+            conn.executemany(
+                "INSERT INTO blocks (source_id, first_index, records, ts_first, ts_last, "
+                "ts_max, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(source_id, *meta, data, ckpt) for meta, data, ckpt in blocks],
+            )
+            conn.executemany(
+                "INSERT INTO source_books (source_id, instrument_id, publisher_id, records, "
+                "trades, ts_first, ts_last) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source_id, instrument_id, publisher_id) DO UPDATE SET "
+                "records = excluded.records, trades = excluded.trades, "
+                "ts_last = excluded.ts_last",
+                [(source_id, *book) for book in books],
+            )
+            row = conn.execute(
+                "SELECT coalesce(sum(records), 0), min(ts_first), max(ts_max) FROM blocks "
+                "WHERE source_id = ?",
+                (source_id,),
+            ).fetchone()
+            conn.execute(
+                "UPDATE sources SET records = ?, ts_first = ?, ts_last = ?, heartbeat_ns = ? "
+                "WHERE id = ?",
+                (row[0], row[1], row[2], time.time_ns(), source_id),
+            )
+            return int(row[0])
+
+    def finish_live(self, source_id: int) -> None:
+        """The session ended: its source is complete (no longer growing)."""
+        with self._transaction("cannot end a live session") as conn:
+            conn.execute(
+                "UPDATE sources SET state = 'complete', completed_ns = ?, owner = NULL "
+                "WHERE id = ? AND state = 'live'",
+                (time.time_ns(), source_id),
+            )
+
+    def end_abandoned_live(self) -> int:
+        """Live sessions whose process stopped writing (killed) end where their blocks do."""
+        cutoff = time.time_ns() - int(STALE_IMPORT_S * 1e9)
+        with self._transaction("cannot end abandoned live sessions") as conn:
+            cur = conn.execute(
+                "UPDATE sources SET state = 'complete', completed_ns = heartbeat_ns, "
+                "owner = NULL WHERE state = 'live' AND heartbeat_ns < ?",
+                (cutoff,),
+            )
+            return int(cur.rowcount)
+
+    # ------------------------------------------------------------------------------------------
     # imports
 
     def import_file(
@@ -421,8 +502,10 @@ class SqliteStore:
             assert found is not None
             return Imported(found.id, False, found.records, time.perf_counter() - t0)
         source_id, skip, block_records, checkpoint_every = claim
-        records = self._fill(source_id, path, skip, block_records, checkpoint_every, progress)
-        return Imported(source_id, True, records, time.perf_counter() - t0)
+        records, blocks = self._fill(
+            source_id, path, skip, block_records, checkpoint_every, progress
+        )
+        return Imported(source_id, True, records, time.perf_counter() - t0, blocks)
 
     def _claim(
         self,
@@ -485,16 +568,25 @@ class SqliteStore:
         block_records: int,
         checkpoint_every: int,
         progress: Callable[[int], None] | None,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """(records, blocks written)."""
         imp = _core.BlockImport(path, block_records, checkpoint_every, skip)
+        blocks = 0
+
+        def counted() -> Iterator[tuple[tuple[int, int, int, int, int], bytes, bytes | None]]:
+            nonlocal blocks
+            for block in imp:
+                blocks += 1
+                yield block
+
         try:
-            self._store_blocks(source_id, skip, imp, progress)
+            self._store_blocks(source_id, skip, counted(), progress)
             summary = imp.summary()
         finally:
             imp.close()
         assert summary is not None
         self._complete(source_id, summary)
-        return int(summary["records"])
+        return int(summary["records"]), blocks
 
     def _store_blocks(
         self,

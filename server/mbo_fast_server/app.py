@@ -12,18 +12,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from mbo_fast import _core
+from mbo_fast.errors import DecodeError, StoreError
+from mbo_fast.store import SqliteStore
+
 from . import docs, guards, sim, ui
 from .config import Config
 from .connections import LINGER_S, request_limits
 from .consolidated import routes as consolidated_routes
-from .data import LookupFailed, load_all
+from .data import Catalog, LookupFailed, configured_paths, source_of
 from .live import routes as live_routes
 from .logs import Handler, request_id_middleware
 from .metrics import Metrics
 from .routes import ParamError, routes
 from .state import STATE, AppState
-from .storage import Storage
-from .stream import native_player_available
 
 log = logging.getLogger("mbo_fast_server")
 # on shutdown, streams and exports get this long to end before their connections are aborted
@@ -60,6 +62,22 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         metrics.errors.labels("not_found" if status == 404 else "bad_request").inc()
         return web.json_response({"error": str(exc), "parameter": exc.parameter}, status=status)
+    except StoreError as exc:  # the database failed: history is unavailable, the rest goes on
+        status = 503
+        metrics.errors.labels("store").inc()
+        log.warning("store unavailable: %s", exc, extra={"route": _route_name(request)})
+        return web.json_response(
+            {"error": f"the block store is unavailable: {exc}", "parameter": None},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    except DecodeError as exc:  # a stored block failed its checks: names the source and block
+        status = 500
+        metrics.errors.labels("corrupt").inc()
+        log.error("corrupt stored data: %s", exc, extra={"route": _route_name(request)})
+        return web.json_response(
+            {"error": f"corrupt stored data: {exc}", "parameter": None}, status=500
+        )
     except web.HTTPException as exc:
         status = exc.status
         if status < 400:
@@ -82,35 +100,37 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         )
 
 
-async def _load(app: web.Application) -> None:
+async def _import(app: web.Application) -> None:
+    """Store the configured files (skipped when already stored; the Databento download and the
+    default session made first), one at a time on the import thread, adding each to the catalog
+    as it completes; ready once all are in."""
     state = app[STATE]
-    cfg = state.config
     loop = asyncio.get_running_loop()
+    store, catalog = state.store, state.catalog
+    assert store is not None and catalog is not None
     try:
-        t0 = time.perf_counter()
-        catalog = await loop.run_in_executor(state.executor, load_all, cfg)
-        state.catalog = catalog
-        state.metrics.rust_timings.replays = [s.replay for s in catalog.sources]
-        state.metrics.sources_loaded.set(len(catalog.sources))
-        state.metrics.records_processed.labels("load").inc(sum(len(s) for s in catalog.sources))
-        log.info(
-            "data loaded",
-            extra={
-                "sources": [s.summary() for s in catalog.sources],
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
+        paths = await loop.run_in_executor(
+            state.import_executor, configured_paths, state.config, store
         )
-        assert state.storage is not None
-        for src in catalog.sources:
-            t1 = time.perf_counter()
-            sid, written = await state.storage.persist(src)
+        for path in paths:
+            t0 = time.perf_counter()
+            imported = await loop.run_in_executor(state.import_executor, store.import_file, path)
+            state.metrics.storage_seconds.labels("import").observe(imported.seconds)
+            state.metrics.storage_rows.labels("import").inc(imported.blocks)
+            stored = await loop.run_in_executor(state.executor, store.source, imported.source_id)
+            assert stored is not None
+            src = source_of(store, stored)
+            catalog.add(src)
+            state.metrics.sources_loaded.set(len(catalog.by_id))
+            if imported.stored:
+                state.metrics.records_processed.labels("import").inc(imported.records)
             log.info(
-                "source stored" if written else "source already stored",
+                "source imported" if imported.stored else "source already stored",
                 extra={
+                    "file": os.path.basename(path),
                     "source": src.id,
-                    "db_id": sid,
-                    "sha256": src.sha256,
-                    "seconds": round(time.perf_counter() - t1, 3),
+                    "records": imported.records,
+                    "seconds": round(time.perf_counter() - t0, 3),
                 },
             )
         state.persisted = True
@@ -127,28 +147,25 @@ async def _load(app: web.Application) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     cfg = state.config
-    log.info(
-        "starting",
-        extra={
-            "config": cfg.public(),
-            "player": "rust" if native_player_available() else "python stand-in",
-        },
-    )
-    if not cfg.files and not cfg.databento:
-        import mbo_fast
-
-        log.info(
-            "default data: simulator session"
-            if hasattr(mbo_fast, "simulate")
-            else "default data: mbo_fast.simulate is missing; pass --file"
-        )
+    log.info("starting", extra={"config": cfg.public()})
+    _core.set_block_cache_budget(cfg.cache_mb << 20)  # the first recording fixes it
+    loop = asyncio.get_running_loop()
     os.makedirs(os.path.dirname(os.path.abspath(cfg.db_path)), exist_ok=True)
-    storage = Storage(
-        cfg.db_path, state.metrics, cfg.storage_batch_rows, cfg.storage_checkpoint_every
+    store = await loop.run_in_executor(state.import_executor, SqliteStore, cfg.db_path)
+    state.store = store
+    abandoned = await loop.run_in_executor(state.import_executor, store.end_abandoned_live)
+    if abandoned:
+        log.info("live sessions of a stopped server ended", extra={"sources": abandoned})
+    stored = await loop.run_in_executor(state.executor, store.sources)
+    catalog = Catalog([source_of(store, s) for s in stored])
+    state.catalog = catalog
+    state.metrics.sources_loaded.set(len(catalog.by_id))
+    state.metrics.rust_timings.recordings = lambda: [s.recording for s in catalog.sources]
+    log.info(
+        "serving the store",
+        extra={"db": cfg.db_path, "sources": [s.summary() for s in catalog.sources]},
     )
-    await storage.open()
-    state.storage = storage
-    state.tasks.append(asyncio.create_task(_load(app)))
+    state.tasks.append(asyncio.create_task(_import(app)))
     if cfg.live:
         from .live import LiveIngest
 
@@ -161,7 +178,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await storage.close()  # pending writes finish first (one FIFO writer)
+    # an import still running stops at its next block (its source stays invisible, resumed by
+    # the next start); the store closes once the import thread is done with it
+    state.import_executor.shutdown(wait=True, cancel_futures=True)
+    store.close()
     state.executor.shutdown(wait=False, cancel_futures=True)
     log.info("stopped")
 

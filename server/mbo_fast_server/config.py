@@ -89,11 +89,11 @@ class Config:
     max_connections: int = 1_000
     idle_timeout_s: float = 15.0
     body_timeout_s: float = 10.0
-    # storage
-    storage_batch_rows: int = 20_000
-    # a snapshot of every book after each this many records of a file (stored-book queries
-    # apply at most this many records after one); changing it affects newly stored files only
-    storage_checkpoint_every: int = 1_024
+    # the block store: decoded blocks kept in memory (one budget for the process), and the
+    # records between checkpoints of every book in newly imported data (a random seek applies at
+    # most that many records; more often costs more room)
+    cache_mb: int = 256
+    checkpoint_every: int = 32_768
     shutdown_timeout_s: float = 1.0
 
     @property
@@ -270,8 +270,8 @@ def _validate(cfg: Config) -> Config:
         ("max_request_bytes", cfg.max_request_bytes >= 1024, "must be >= 1024"),
         ("sim_records", cfg.sim_records >= 1, "must be >= 1"),
         ("sim_seed", cfg.sim_seed >= 0, "must be >= 0"),
-        ("storage_batch_rows", cfg.storage_batch_rows >= 1, "must be >= 1"),
-        ("storage_checkpoint_every", cfg.storage_checkpoint_every >= 1, "must be >= 1"),
+        ("cache_mb", 16 <= cfg.cache_mb <= 1 << 20, "must be in 16..1048576"),
+        ("checkpoint_every", 4096 <= cfg.checkpoint_every <= 1 << 24, "must be in 4096..16777216"),
         ("shutdown_timeout_s", 0 <= cfg.shutdown_timeout_s <= 10, "must be in 0..10"),
         (
             "log_level",

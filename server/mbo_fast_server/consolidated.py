@@ -1,8 +1,8 @@
 """`GET /api/v1/consolidated`: one instrument's book summed over all its publishers.
 
-Each publisher's book comes from the source's `Replay` cursor at the same index (or ts); the top
-`depth` levels of every publisher are enough for the consolidated top `depth` (a price among the
-consolidated best `depth` is among the best `depth` of each publisher quoting it)."""
+Each publisher's book comes from a cursor over the source's blocks at the same index (or ts);
+the top `depth` levels of every publisher are enough for the consolidated top `depth` (a price
+among the consolidated best `depth` is among the best `depth` of each publisher quoting it)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .data import LookupFailed, Source
-from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, _run, _state, _ts
+from .data import LookupFailed, Source, seek
+from .routes import I64, U32, ParamError, _catalog, _check_known, _int, _json, _run, _state, _ts
 
 routes = web.RouteTableDef()
 
@@ -36,27 +36,21 @@ def consolidated_at(
 ) -> dict[str, Any]:
     """Blocking (call it in an executor)."""
     pids = sorted(pid for (iid, pid) in src.books if iid == instrument_id)
-    with src.lock:
-        replay = src.replay
-        if index is not None:
-            replay.seek(index=index)
-        elif ts is not None:
-            replay.seek(ts=ts)
-        else:
-            replay.seek(index=len(replay) - 1)
-        position = replay.position
-        bids: list[list[Level]] = []
-        asks: list[list[Level]] = []
-        present: list[int] = []
-        for pid in pids:
-            try:
-                book = replay.book(instrument_id, pid)
-            except KeyError:  # no record of this book applied yet
-                continue
-            present.append(pid)
-            bids.append([tuple(x) for x in book.levels("B", depth)])  # type: ignore[misc]
-            asks.append([tuple(x) for x in book.levels("A", depth)])  # type: ignore[misc]
-        ts_recv = replay.ts_recv
+    replay = src.recording.replay()
+    seek(replay, index, ts)
+    position = replay.position
+    seen = {(b.instrument_id, b.publisher_id) for b in replay.books()}
+    bids: list[list[Level]] = []
+    asks: list[list[Level]] = []
+    present: list[int] = []
+    for pid in pids:
+        if (instrument_id, pid) not in seen:  # no record of this book applied yet
+            continue
+        book = replay.book(instrument_id, pid)
+        present.append(pid)
+        bids.append([tuple(x) for x in book.levels("B", depth)])  # type: ignore[misc]
+        asks.append([tuple(x) for x in book.levels("A", depth)])  # type: ignore[misc]
+    ts_recv = replay.ts_recv
     out_bids = merge_levels(bids, "B", depth)
     out_asks = merge_levels(asks, "A", depth)
     symbol = src.books[(instrument_id, pids[0])].symbol if pids else None
@@ -79,13 +73,11 @@ def consolidated_at(
 
 def _source_of(request: web.Request, iid: int) -> Source:
     cat = _catalog(request)
-    sid = _int(request, "source", hi=U16)
-    if sid is not None and sid >= len(cat.sources):
-        raise LookupFailed(404, "source", f"no source {sid}")
+    sid = _int(request, "source", hi=I64)
     holders = [
         s
-        for s in cat.sources
-        if (sid is None or s.id == sid) and any(i == iid for (i, _) in s.books)
+        for s in ([cat.get(sid)] if sid is not None else cat.sources)
+        if any(i == iid for (i, _) in s.books)
     ]
     if not holders:
         raise LookupFailed(404, "instrument_id", f"no instrument {iid}")

@@ -1,20 +1,23 @@
-"""Loaded data sources: for each file a `mbo_fast.Replay` (records in memory, fast seeks), its
-`mbo_fast.info`, and per book (instrument_id, publisher_id) the symbol, record count and time
-range. Only paths from the configuration are ever opened; requests name sources by number."""
+"""What the server serves: every stream in its block store (`mbo_fast.store`), each a
+`Recording` whose blocks are read from the database on demand through the process's bounded
+cache, with its books (symbol, record and trade counts, time range) from the store. Nothing is
+held per record, so a source of any size costs the same memory; a restart serves what the
+database holds at once.
+
+Configured files (and the simulator's default session) are imported into the store first
+(`mbo_fast.store.SqliteStore.import_file`: skipped when the same content is stored already).
+Requests name sources by their store id; only paths from the configuration are ever opened."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
-import threading
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 import mbo_fast
+from mbo_fast import _core
+from mbo_fast.store import SqliteStore, StoredSource
 
 from .config import Config
 
@@ -37,98 +40,71 @@ class BookInfo:
 
 @dataclasses.dataclass
 class Source:
-    id: int  # position in the configuration's list: what requests name
-    path: str
+    id: int  # the store's source id: what requests name
     name: str
     sha256: str
-    size: int
-    info: dict[str, Any]
-    replay: mbo_fast.Replay
-    records: dict[str, NDArray[Any]]
+    kind: str  # "file" or "live"
+    dataset: str | None
+    file_bytes: int
+    stored_bytes: int
+    recording: _core.Recording
     books: dict[tuple[int, int], BookInfo]
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    ts_first: int | None = None
+    ts_last: int | None = None
 
     def __len__(self) -> int:
-        return len(self.replay)
+        return len(self.recording)
 
     @property
     def ts_range(self) -> tuple[int, int] | None:
-        ts = self.records["ts_recv"]
-        return (int(ts[0]), int(ts[-1])) if len(ts) else None
+        if self.ts_first is None or self.ts_last is None:
+            return None
+        return (self.ts_first, self.ts_last)
 
     def summary(self) -> dict[str, Any]:
         rng = self.ts_range
-        meta = self.info.get("metadata") or {}
         return {
             "source": self.id,
             "name": self.name,
+            "kind": self.kind,
             "sha256": self.sha256,
-            "bytes": self.size,
+            "bytes": self.file_bytes,
+            "stored_bytes": self.stored_bytes,
             "records": len(self),
-            "dataset": meta.get("dataset"),
+            "dataset": self.dataset,
             "ts_recv_first": rng[0] if rng else None,
             "ts_recv_last": rng[1] if rng else None,
             "books": len(self.books),
         }
 
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _symbols(info: dict[str, Any], instrument_ids: list[int]) -> dict[int, str | None]:
-    mapped = {int(k): str(v) for k, v in (info.get("instruments") or {}).items()}
-    meta_symbols = (info.get("metadata") or {}).get("symbols") or []
-    out: dict[int, str | None] = {}
-    for iid in instrument_ids:
-        sym = mapped.get(iid)
-        if sym is None and len(instrument_ids) == 1 and len(meta_symbols) == 1:
-            sym = str(meta_symbols[0])  # e.g. the simulator's single instrument
-        out[iid] = sym
-    return out
+    def update_books(self, books: list[tuple[int, int, int, int, int, int]]) -> None:
+        """A growing (live) source's books so far: (iid, pid, records, trades, ts_first,
+        ts_last) each."""
+        for iid, pid, n, trades, t0, t1 in books:
+            info = self.books.get((iid, pid))
+            symbol = info.symbol if info is not None else None
+            self.books[(iid, pid)] = BookInfo(iid, pid, symbol, n, trades, t0, t1)
+            self.ts_first = t0 if self.ts_first is None else min(self.ts_first, t0)
+            self.ts_last = t1 if self.ts_last is None else max(self.ts_last, t1)
 
 
-def load_source(source_id: int, path: str) -> Source:
-    """Open one DBN file (blocking: call it in an executor)."""
-    info = mbo_fast.info(path)
-    replay = mbo_fast.Replay(path)
-    records = dict(mbo_fast.read_records(path))
-    iid = records["instrument_id"].astype(np.uint64)
-    pid = records["publisher_id"].astype(np.uint64)
-    key = (iid << np.uint64(16)) | pid
-    books: dict[tuple[int, int], BookInfo] = {}
-    if len(key):
-        uniq, counts = np.unique(key, return_counts=True)
-        is_trade = records["action"] == ord("T")
-        ts = records["ts_recv"]
-        symbols = _symbols(info, sorted({int(k) >> 16 for k in uniq}))
-        for k, cnt in zip(uniq.tolist(), counts.tolist()):
-            mask = key == k
-            idx = np.flatnonzero(mask)
-            b = (int(k) >> 16, int(k) & 0xFFFF)
-            books[b] = BookInfo(
-                instrument_id=b[0],
-                publisher_id=b[1],
-                symbol=symbols.get(b[0]),
-                records=int(cnt),
-                trades=int(np.count_nonzero(is_trade & mask)),
-                ts_first=int(ts[idx[0]]),
-                ts_last=int(ts[idx[-1]]),
-            )
+def source_of(store: SqliteStore, stored: StoredSource) -> Source:
+    """A stored source as the server serves it (its blocks are read on demand)."""
     return Source(
-        id=source_id,
-        path=path,
-        name=os.path.basename(path),
-        sha256=file_sha256(path),
-        size=os.path.getsize(path),
-        info=info,
-        replay=replay,
-        records=records,
-        books=books,
+        id=stored.id,
+        name=stored.name,
+        sha256=stored.sha256,
+        kind=stored.kind,
+        dataset=stored.dataset,
+        file_bytes=stored.file_bytes,
+        stored_bytes=stored.stored_bytes,
+        recording=store.recording(stored.id),
+        books={
+            (b.instrument_id, b.publisher_id): BookInfo(**dataclasses.asdict(b))
+            for b in stored.books
+        },
+        ts_first=stored.ts_first,
+        ts_last=stored.ts_last,
     )
 
 
@@ -142,8 +118,26 @@ class LookupFailed(Exception):
 
 
 class Catalog:
-    def __init__(self, sources: list[Source]) -> None:
-        self.sources = sources
+    """The sources served, by store id (stored ones at start; imports and live sessions join
+    while the server runs)."""
+
+    def __init__(self, sources: list[Source] | None = None) -> None:
+        self.by_id: dict[int, Source] = {}
+        for src in sources or []:
+            self.add(src)
+
+    @property
+    def sources(self) -> list[Source]:
+        return [self.by_id[k] for k in sorted(self.by_id)]
+
+    def add(self, src: Source) -> None:
+        self.by_id[src.id] = src
+
+    def get(self, source_id: int) -> Source:
+        src = self.by_id.get(source_id)
+        if src is None:
+            raise LookupFailed(404, "source", f"no source {source_id}")
+        return src
 
     def instruments(self) -> list[dict[str, Any]]:
         by_iid: dict[int, dict[str, Any]] = {}
@@ -182,8 +176,8 @@ class Catalog:
         self, instrument_id: int, publisher_id: int | None, source: int | None
     ) -> tuple[Source, int]:
         """The source and publisher of a book named by a request."""
-        if source is not None and not 0 <= source < len(self.sources):
-            raise LookupFailed(404, "source", f"no source {source}")
+        if source is not None:
+            self.get(source)
         candidates = [
             (src, pid)
             for src in self.sources
@@ -220,9 +214,9 @@ def _levels(book: mbo_fast.Book, side: str, depth: int, orders: bool) -> list[di
 
 
 def describe_book(book: mbo_fast.Book | None, depth: int, orders: bool) -> dict[str, Any]:
-    """The state part of a book document (`GET /api/v1/book`, `/api/v1/stored/book`): top
-    `depth` levels per side (with their L3 queues when `orders`), flags and the indicative
-    uncross when crossed. `book` None: the book has no record applied yet (an empty book)."""
+    """The state part of a book document (`GET /api/v1/book`): top `depth` levels per side
+    (with their L3 queues when `orders`), flags and the indicative uncross when crossed. `book`
+    None: the book has no record applied yet (an empty book)."""
     if book is None:
         return {
             "bids": [],
@@ -253,6 +247,16 @@ def describe_book(book: mbo_fast.Book | None, depth: int, orders: bool) -> dict[
     }
 
 
+def seek(replay: _core.Replay, index: int | None, ts: int | None) -> None:
+    """After record `index`, or every record with ts_recv <= `ts`, or (neither) the end."""
+    if index is not None:
+        replay.seek(index=index)
+    elif ts is not None:
+        replay.seek(ts=ts)
+    elif len(replay):
+        replay.seek(index=len(replay) - 1)
+
+
 def book_at(
     src: Source,
     instrument_id: int,
@@ -264,31 +268,24 @@ def book_at(
     orders: bool,
 ) -> dict[str, Any]:
     """The book after record `index` (or after every record with ts_recv <= ts; the end of the
-    data when neither is given). Blocking: call it in an executor."""
-    with src.lock:
-        replay = src.replay
-        if index is not None:
-            replay.seek(index=index)
-        elif ts is not None:
-            replay.seek(ts=ts)
-        else:
-            replay.seek(index=len(replay) - 1)
-        position = replay.position
-        out: dict[str, Any] = {
-            "source": src.id,
-            "instrument_id": instrument_id,
-            "publisher_id": publisher_id,
-            "symbol": src.books[(instrument_id, publisher_id)].symbol,
-            "index": position - 1 if position else None,
-            "position": position,
-            "ts_recv": replay.ts_recv,
-        }
-        try:
-            book: mbo_fast.Book | None = replay.book(instrument_id, publisher_id)
-        except KeyError:  # no record of this book applied yet
-            book = None
-        out.update(describe_book(book, depth, orders))
-        return out
+    data when neither is given), from the source's blocks: a cursor of its own that follows
+    this book only (the checkpoint before the target, then the book's records up to it).
+    Blocking: call it in an executor."""
+    replay = src.recording.replay(instrument_id, publisher_id)
+    seek(replay, index, ts)
+    position = replay.position
+    out: dict[str, Any] = {
+        "source": src.id,
+        "instrument_id": instrument_id,
+        "publisher_id": publisher_id,
+        "symbol": src.books[(instrument_id, publisher_id)].symbol,
+        "index": position - 1 if position else None,
+        "position": position,
+        "ts_recv": replay.ts_recv,
+    }
+    # a book with no record applied yet reads as an empty book
+    out.update(describe_book(replay.book(instrument_id, publisher_id), depth, orders))
+    return out
 
 
 def default_data_path(config: Config) -> str:
@@ -297,10 +294,6 @@ def default_data_path(config: Config) -> str:
     path = os.path.join(config.data_dir, name)
     if os.path.exists(path):
         return path
-    if not hasattr(mbo_fast, "simulate"):
-        raise RuntimeError(
-            "no --file given and this mbo_fast has no simulate(): pass --file PATH (a DBN file)"
-        )
     os.makedirs(config.data_dir, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     log.info(
@@ -312,19 +305,14 @@ def default_data_path(config: Config) -> str:
     return path
 
 
-def load_all(config: Config) -> Catalog:
-    """Every configured source (blocking). Duplicate paths are loaded once."""
+def configured_paths(config: Config, store: SqliteStore) -> list[str]:
+    """The files to import before the server is ready: `files`, the Databento download, and
+    the simulator's default session when neither is given and the store holds nothing yet."""
     paths = list(dict.fromkeys(config.files))
     if config.databento:
         from .databento_source import databento_path
 
         paths.append(databento_path(config))
-    paths = paths or [default_data_path(config)]
-    sources: list[Source] = []
-    for path in paths:
-        src = load_source(len(sources), path)
-        if any(s.sha256 == src.sha256 for s in sources):
-            log.info("skipping a file with the same content", extra={"file": src.name})
-            continue
-        sources.append(src)
-    return Catalog(sources)
+    if not paths and not store.sources():
+        paths.append(default_data_path(config))
+    return paths

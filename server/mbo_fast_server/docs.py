@@ -51,7 +51,7 @@ _TS = _int(0, U64)
 _PRICE = _int(-(2**63), I64)
 _COUNT = _int(0, U64)
 _CHAR = {"type": "string", "minLength": 1, "maxLength": 1}
-_SHA = {"type": "string", "minLength": 1}
+_SOURCE_ID = {**_int(), "description": "the source's id in the block store"}
 
 # times as query parameters: ns since the epoch, or ISO 8601 (UTC unless an offset is given)
 _TIME_PARAM: Schema = {
@@ -115,32 +115,18 @@ _POSITION = {
 }
 _BOOK = _obj(
     {
-        "source": _int(0, U16),
+        "source": _SOURCE_ID,
         "instrument_id": _int(0, U32),
         "publisher_id": _int(0, U16),
         "symbol": {"type": ["string", "null"]},
         **_POSITION,
         **_BOOK_STATE,
-    }
-)
-_STORED_BOOK = _obj(
-    {
-        "db_source": _int(),
-        "name": {"type": "string"},
-        "instrument_id": _int(0, U32),
-        "publisher_id": _int(0, U16),
-        "symbol": {"type": ["string", "null"]},
-        **_POSITION,
-        "checkpoint": _int(),
-        "replayed": _int(),
-        **_BOOK_STATE,
-        "source": _null(_int(0, U16)),
     }
 )
 _SUMMED_LEVEL = _obj({"price": _PRICE, "size": _COUNT, "count": _int(0, U64)})
 _CONSOLIDATED = _obj(
     {
-        "source": _int(0, U16),
+        "source": _SOURCE_ID,
         "instrument_id": _int(0, U32),
         "symbol": {"type": ["string", "null"]},
         "consolidated": {"const": True},
@@ -158,16 +144,20 @@ _SOURCES = _obj(
         "sources": _array(
             _obj(
                 {
-                    "source": _int(0, U16),
+                    "source": _SOURCE_ID,
                     "name": {"type": "string"},
-                    "sha256": _SHA,
-                    "bytes": _int(),
+                    "kind": {"enum": ["file", "live"]},
+                    "sha256": {
+                        "type": "string",
+                        "description": "the file's SHA-256 (hex); a live session: live:URL:ns",
+                    },
+                    "bytes": {**_int(), "description": "the file's size (0: live)"},
+                    "stored_bytes": {**_int(), "description": "its blocks in the store"},
                     "records": _int(),
                     "dataset": {"type": ["string", "null"]},
                     "ts_recv_first": _null(_TS),
                     "ts_recv_last": _null(_TS),
                     "books": _int(),
-                    "db_source": _null(_int()),
                 }
             )
         )
@@ -183,7 +173,7 @@ _INSTRUMENTS = _obj(
                     "symbol": {"type": ["string", "null"]},
                     **_RANGE,
                     "publishers": _array(
-                        _obj({"publisher_id": _int(0, U16), "source": _int(0, U16), **_RANGE})
+                        _obj({"publisher_id": _int(0, U16), "source": _SOURCE_ID, **_RANGE})
                     ),
                 }
             )
@@ -221,6 +211,7 @@ _ITEMS = {
             "side": _CHAR,
             "sequence": _int(0, U32),
             "channel_id": _int(0, 255),
+            "ts_in_delta": _int(-(2**31), 2**31 - 1),
         }
     ),
 }
@@ -229,7 +220,7 @@ _ITEMS = {
 def _page_of(kind: str) -> Schema:
     return _obj(
         {
-            "source": _int(0, U16),
+            "source": _SOURCE_ID,
             "items": _array(_ITEMS[kind]),
             "limit": _int(1),
             "next_after": {
@@ -240,36 +231,6 @@ def _page_of(kind: str) -> Schema:
     )
 
 
-_STORED_SOURCES = _obj(
-    {
-        "sources": _array(
-            _obj(
-                {
-                    "db_source": _int(),
-                    "kind": {"enum": ["file", "live"]},
-                    "name": {"type": "string"},
-                    "sha256": _SHA,
-                    "bytes": _int(),
-                    "records": _int(),
-                    "loaded_at_ns": _int(),
-                    "checkpoint_every": _null(_int(1)),
-                    "checkpoints": _int(),
-                    "books": _array(
-                        _obj(
-                            {
-                                "instrument_id": _int(0, U32),
-                                "publisher_id": _int(0, U16),
-                                "symbol": {"type": ["string", "null"]},
-                                "records": _int(),
-                            }
-                        )
-                    ),
-                    "source": _null(_int(0, U16)),
-                }
-            )
-        )
-    }
-)
 _SIM_ORDER = _obj(
     {
         "id": _int(),
@@ -354,7 +315,7 @@ def _sse(events: list[str]) -> Schema:
 
 _STATUS_TEXT = {
     400: "a bad parameter, body field or header",
-    404: "an unknown id (instrument, publisher, source, stored source)",
+    404: "an unknown id (instrument, publisher, source)",
     413: "the body is larger than max_request_bytes",
     415: "the body is not Content-Type: application/json (UTF-8)",
     421: "the Host header names no host this server answers for (allowed_hosts)",
@@ -429,7 +390,7 @@ def build(cfg: Config) -> dict[str, Any]:
         "publisher_id", "publisher id (needed when the instrument has several)", _int(0, U16)
     )
     source = _param(
-        "source", "source number (needed when several sources hold the instrument)", _int(0, U16)
+        "source", "source id (needed when several sources hold the instrument)", _SOURCE_ID
     )
     book = [iid, pid, source]
     index = _param("index", "record index, below the source's record count", _int())
@@ -454,7 +415,8 @@ def build(cfg: Config) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {
         "/api/v1/sources": {
             "get": _op(
-                "loaded sources (files): name, sha256, records, time range",
+                "the sources served: every file and live session in the block store (id, name, "
+                "kind, sha256, file and stored bytes, records, dataset, time range, books)",
                 [],
                 _ok(_SOURCES),
                 (400, 503),
@@ -485,72 +447,34 @@ def build(cfg: Config) -> dict[str, Any]:
         },
         "/api/v1/bbo": {
             "get": _op(
-                "BBO after every F_LAST record of the book (from storage), paged",
+                "BBO after every F_LAST record of the book (derived from the stored blocks), paged",
                 [*book, *page],
                 _ok(_page_of("bbo")),
             )
         },
         "/api/v1/trades": {
             "get": _op(
-                "trades (T records) of the book (from storage), paged",
+                "trades (T records) of the book (from the stored blocks), paged",
                 [*book, *page],
                 _ok(_page_of("trades")),
             )
         },
         "/api/v1/records": {
             "get": _op(
-                "raw MBO records (from storage), paged; optionally one book's only",
+                "raw MBO records (from the stored blocks), paged; optionally one book's only",
                 [
-                    _param(
-                        "source", "source number (needed when several are loaded)", _int(0, U16)
-                    ),
+                    _param("source", "source id (needed when several are served)", _SOURCE_ID),
                     *only_book,
                     *page,
                 ],
                 _ok(_page_of("records")),
             )
         },
-        "/api/v1/stored/sources": {
-            "get": _op(
-                "every source in the SQLite database (`db_source` = its id), including files "
-                "this run does not load and live sessions (`kind`): sha256, records, books, "
-                "`checkpoint_every` and `checkpoints` (book checkpoints stored), `source` (the "
-                "loaded source number, or null)",
-                [],
-                _ok(_STORED_SOURCES),
-                (400, 503),
-            )
-        },
-        "/api/v1/stored/book": {
-            "get": _op(
-                "the book after record `index` (or after every record with ts_recv <= `ts`; "
-                "default the end) of a stored file, rebuilt from SQLite alone: the nearest book "
-                "checkpoint at or before it plus the book's stored records after it, applied in "
-                "Rust. Same document as /api/v1/book, plus `db_source`, `checkpoint` (the "
-                "checkpoint's position, 0: none) and `replayed` (records applied after it). "
-                "Live sessions have no stored books (400)",
-                [
-                    _param(
-                        "db_source",
-                        "stored source id (from /api/v1/stored/sources)",
-                        _int(),
-                        required=True,
-                    ),
-                    iid,
-                    pid,
-                    _param("index", "record index, below the stored record count", _int()),
-                    ts,
-                    _param("depth", "levels per side (default 10)", depth),
-                    orders,
-                ],
-                _ok(_STORED_BOOK),
-            )
-        },
         "/api/v1/export": {
             "get": _op(
                 "MBP-N depth as JSON lines, one per F_LAST record (the core's export), streamed",
                 [
-                    _param("source", "source number (default 0)", _int(0, U16)),
+                    _param("source", "source id (needed when several are served)", _SOURCE_ID),
                     *only_book,
                     _param("depth", "levels (default 10)", stream_depth),
                 ],
@@ -646,7 +570,7 @@ def build(cfg: Config) -> dict[str, Any]:
                     source,
                     _param("index", "record index (default: the last record)", _int()),
                 ],
-                _ok(_obj({"source": _int(0, U16), "index": _int(), "orders": _array(_SIM_ORDER)})),
+                _ok(_obj({"source": _SOURCE_ID, "index": _int(), "orders": _array(_SIM_ORDER)})),
             ),
             "post": _op(
                 "place a simulated limit order at record `index` (it joins the back of its "
@@ -654,7 +578,7 @@ def build(cfg: Config) -> dict[str, Any]:
                 "them). Answers the order as it stands after `index`",
                 [],
                 _ok(
-                    _obj({"source": _int(0, U16), "index": _int(), "order": _SIM_ORDER}),
+                    _obj({"source": _SOURCE_ID, "index": _int(), "order": _SIM_ORDER}),
                     why="Created",
                 ),
                 ok_status="201",
@@ -662,7 +586,7 @@ def build(cfg: Config) -> dict[str, Any]:
                     {
                         "instrument_id": _int(0, U32),
                         "publisher_id": _int(0, U16),
-                        "source": _int(0, U16),
+                        "source": _SOURCE_ID,
                         "side": {"enum": ["B", "A"]},
                         "price": {**_int(1, I64 - 1), "description": "1e-9 units"},
                         "size": _int(1, 1_000_000),
@@ -673,8 +597,8 @@ def build(cfg: Config) -> dict[str, Any]:
             ),
             "delete": _op(
                 "forget every simulated order of a source",
-                [_param("source", "source number (needed when several are loaded)", _int(0, U16))],
-                _ok(_obj({"source": _int(0, U16), "deleted": _int()})),
+                [_param("source", "source id (needed when several are served)", _SOURCE_ID)],
+                _ok(_obj({"source": _SOURCE_ID, "deleted": _int()})),
             ),
         },
         "/healthz": {"get": _op("liveness", [], _ok(_obj({"status": {"const": "ok"}})), ())},

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from mbo_fast.errors import StoreError
+
 from .app import create_app
 from .config import Config, ConfigError, load_config
 from .connections import quiet_accept_errors
@@ -65,6 +67,9 @@ def run(config: Config) -> int:
     setup_logging(config.log_level, config.log_json)
     try:
         asyncio.run(serve(config))
+    except StoreError as exc:  # e.g. a database of an older schema: names the command to run
+        print(f"mbo-fast: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. the port is taken
         print(
             f"mbo-fast: error: cannot serve on {config.host}:{config.port}: {exc.strerror}",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -21,7 +26,8 @@ class RustTimings(Collector):
         (
             "mbo_apply_record_seconds",
             "Per-record apply latency measured in Rust (batch means weighted by record count) "
-            "by stage: load (checkpoint build), seek (book queries), stream (SSE playback)",
+            "by stage: load (an in-memory Replay's opening), seek (book queries and pages), "
+            "stream (SSE playback), live",
             {
                 "apply_load": "load",
                 "apply_seek": "seek",
@@ -54,7 +60,8 @@ class RustTimings(Collector):
     )
 
     def __init__(self) -> None:
-        self.replays: list[Any] = []  # set once the data is loaded: objects with .timings()
+        # the served sources' recordings (objects with .timings()), asked at every scrape
+        self.recordings: Callable[[], list[Any]] = list
         self.live: list[Any] = []  # live markets (mbo_fast._core.LiveMarket)
 
     def describe(self) -> Iterable[Metric]:
@@ -66,7 +73,7 @@ class RustTimings(Collector):
         return HistogramMetricFamily(name, doc, labels=["stage"] if labelled else None)
 
     def collect(self) -> Iterator[Metric]:
-        sources = [*self.replays, *self.live]
+        sources = [*self.recordings(), *self.live]
         snapshots = [r.timings() for r in sources if hasattr(r, "timings")]
         for name, doc, stages in self._FAMILIES:
             family = self._family(name, doc, stages)
@@ -87,13 +94,43 @@ class RustTimings(Collector):
             yield family
 
 
+class BlockCache(Collector):
+    """The process's cache of decoded blocks (`mbo_fast._core.block_cache_stats`), read at every
+    scrape: bytes held against the budget, hits, misses, evictions."""
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self.collect())
+
+    def collect(self) -> Iterator[Metric]:
+        from mbo_fast import _core
+
+        stats = _core.block_cache_stats()
+        held = GaugeMetricFamily(
+            "mbo_block_cache_bytes", "Decoded blocks held by the block cache (bytes)"
+        )
+        held.add_metric([], stats["bytes"])
+        budget = GaugeMetricFamily(
+            "mbo_block_cache_budget_bytes", "The block cache's budget (cache_mb, bytes)"
+        )
+        budget.add_metric([], stats["budget"])
+        yield held
+        yield budget
+        for name in ("hits", "misses", "evictions"):
+            family = CounterMetricFamily(
+                f"mbo_block_cache_{name}", f"Block cache {name} (blocks and checkpoints)"
+            )
+            family.add_metric([], stats[name])
+            yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.records_processed = Counter(
             "mbo_records_processed",
-            "MBO records processed: loaded from sources and replayed to stream clients",
+            "MBO records processed, by stage: import (stored in the block store), stream "
+            "(replayed to playback clients), live (applied from the feed)",
             ["stage"],
             registry=r,
         )
@@ -108,13 +145,6 @@ class Metrics:
         self.book_seconds = Histogram(
             "mbo_book_query_seconds",
             "Time to seek a replay cursor and read one book (off the event loop)",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.stored_book_seconds = Histogram(
-            "mbo_stored_book_query_seconds",
-            "Time to rebuild one book from SQLite (checkpoint + records after it, applied in "
-            "Rust) on a storage reader thread",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -134,13 +164,17 @@ class Metrics:
         )
         self.storage_seconds = Histogram(
             "mbo_storage_write_seconds",
-            "Duration of one batched storage write (one executemany) by table",
+            "Block store writes: a whole file's import, or one live flush (its blocks and books "
+            "in one transaction), by table (import, live)",
             ["table"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.storage_rows = Counter(
-            "mbo_storage_rows_written", "Rows written to storage by table", ["table"], registry=r
+            "mbo_storage_rows_written",
+            "Blocks written to the block store, by table (import, live)",
+            ["table"],
+            registry=r,
         )
         self.errors = Counter("mbo_errors", "Errors by kind", ["kind"], registry=r)
         self.sse_tick_seconds = Histogram(
@@ -202,6 +236,7 @@ class Metrics:
         )
         self.rust_timings = RustTimings()
         r.register(self.rust_timings)
+        r.register(BlockCache())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

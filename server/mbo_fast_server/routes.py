@@ -24,7 +24,6 @@ import mbo_fast
 from .data import Catalog, Source, book_at
 from .logs import request_id
 from .state import STATE, AppState, Slots, long_response
-from .storage import Storage
 from .stream import (
     ClientStuck,
     StreamSession,
@@ -207,10 +206,26 @@ def _book(request: web.Request) -> tuple[Source, int, int]:
     cat = _catalog(request)
     iid = _int(request, "instrument_id", hi=U32, required=True)
     pid = _int(request, "publisher_id", hi=U16)
-    source = _int(request, "source", hi=U16)
+    source = _int(request, "source", hi=I64)
     assert iid is not None
     src, pid2 = cat.find(iid, pid, source)
     return src, iid, pid2
+
+
+def _source(request: web.Request) -> Source:
+    """The source named by `source` (a store id), or the only one served."""
+    cat = _catalog(request)
+    if "publisher_id" in request.query:
+        raise ParamError("publisher_id", "needs instrument_id")
+    sid = _int(request, "source", hi=I64)
+    if sid is not None:
+        return cat.get(sid)
+    served = cat.sources
+    if not served:
+        raise ParamError(None, "no source is stored yet: try again later", status=503)
+    if len(served) > 1:
+        raise ParamError("source", "several sources are served: name one")
+    return served[0]
 
 
 async def _run(request: web.Request, fn: Callable[[], _T]) -> _T:
@@ -235,7 +250,7 @@ async def readyz(request: web.Request) -> web.Response:
     state = _state(request)
     checks = {
         "data": state.catalog is not None,
-        "storage": state.storage is not None and state.storage.is_open and state.persisted,
+        "storage": state.store is not None and state.persisted,
     }
     ready = all(checks.values()) and not state.shutting_down
     body: dict[str, Any] = {"ready": ready, "checks": checks}
@@ -257,16 +272,7 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sources")
 async def sources(request: web.Request) -> web.Response:
     _check_known(request, set())
-    storage = _state(request).storage
-    db_ids = storage.db_ids if storage is not None else {}
-    return _json(
-        {
-            "sources": [
-                {**s.summary(), "db_source": db_ids.get(s.sha256)}
-                for s in _catalog(request).sources
-            ]
-        }
-    )
+    return _json({"sources": [s.summary() for s in _catalog(request).sources]})
 
 
 @routes.get("/api/v1/instruments")
@@ -300,46 +306,45 @@ async def book(request: web.Request) -> web.Response:
 
 
 async def _history(request: web.Request, kind: str) -> web.Response:
+    """A page of BBO rows, trades or records, derived from the source's blocks by the core
+    (which also writes the items' JSON)."""
     state = _state(request)
     cfg = state.config
     allowed = {"source", "instrument_id", "publisher_id", "start", "end", "after", "limit"}
     _check_known(request, allowed)
-    cat = _catalog(request)
-    book_key: tuple[int, int] | None = None
+    iid: int | None = None
+    pid: int | None = None
     if kind != "records" or "instrument_id" in request.query:
         src, iid, pid = _book(request)
-        book_key = (iid, pid)
     else:
-        if "publisher_id" in request.query:
-            raise ParamError("publisher_id", "needs instrument_id")
-        sid = _int(request, "source", hi=U16)
-        if sid is None:
-            if len(cat.sources) > 1:
-                raise ParamError("source", "several sources are loaded: name one")
-            sid = 0
-        if sid >= len(cat.sources):
-            raise ParamError("source", f"no source {sid}", status=404)
-        src = cat.sources[sid]
+        src = _source(request)
     start, end = _ts(request, "start"), _ts(request, "end")
     if start is not None and end is not None and end < start:
         raise ParamError("end", "end is before start")
     after = _int(request, "after", lo=-1)
     limit = _int(request, "limit", lo=1, hi=cfg.max_page, default=cfg.default_page)
     assert limit is not None
-    storage = state.storage
-    db_id = storage.db_ids.get(src.sha256) if storage is not None else None
-    if storage is None or db_id is None or not storage.is_open:
-        raise ParamError(None, "storage is still loading", status=503)
-    fetch = {"bbo": storage.bbo, "trades": storage.trades, "records": storage.records}[kind]
-    items = await fetch(db_id, book_key, start, end, after, limit)
-    return _json(
-        {
-            "source": src.id,
-            "items": items,
-            "limit": limit,
-            "next_after": items[-1]["index"] if len(items) == limit else None,
-        }
+    rec = src.recording
+    items, rows, last = await _run(
+        request,
+        lambda: rec.page(
+            kind,  # type: ignore[arg-type]
+            iid,
+            pid,
+            after=None if after is None or after < 0 else after,
+            start=start,
+            end=end,
+            limit=limit,
+        ),
     )
+    next_after = b"%d" % last if rows == limit and last is not None else b"null"
+    body = b'{"source":%d,"items":%b,"limit":%d,"next_after":%b}' % (
+        src.id,
+        items,
+        limit,
+        next_after,
+    )
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/v1/bbo")
@@ -361,19 +366,12 @@ async def records(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.StreamResponse:
     _check_known(request, {"source", "instrument_id", "publisher_id", "depth"})
     cfg = _state(request).config
-    cat = _catalog(request)
     iid: int | None = None
     pid: int | None = None
     if "instrument_id" in request.query:
         src, iid, pid = _book(request)
     else:
-        if "publisher_id" in request.query:
-            raise ParamError("publisher_id", "needs instrument_id")
-        sid = _int(request, "source", hi=U16, default=0)
-        assert sid is not None
-        if sid >= len(cat.sources):
-            raise ParamError("source", f"no source {sid}", status=404)
-        src = cat.sources[sid]
+        src = _source(request)
     depth = _int(request, "depth", lo=1, hi=min(cfg.max_depth, 100), default=10)
     assert depth is not None
     state = _state(request)
@@ -390,21 +388,15 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def _stream_export(
     request: web.Request, src: Source, depth: int, iid: int | None, pid: int | None
 ) -> web.StreamResponse:
-    """The core's resumable export (`mbo_fast.DepthExport`): one chunk made at a time on the
-    executor and written within `send_timeout_s`, so an export holds about one chunk however
-    big it is and however slowly the client reads; a client that takes nothing for that long
-    is dropped."""
+    """The core's resumable export over the source's blocks (`Recording.export_depth`): one
+    chunk made at a time on the executor and written within `send_timeout_s`, so an export
+    holds about one chunk however big it is and however slowly the client reads; a client that
+    takes nothing for that long is dropped."""
     state = _state(request)
     cfg = state.config
     export = await _run(
         request,
-        lambda: mbo_fast.DepthExport(
-            src.path,
-            depth,
-            instrument_id=iid,
-            publisher_id=pid,
-            chunk_bytes=cfg.export_chunk_bytes,
-        ),
+        lambda: src.recording.export_depth(depth, iid, pid, chunk_bytes=cfg.export_chunk_bytes),
     )
     first = await _run(request, export.next_chunk)  # a bad source fails before any header
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
@@ -430,62 +422,6 @@ async def _stream_export(
         if request.transport is not None:
             request.transport.abort()
     return resp
-
-
-# --------------------------------------------------------------------------------------------
-# stored sources: answered from SQLite alone (also sources this run does not load)
-
-
-def _storage(request: web.Request) -> Storage:
-    storage = _state(request).storage
-    if storage is None or not storage.is_open:
-        raise ParamError(None, "storage is not open", status=503)
-    return storage
-
-
-def _loaded_ids(request: web.Request) -> dict[str, int]:
-    """sha256 -> the source number of each file loaded in memory by this run."""
-    catalog = _state(request).catalog
-    return {} if catalog is None else {s.sha256: s.id for s in catalog.sources}
-
-
-@routes.get("/api/v1/stored/sources")
-async def stored_sources(request: web.Request) -> web.Response:
-    _check_known(request, set())
-    items = await _storage(request).stored_sources()
-    loaded = _loaded_ids(request)
-    for item in items:
-        item["source"] = loaded.get(item["sha256"])
-    return _json({"sources": items})
-
-
-@routes.get("/api/v1/stored/book")
-async def stored_book(request: web.Request) -> web.Response:
-    """The book rebuilt from SQLite (a checkpoint + the records after it): the answer for a
-    stored file that this run does not load; for a loaded one, /api/v1/book (the in-memory
-    Replay) is faster and gives the same book."""
-    _check_known(
-        request,
-        {"db_source", "instrument_id", "publisher_id", "index", "ts", "depth", "orders"},
-    )
-    cfg = _state(request).config
-    storage = _storage(request)
-    db_source = _int(request, "db_source", required=True)
-    iid = _int(request, "instrument_id", hi=U32, required=True)
-    pid = _int(request, "publisher_id", hi=U16)
-    index = _int(request, "index")  # its upper bound is the stored source's record count
-    ts = _ts(request, "ts")
-    if index is not None and ts is not None:
-        raise ParamError("ts", "give index or ts, not both")
-    depth = _int(request, "depth", lo=1, hi=cfg.max_depth, default=10)
-    orders = _bool(request, "orders")
-    assert db_source is not None and iid is not None and depth is not None
-    doc = await storage.stored_book(
-        db_source, iid, pid, index=index, ts=ts, depth=depth, orders=orders
-    )
-    loaded = {db_id: sha for sha, db_id in storage.db_ids.items()}
-    doc["source"] = _loaded_ids(request).get(loaded.get(db_source, ""))
-    return _json(doc)
 
 
 # --------------------------------------------------------------------------------------------

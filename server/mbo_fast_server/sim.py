@@ -4,8 +4,8 @@ it stands after that record (status, queue position, fills), `DELETE` forgets th
 
 Backed by `mbo_fast.Backtest` (exact FIFO queue position; README "Backtest: order injection"),
 zero latency. A backtest only moves forward: one is kept per source and rebuilt when asked about
-an earlier index (or an order placed before its position), over the source's loaded `Replay`
-(records shared, not decoded again) from its market checkpoint at or before the earliest order,
+an earlier index (or an order placed before its position), over the source's stored blocks
+(read on demand through the shared cache) from its checkpoint at or before the earliest order,
 not from record 0; the orders are re-placed at their indexes, so the answer depends only on
 (orders, index) and equals a from-the-start backtest's.
 
@@ -27,13 +27,24 @@ from aiohttp import web
 import mbo_fast
 
 from .data import Source
-from .routes import U16, U32, ParamError, _catalog, _check_known, _int, _json, json_object
+from .routes import (
+    I64,
+    U16,
+    U32,
+    ParamError,
+    _book,
+    _catalog,
+    _check_known,
+    _int,
+    _json,
+    json_object,
+)
+from .routes import _source as _named_source
 
 _T = TypeVar("_T")
 routes = web.RouteTableDef()
 MAX_ORDERS = 200
 MAX_SIZE = 1_000_000
-I64 = 2**63 - 1
 SIM_THREADS = 2  # the simulator's own pool: per-source work is serialised by SimBook.lock
 MAX_PENDING = 16  # simulator computations waiting or running at once; more get a 503
 
@@ -92,7 +103,7 @@ class SimBook:
                 # from the checkpoint at or before the earliest order: the same answers as a
                 # backtest from record 0, for a fraction of the records
                 start = min((r.index + 1 for r in due), default=index + 1)
-                bt = self.bt = mbo_fast.Backtest.from_replay(self.src.replay, position=start)
+                bt = self.bt = mbo_fast.Backtest.from_recording(self.src.recording, position=start)
                 self.placed = {}
             for r in due:
                 if r.id in self.placed:
@@ -191,24 +202,11 @@ def _body_int(
 
 
 def _source(request: web.Request) -> tuple[Source, tuple[int, int] | None]:
-    cat = _catalog(request)
+    """The source (and book, when `instrument_id` is given) a request names."""
     if "instrument_id" in request.query:
-        iid = _int(request, "instrument_id", hi=U32, required=True)
-        assert iid is not None
-        src, pid = cat.find(
-            iid, _int(request, "publisher_id", hi=U16), _int(request, "source", hi=U16)
-        )
+        src, iid, pid = _book(request)
         return src, (iid, pid)
-    if "publisher_id" in request.query:
-        raise ParamError("publisher_id", "needs instrument_id")
-    sid = _int(request, "source", hi=U16)
-    if sid is None:
-        if len(cat.sources) > 1:
-            raise ParamError("source", "several sources are loaded: name one")
-        sid = 0
-    if sid >= len(cat.sources):
-        raise ParamError("source", f"no source {sid}", status=404)
-    return cat.sources[sid], None
+    return _named_source(request), None
 
 
 @routes.post("/api/v1/sim/orders")
@@ -221,7 +219,7 @@ async def place(request: web.Request) -> web.Response:
             raise ParamError(key, f"unknown field (expected one of {sorted(allowed)})")
     iid = _body_int(body, "instrument_id", 0, U32)
     pid = _body_int(body, "publisher_id", 0, U16, required=False)
-    sid = _body_int(body, "source", 0, U16, required=False)
+    sid = _body_int(body, "source", 0, I64, required=False)
     assert iid is not None
     src, pid2 = _catalog(request).find(iid, pid, sid)
     side = body.get("side")

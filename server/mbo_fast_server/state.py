@@ -20,8 +20,9 @@ from .logs import LogThrottle
 from .metrics import Metrics
 
 if TYPE_CHECKING:
+    from mbo_fast.store import SqliteStore
+
     from .data import Catalog
-    from .storage import Storage
     from .stream import StreamSession
 
 
@@ -49,9 +50,13 @@ class AppState:
     config: Config
     metrics: Metrics
     executor: ThreadPoolExecutor
+    # imports and other store writes, one at a time, apart from the request threads
+    import_executor: ThreadPoolExecutor = dataclasses.field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mbo-import")
+    )
     catalog: Catalog | None = None
-    storage: Storage | None = None
-    persisted: bool = False
+    store: SqliteStore | None = None
+    persisted: bool = False  # every configured file is in the store
     load_error: str | None = None
     shutting_down: bool = False
     loaded: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)

@@ -1,9 +1,8 @@
 """SSE playback of one book: a `snapshot`, then `trade`, `book` and `status` events paced by
 ts_recv × speed, each with `id:` = its record index (Last-Event-ID resumes exactly).
 
-The cursor is `mbo_fast.Replay.player(...)` (Rust, GIL released, frames JSON-encoded in Rust)
-when the core has it; otherwise `PyPlayer` implements the same contract in Python (tests check
-that both give the same frames). Each client
+The cursor is the source's `Recording.player(...)` (Rust, GIL released, frames JSON-encoded in
+Rust, the blocks read on demand; tests compare its frames with a small Python model). Each client
 has a producer task (the cursor) and a bounded queue drained by its own writer, so a client
 whose socket is full never slows anyone else: when its queue overflows, the backlog is dropped
 and replaced by a fresh snapshot (counted in mbo_sse_frames_dropped / mbo_sse_resyncs).
@@ -28,13 +27,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-import numpy as np
 from aiohttp import web
 
-import mbo_fast
-from mbo_fast import _core
-
-from .data import F_LAST, Source
+from .data import Source
 
 log = logging.getLogger("mbo_fast_server.stream")
 _T = TypeVar("_T")
@@ -43,8 +38,7 @@ Frame = tuple[str, int, bytes]  # (event, id, JSON data)
 
 # A real-time tick that applied at most this many records last time runs inline on the event
 # loop (a few µs of Rust): a thread hop costs more than the work and makes the executor threads
-# fight the loop for the GIL. Bigger ticks (speed=max, big jumps) and the Python stand-in go to
-# the executor.
+# fight the loop for the GIL. Bigger ticks (speed=max, big jumps) go to the executor.
 INLINE_MAX_RECORDS = 2_000
 _EVENT_NAMES = {e: e.encode() for e in ("snapshot", "book", "trade", "status", "end", "shutdown")}
 
@@ -75,156 +69,11 @@ class PlayerLike(Protocol):
     def done(self) -> bool: ...
 
 
-def native_player_available() -> bool:
-    return hasattr(_core, "Player")
-
-
 def make_player(src: Source, instrument_id: int, publisher_id: int, depth: int) -> PlayerLike:
-    """The Rust cursor when the core has one, else the Python stand-in (blocking)."""
-    if native_player_available():
-        factory = getattr(src.replay, "player", None) or getattr(
-            getattr(src.replay, "_inner", None), "player", None
-        )
-        if factory is not None:
-            player: PlayerLike = factory(instrument_id, publisher_id, depth)
-            return player
-    return PyPlayer(src, instrument_id, publisher_id, depth)
-
-
-class PyPlayer:
-    """Python stand-in for the Rust Player: same methods, same frames (slower, for tests)."""
-
-    def __init__(self, src: Source, instrument_id: int, publisher_id: int, depth: int) -> None:
-        rec = src.records
-        self._iid, self._pid, self._depth = instrument_id, publisher_id, depth
-        self._replay = mbo_fast.Replay(src.path)  # a cursor of its own
-        self._rec = rec
-        self._n = len(rec["index"])
-        mask = (rec["instrument_id"] == instrument_id) & (rec["publisher_id"] == publisher_id)
-        self._book_idx = np.flatnonzero(mask)
-        self._boundaries = np.flatnonzero(mask & ((rec["flags"] & F_LAST) != 0))
-        self._trades = np.flatnonzero(mask & (rec["action"] == ord("T")))
-        self._index = -1
-        self._last_levels: Any = None
-
-    # the contract ---------------------------------------------------------------------------
-    @property
-    def position(self) -> int:
-        return self._index + 1
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    @property
-    def ts_recv(self) -> int | None:
-        return int(self._rec["ts_recv"][self._index]) if self._index >= 0 else None
-
-    @property
-    def done(self) -> bool:
-        return self._index >= self._n - 1
-
-    def seek(self, index: int | None = None, ts: int | None = None) -> list[Frame]:
-        raw = self._raw_target(index, ts)
-        target = self._complete(raw)
-        if target < 0:
-            self._replay.rewind()
-        else:
-            self._replay.seek(index=target)
-        self._index = target
-        self._last_levels = self._levels()
-        lo = np.searchsorted(self._trades, raw, "right")
-        hi = np.searchsorted(self._trades, target, "right")
-        return [trade_frame(self._rec, int(i)) for i in self._trades[lo:hi]]
-
-    def snapshot(self) -> tuple[int, bytes]:
-        self._last_levels = levels = self._levels()
-        return self._index, self._frame(levels)
-
-    def advance(self, until_index: int | None = None, until_ts: int | None = None) -> list[Frame]:
-        target = self._target(until_index, until_ts)
-        if target <= self._index:
-            return []
-        lo = np.searchsorted(self._trades, self._index, "right")
-        hi = np.searchsorted(self._trades, target, "right")
-        frames: list[Frame] = [trade_frame(self._rec, int(i)) for i in self._trades[lo:hi]]
-        self._replay.step(target - self._index)
-        self._index = target
-        levels = self._levels()
-        if levels != self._last_levels:
-            self._last_levels = levels
-            frames.append(("book", target, self._frame(levels)))
-        return frames
-
-    # helpers --------------------------------------------------------------------------------
-    def _target(self, index: int | None, ts: int | None) -> int:
-        return self._complete(self._raw_target(index, ts))
-
-    def _raw_target(self, index: int | None, ts: int | None) -> int:
-        if index is not None:
-            return min(int(index), self._n - 1)
-        if ts is not None:
-            return int(np.searchsorted(self._rec["ts_recv"], ts, "right")) - 1
-        raise ValueError("give index or ts")
-
-    def _complete(self, target: int) -> int:
-        if target < 0:
-            return -1
-        # complete the book's event: up to its next F_LAST record if the last one seen has none
-        k = int(np.searchsorted(self._book_idx, target, "right")) - 1
-        if k >= 0 and not self._rec["flags"][self._book_idx[k]] & F_LAST:
-            m = int(np.searchsorted(self._boundaries, self._book_idx[k], "left"))
-            target = int(self._boundaries[m]) if m < len(self._boundaries) else self._n - 1
-        return target
-
-    def _levels(self) -> tuple[Any, Any, bool, Any]:
-        try:
-            book = self._replay.book(self._iid, self._pid)
-        except KeyError:
-            return ([], [], False, None)
-        unc = book.indicative_uncross() if book.crossed else None
-        uncross = None
-        if unc is not None:
-            uncross = {
-                "price": unc.price,
-                "volume": unc.volume,
-                "bid_volume": unc.bid_volume,
-                "ask_volume": unc.ask_volume,
-                "imbalance": unc.imbalance,
-            }
-        return (
-            [list(x) for x in book.levels("B", self._depth)],
-            [list(x) for x in book.levels("A", self._depth)],
-            book.crossed,
-            uncross,
-        )
-
-    def _frame(self, levels: tuple[Any, Any, bool, Any]) -> bytes:
-        i = self._index
-        doc = {
-            "index": i if i >= 0 else None,
-            "ts_recv": int(self._rec["ts_recv"][i]) if i >= 0 else None,
-            "ts_event": int(self._rec["ts_event"][i]) if i >= 0 else None,
-            "instrument_id": self._iid,
-            "publisher_id": self._pid,
-            "bids": levels[0],
-            "asks": levels[1],
-            "crossed": levels[2],
-            "uncross": levels[3],
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def trade_frame(rec: dict[str, Any], i: int) -> Frame:
-    doc = {
-        "index": i,
-        "ts_recv": int(rec["ts_recv"][i]),
-        "ts_event": int(rec["ts_event"][i]),
-        "price": int(rec["price"][i]),
-        "size": int(rec["size"][i]),
-        "side": chr(int(rec["side"][i])),
-    }
-    return ("trade", i, json.dumps(doc, separators=(",", ":")).encode())
+    """A streaming cursor over the source's blocks for one book (Rust; blocks are read on
+    demand, the player holds its book and the one block it is reading)."""
+    player: PlayerLike = src.recording.player(instrument_id, publisher_id, depth)
+    return player
 
 
 class StreamSession:
@@ -249,7 +98,6 @@ class StreamSession:
         self.closing = False
         self.finished = asyncio.Event()
         self.dropped = 0
-        self.inline = not isinstance(player, PyPlayer)
         self.records_stream = self.metrics.records_processed.labels("stream")
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
@@ -323,7 +171,7 @@ class StreamSession:
                     clock0 = self.first_ts
                 elapsed = time.monotonic() - wall0
                 until = clock0 + int(elapsed * self.speed * 1e9)
-                if self.inline and last_applied <= INLINE_MAX_RECORDS:
+                if last_applied <= INLINE_MAX_RECORDS:
                     frames = p.advance(until_ts=until)
                 else:
                     frames = await self._run(lambda u=until: p.advance(until_ts=u))  # type: ignore[misc]

@@ -24,7 +24,7 @@ use crate::errors::to_py;
 use crate::export::PyDepthExport;
 use crate::playback::PyPlayer;
 use crate::read::metadata_dict;
-use crate::replay::PyReplay;
+use crate::replay::{timings_dict, PyReplay};
 use crate::source::RawSource;
 
 /// `(first_index, records, ts_first, ts_last, ts_max)`
@@ -190,6 +190,14 @@ impl PyRecording {
         self.recording
             .append(meta_of(meta), checkpoint, &keys)
             .map_err(to_py)
+    }
+
+    /// Latency histograms of every cursor and player over this recording (see
+    /// `Replay.timings`).
+    fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let recording = Arc::clone(&self.recording);
+        let snapshots = py.detach(move || recording.timings().snapshots());
+        timings_dict(py, snapshots)
     }
 
     /// Records with `ts_recv <= ts` in stream order (as `Replay.seek(ts=…)` counts them).
