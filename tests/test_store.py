@@ -296,3 +296,49 @@ def test_a_schema3_database_is_upgraded_to_blocks(tmp_path: Path) -> None:
                 expected.seek(index=index)
                 for iid in (1, 2):
                     assert _state(replay.book(iid, 1)) == _state(expected.book(iid, 1))
+
+
+_RSS_CHILD = """
+import json, resource, sys
+import mbo_fast._core as c
+from mbo_fast.store import SqliteStore
+c.set_block_cache_budget(16 << 20)
+path, db = sys.argv[1], sys.argv[2]
+store = SqliteStore(db)
+sid = store.import_file(path).source_id
+imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rec = store.recording(sid)
+r = rec.replay()
+for i in range(0, len(rec), max(len(rec) // 200, 1)):  # seeks across the whole session
+    r.seek(index=i)
+p = rec.player(1, 1, 10)
+p.seek(index=0)
+while not p.done:  # a playback of the whole session, as the server's ticks at speed=max do
+    p.advance(until_index=min(p.index + 20_000, len(rec) - 1))
+rec.page("bbo", 1, 1, limit=10000)
+print(json.dumps({"import_kb": imported,
+                  "serve_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB is Linux's")
+def test_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
+    """Importing, seeking across, playing and paging a session take the same memory at 10x the
+    size: it follows the cache budget (16 MiB here) and the block size, not the records.
+    (Measured: 47-49 MB after importing and 68-69 MB after serving, from 0.5 M to 6 M records.)"""
+    peaks = []
+    for records in (400_000, 4_000_000):
+        path = tmp_path / f"s{records}.dbn.zst"
+        mbo_fast.simulate(seed=5, records=records, instruments=2, path=str(path))
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS_CHILD, str(path), str(tmp_path / f"{records}.sqlite")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        peaks.append(json.loads(out.stdout))
+    small, big = peaks
+    # 10x the records (+200 MB raw): within a few MB, where holding them would take 200+ MB
+    assert big["import_kb"] - small["import_kb"] < 8_000, peaks
+    assert big["serve_kb"] - small["serve_kb"] < 8_000, peaks
