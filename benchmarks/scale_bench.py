@@ -133,7 +133,7 @@ def main() -> int:
     data.mkdir(exist_ok=True)
     session = data / f"scale-{args.records}-{args.instruments}.dbn.zst"
     if not session.exists():
-        tmp = session.with_suffix(".tmp")
+        tmp = data / f"partial-{session.name}"  # keeps .zst: simulate compresses by suffix
         subprocess.run(
             [
                 EXE,
