@@ -64,7 +64,8 @@ CREATE TABLE sources (
     created_ns INTEGER NOT NULL,
     completed_ns INTEGER,
     owner TEXT,
-    heartbeat_ns INTEGER
+    heartbeat_ns INTEGER,
+    stored_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE blocks (
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -73,11 +74,15 @@ CREATE TABLE blocks (
     ts_first INTEGER NOT NULL,
     ts_last INTEGER NOT NULL,
     ts_max INTEGER NOT NULL,
+    has_checkpoint INTEGER NOT NULL,
     data BLOB NOT NULL,
     checkpoint BLOB,
     PRIMARY KEY (source_id, first_index)
 );
-CREATE INDEX blocks_time ON blocks (source_id, ts_max);
+-- A recording's index in one compact b-tree: opening a source reads it, never the rows (each
+-- row spans pages of blob). Seeks by time use the index in memory (ts_max is the running max).
+CREATE INDEX blocks_index ON blocks
+    (source_id, first_index, records, ts_first, ts_last, ts_max, has_checkpoint);
 CREATE TABLE source_books (
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     instrument_id INTEGER NOT NULL,
@@ -146,6 +151,11 @@ class BlockStore(Protocol):
     ) -> Imported: ...
     def recording(self, source_id: int) -> _core.Recording: ...
     def close(self) -> None: ...
+
+
+def _blob_bytes(rows: list[tuple[Any, ...]]) -> int:
+    """Bytes of the stored blobs (data, checkpoint: the rows' last two values)."""
+    return sum(len(r[-2]) + (len(r[-1]) if r[-1] is not None else 0) for r in rows)
 
 
 def default_path() -> str:
@@ -300,9 +310,8 @@ class SqliteStore:
             conn = self._reader()
             rows = conn.execute(
                 "SELECT id, sha256, name, kind, state, file_bytes, records, dataset, ts_first, "
-                "ts_last, created_ns, completed_ns, (SELECT coalesce(sum(length(data)) + "
-                "sum(coalesce(length(checkpoint), 0)), 0) FROM blocks b WHERE b.source_id = s.id) "
-                f"FROM sources s WHERE {where} ORDER BY id",
+                "ts_last, created_ns, completed_ns, stored_bytes "
+                f"FROM sources WHERE {where} ORDER BY id",
                 args,
             ).fetchall()
             books: dict[int, list[StoredBook]] = {}
@@ -357,8 +366,9 @@ class SqliteStore:
             rows = (
                 self._reader()
                 .execute(
-                    "SELECT first_index, records, ts_first, ts_last, ts_max, "
-                    "checkpoint IS NOT NULL FROM blocks WHERE source_id = ? ORDER BY first_index",
+                    "SELECT first_index, records, ts_first, ts_last, ts_max, has_checkpoint "
+                    "FROM blocks INDEXED BY blocks_index WHERE source_id = ? "
+                    "ORDER BY first_index",
                     (source_id,),
                 )
                 .fetchall()
@@ -425,10 +435,11 @@ class SqliteStore:
         """Store a live session's next blocks and its books' statistics so far, in one
         transaction. Returns the records stored in all."""
         with self._transaction("cannot store live blocks") as conn:
+            rows = [(source_id, *meta, ckpt is not None, data, ckpt) for meta, data, ckpt in blocks]
             conn.executemany(
                 "INSERT INTO blocks (source_id, first_index, records, ts_first, ts_last, "
-                "ts_max, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(source_id, *meta, data, ckpt) for meta, data, ckpt in blocks],
+                "ts_max, has_checkpoint, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
             conn.executemany(
                 "INSERT INTO source_books (source_id, instrument_id, publisher_id, records, "
@@ -438,17 +449,21 @@ class SqliteStore:
                 "ts_last = excluded.ts_last",
                 [(source_id, *book) for book in books],
             )
-            row = conn.execute(
-                "SELECT coalesce(sum(records), 0), min(ts_first), max(ts_max) FROM blocks "
-                "WHERE source_id = ?",
-                (source_id,),
-            ).fetchone()
+            first, last = blocks[0][0], blocks[-1][0]
             conn.execute(
-                "UPDATE sources SET records = ?, ts_first = ?, ts_last = ?, heartbeat_ns = ? "
-                "WHERE id = ?",
-                (row[0], row[1], row[2], time.time_ns(), source_id),
+                "UPDATE sources SET records = records + ?, ts_first = coalesce(ts_first, ?), "
+                "ts_last = ?, heartbeat_ns = ?, stored_bytes = stored_bytes + ? WHERE id = ?",
+                (
+                    sum(meta[1] for meta, _, _ in blocks),
+                    first[2],
+                    last[4],
+                    time.time_ns(),
+                    _blob_bytes(rows),
+                    source_id,
+                ),
             )
-            return int(row[0])
+            row = conn.execute("SELECT records FROM sources WHERE id = ?", (source_id,))
+            return int(row.fetchone()[0])
 
     def finish_live(self, source_id: int) -> None:
         """The session ended: its source is complete (no longer growing)."""
@@ -599,7 +614,7 @@ class SqliteStore:
         batch: list[tuple[Any, ...]] = []
         last_commit = time.monotonic()
         for meta, data, checkpoint in blocks:
-            batch.append((source_id, *meta, data, checkpoint))
+            batch.append((source_id, *meta, checkpoint is not None, data, checkpoint))
             if len(batch) >= _COMMIT_BLOCKS or time.monotonic() - last_commit > _COMMIT_S:
                 stored = self._put(source_id, batch)
                 batch = []
@@ -625,13 +640,14 @@ class SqliteStore:
                 )
             conn.executemany(
                 "INSERT INTO blocks (source_id, first_index, records, ts_first, ts_last, "
-                "ts_max, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "ts_max, has_checkpoint, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 batch,
             )
             records = int(owner[1]) + sum(int(b[2]) for b in batch)
             conn.execute(
-                "UPDATE sources SET records = ?, heartbeat_ns = ? WHERE id = ?",
-                (records, time.time_ns(), source_id),
+                "UPDATE sources SET records = ?, heartbeat_ns = ?, "
+                "stored_bytes = stored_bytes + ? WHERE id = ?",
+                (records, time.time_ns(), _blob_bytes(batch), source_id),
             )
             return records
 
@@ -651,7 +667,8 @@ class SqliteStore:
                 rows,
             )
             span = conn.execute(
-                "SELECT min(ts_first), max(ts_max) FROM blocks WHERE source_id = ?",
+                "SELECT min(ts_first), max(ts_max) FROM blocks INDEXED BY blocks_index "
+                "WHERE source_id = ?",
                 (source_id,),
             ).fetchone()
             conn.execute(
