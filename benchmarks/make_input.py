@@ -31,9 +31,13 @@ import numpy as np
 from mbo_fast import UNDEF_PRICE
 from mbo_fast.records import MBO_DTYPE, MBO_LENGTH, MBO_RTYPE, empty
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SRC = ROOT.parent / "shared" / "data" / "CLX5_mbo.dbn"
-DEFAULT_OUT_DIR = ROOT / "bench-data"
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+
+DEFAULT_SRC = inputs.CLX5
+DEFAULT_OUT_DIR = inputs.BENCH_DATA
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
