@@ -8,7 +8,6 @@ SHELL := bash
 
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= ../shared/data/CLX5_mbo.dbn
 CARGO_FLAGS ?= --locked
 SERVE_ARGS ?=
 # clippy/cargo see the same interpreter as maturin, so pyo3 is not rebuilt between them
@@ -66,12 +65,13 @@ rust-test:
 	cargo test -p mbo-fast-core $(CARGO_FLAGS)
 
 # The workflow against GitHub's schema (offline, bundled) and the asv suite importing and running
-# once on the sample file (quick; real numbers: `make asv`).
+# once on a simulated session generated on the fly, the same with or without the sample data
+# (quick; real numbers: `make asv`).
 bench-check:
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/asv check --python=same
 	$(BIN)/asv machine --yes >/dev/null
-	MBO_FAST_BENCH_FILE=$(abspath $(DATA)) $(BIN)/asv run --python=same --quick \
+	MBO_FAST_BENCH_FILE= MBO_FAST_BENCH_SIMULATED=100000 $(BIN)/asv run --python=same --quick \
 	  --show-stderr --dry-run --set-commit-hash "$$(git rev-parse HEAD)"
 
 # The web UI's pure modules (formatting, diffing, scales, heatmap binning) with node's own test
