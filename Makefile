@@ -8,6 +8,8 @@ SHELL := bash
 
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The sample data (Databento MBO files, never in the repository): tests that need it skip without it.
+DATA_DIR := $(or $(MBO_FAST_DATA_DIR),../shared/data)
 CARGO_FLAGS ?= --locked
 SERVE_ARGS ?=
 # clippy/cargo see the same interpreter as maturin, so pyo3 is not rebuilt between them
@@ -62,7 +64,9 @@ docker-steps:
 	scripts/docker-steps.sh
 
 rust-test:
-	cargo test -p mbo-fast-core $(CARGO_FLAGS)
+	@[ -d "$(DATA_DIR)" ] || echo "sample data directory $(DATA_DIR) not found (set MBO_FAST_DATA_DIR):" \
+	  "the Rust tests that read the sample files skip, saying so"
+	MBO_FAST_DATA_DIR=$(abspath $(DATA_DIR)) cargo test -p mbo-fast-core $(CARGO_FLAGS)
 
 # The workflow against GitHub's schema (offline, bundled) and the asv suite importing and running
 # once on a simulated session generated on the fly, the same with or without the sample data
