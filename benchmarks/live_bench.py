@@ -53,7 +53,7 @@ def quantile(
 async def sse_client(port: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     path = f"/api/v1/live?instrument_id={CLX5_IID}&depth=10"
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     while not stop.is_set():
         try:
             data = await asyncio.wait_for(reader.read(1 << 16), 0.5)
