@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use mbo_fast_core::simulate::{simulate, simulate_dbn_bytes, SimConfig, Simulator};
+use mbo_fast_core::synth::session::{simulate, simulate_dbn_bytes, SimConfig, Simulator};
 
 fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mbo_fast_core::info::info;
+use mbo_fast_core::capture::info::info;
 use mbo_fast_core::{Side, Source};
 
 fn sample(name: &str) -> Option<String> {
@@ -12,7 +12,7 @@ fn sample(name: &str) -> Option<String> {
     path.exists().then(|| path.to_string_lossy().into_owned())
 }
 
-fn total_anomalies(info: &mbo_fast_core::info::Info) -> mbo_fast_core::Anomalies {
+fn total_anomalies(info: &mbo_fast_core::capture::info::Info) -> mbo_fast_core::Anomalies {
     let mut total = mbo_fast_core::Anomalies::default();
     for book in info.market.books() {
         total.add(&book.anomalies);

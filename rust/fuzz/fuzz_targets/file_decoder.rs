@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         bbo.is_ok(),
         "read_records and read_bbo disagree"
     );
-    let info = typed(mbo_fast_core::info::info(source), |i| i.records as usize);
+    let info = typed(mbo_fast_core::capture::info::info(source), |i| i.records as usize);
     assert_eq!(info, records, "info and read_records disagree");
     let applied = typed(Market::new().apply_stream(source), |&n| n as usize);
     assert_eq!(

@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mbo_fast_core::snapshot::{self, Stamp};
-use mbo_fast_core::{export, Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
+use mbo_fast_core::book::snapshot::{self, Stamp};
+use mbo_fast_core::capture::export;
+use mbo_fast_core::{Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};

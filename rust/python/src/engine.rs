@@ -3,8 +3,8 @@
 use std::sync::Mutex;
 
 use mbo_fast_core::capture::RecordColumns;
-use mbo_fast_core::encode::{self, DbnOptions};
-use mbo_fast_core::engine::{Engine, EngineError, OrderKind, Submitted, TimeInForce};
+use mbo_fast_core::dbn::writer::{self, DbnOptions};
+use mbo_fast_core::synth::engine::{Engine, EngineError, OrderKind, Submitted, TimeInForce};
 use mbo_fast_core::{Error, MboMsg};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyValueError;
@@ -64,13 +64,13 @@ fn write_records<'py>(
     match path {
         Some(path) => {
             let written = py
-                .detach(|| encode::write_dbn_file(&path, records, options))
+                .detach(|| writer::write_dbn_file(&path, records, options))
                 .map_err(to_py)?;
             Ok(written.into_pyobject(py)?.into_any())
         }
         None => {
             let bytes = py
-                .detach(|| encode::to_dbn_bytes(records, options))
+                .detach(|| writer::to_dbn_bytes(records, options))
                 .map_err(to_py)?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }
@@ -328,7 +328,11 @@ pub fn write_dbn_columns<'py>(
     }
     let records: Vec<MboMsg> = (0..n)
         .map(|i| MboMsg {
-            hd: mbo_fast_core::encode::mbo_header(publisher_id[i], instrument_id[i], ts_event[i]),
+            hd: mbo_fast_core::dbn::writer::mbo_header(
+                publisher_id[i],
+                instrument_id[i],
+                ts_event[i],
+            ),
             order_id: order_id[i],
             price: price[i],
             size: size[i],

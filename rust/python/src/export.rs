@@ -2,8 +2,8 @@
 
 use std::sync::Mutex;
 
+use mbo_fast_core::capture::export::DepthExport;
 use mbo_fast_core::capture::Filter;
-use mbo_fast_core::export::DepthExport;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 

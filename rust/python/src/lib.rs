@@ -30,7 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("UNDEF_PRICE", mbo_fast_core::UNDEF_PRICE)?;
     m.add("MAX_DEPTH", mbo_fast_core::capture::MAX_DEPTH)?;
-    m.add("MAX_METADATA_LEN", mbo_fast_core::decode::MAX_METADATA_LEN)?;
+    m.add("MAX_METADATA_LEN", mbo_fast_core::dbn::MAX_METADATA_LEN)?;
     m.add_class::<books::Bbo>()?;
     m.add_class::<auction::Uncross>()?;
     m.add_class::<books::PyBook>()?;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use mbo_fast_core::live::LiveMarket;
-use mbo_fast_core::playback::Frame;
+use mbo_fast_core::replay::player::Frame;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -164,7 +164,7 @@ impl PyLiveMarket {
                             f.kind.name(),
                             f.json
                         );
-                        if f.kind != mbo_fast_core::playback::FrameKind::Trade {
+                        if f.kind != mbo_fast_core::replay::player::FrameKind::Trade {
                             last = Some((f.index, f.json));
                         }
                     }
@@ -254,6 +254,6 @@ impl PyLiveMarket {
 
     /// The `mbo-fast book` JSON document of every book (as `Market.to_json()`).
     fn to_json(&self, py: Python<'_>) -> String {
-        py.detach(|| mbo_fast_core::export::market_json(lock(&self.live).market()))
+        py.detach(|| mbo_fast_core::capture::export::market_json(lock(&self.live).market()))
     }
 }

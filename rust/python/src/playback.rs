@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use mbo_fast_core::playback::{Frame, Player};
+use mbo_fast_core::replay::player::{Frame, Player};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

@@ -2,8 +2,9 @@
 
 use std::fs::File;
 
+use mbo_fast_core::capture::export;
 use mbo_fast_core::capture::{self, Filter};
-use mbo_fast_core::{export, Error};
+use mbo_fast_core::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -123,7 +124,7 @@ pub fn metadata_dict<'py>(py: Python<'py>, meta: &dbn::Metadata) -> PyResult<Bou
 pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
     let info = py
-        .detach(move || mbo_fast_core::info::info(source))
+        .detach(move || mbo_fast_core::capture::info::info(source))
         .map_err(to_py)?;
     let metadata = metadata_dict(py, &info.metadata)?;
 

@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use mbo_fast_core::playback::Player;
-use mbo_fast_core::snapshot::Stamp;
-use mbo_fast_core::timing::{bucket_bound_ns, HistogramSnapshot};
+use mbo_fast_core::book::snapshot::Stamp;
+use mbo_fast_core::replay::player::Player;
+use mbo_fast_core::replay::timing::{bucket_bound_ns, HistogramSnapshot};
 use mbo_fast_core::{Recording, Replay};
 
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
@@ -227,7 +227,7 @@ pub fn timings_dict<'py>(
     py: Python<'py>,
     snapshots: Vec<(&'static str, HistogramSnapshot)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let bounds: Vec<u64> = (0..mbo_fast_core::timing::BUCKETS)
+    let bounds: Vec<u64> = (0..mbo_fast_core::replay::timing::BUCKETS)
         .filter_map(bucket_bound_ns)
         .collect();
     let out = PyDict::new(py);

@@ -1,12 +1,12 @@
 //! `simulate`: a synthetic session as DBN bytes or a file, generated with the GIL released.
 
-use mbo_fast_core::simulate::{self, SimConfig};
+use mbo_fast_core::synth::session::{self, SimConfig};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::to_py;
 
-/// Generate a session (see `mbo_fast_core::simulate`): written to `path` (zstd when it ends in
+/// Generate a session (see `mbo_fast_core::synth::session`): written to `path` (zstd when it ends in
 /// `.zst`; returns the record count) or returned as DBN bytes (zstd-compressed with `zstd`).
 #[pyfunction]
 #[pyo3(signature = (
@@ -42,13 +42,13 @@ pub fn simulate_session<'py>(
     match path {
         Some(path) => {
             let written = py
-                .detach(|| simulate::simulate_to_file(&config, &path))
+                .detach(|| session::simulate_to_file(&config, &path))
                 .map_err(to_py)?;
             Ok(written.into_pyobject(py)?.into_any())
         }
         None => {
             let bytes = py
-                .detach(|| simulate::simulate_dbn_bytes(&config, zstd))
+                .detach(|| session::simulate_dbn_bytes(&config, zstd))
                 .map_err(to_py)?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }

@@ -6,9 +6,9 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use mbo_fast_core::capture::export::DepthExport;
 use mbo_fast_core::capture::Filter;
-use mbo_fast_core::export::DepthExport;
-use mbo_fast_core::playback::Player;
+use mbo_fast_core::replay::player::Player;
 use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
     build_blocks, cache, query, writer, BlockMeta, BlockSource, BlockWriter, BookStats, Layout,
@@ -440,7 +440,10 @@ impl PyBlockImport {
         d.set_item("records", s.records)?;
         d.set_item("books", book_rows(s.books.iter().copied()))?;
         d.set_item("metadata", metadata_dict(py, &s.metadata)?)?;
-        d.set_item("symbols", mbo_fast_core::info::symbols_of(&s.metadata))?;
+        d.set_item(
+            "symbols",
+            mbo_fast_core::capture::info::symbols_of(&s.metadata),
+        )?;
         let mut header = Vec::new();
         dbn::encode::dbn::MetadataEncoder::new(&mut header)
             .encode(&s.metadata)

@@ -18,10 +18,10 @@
 
 use dbn::MboMsg;
 
+use crate::book::market::{BookKey, Market};
+use crate::book::snapshot::{book_snapshot, Stamp};
 use crate::book::Anomalies;
 use crate::error::{try_reserve, Error, Result};
-use crate::market::{BookKey, Market};
-use crate::snapshot::{book_snapshot, Stamp};
 
 /// Bytes per stored record: a DBN MBO record (`dbn::MboMsg`).
 pub const RECORD_LEN: usize = std::mem::size_of::<MboMsg>();
@@ -459,8 +459,8 @@ mod tests {
         let mut restored = Market::new();
         ck.restore(&mut restored, None);
         assert_eq!(
-            crate::export::market_json(&restored),
-            crate::export::market_json(&market)
+            crate::capture::export::market_json(&restored),
+            crate::capture::export::market_json(&market)
         );
         let mut one = Market::new();
         ck.restore(&mut one, Some((2, 1)));

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use dbn::MboMsg;
 
 use super::codec::{record_bytes, Encoder, RECORD_LEN};
+use crate::book::market::{BookKey, Market};
+use crate::book::snapshot::Stamp;
 use crate::error::{try_reserve, Error, Result};
-use crate::market::{BookKey, Market};
-use crate::snapshot::Stamp;
 
 /// Records per block, and how often (in records, at a block start) every book is checkpointed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,10 @@
 //! At tens of millions of records a second, a mispredicted branch (~15 cycles) costs as much
 //! as the work itself: bid/ask and "where near the touch" are computed as data, not branches.
 
+pub mod auction;
+pub mod market;
+pub mod snapshot;
+
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 use std::collections::hash_map::Entry;
 

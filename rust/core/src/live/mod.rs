@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use dbn::{flags, MboMsg, Metadata, Schema};
 use rustc_hash::FxHashMap;
 
-use crate::decode::{check_prelude, decode_metadata, HEADER_LEN, MBO_LEN, PRELUDE_LEN};
+use crate::book::market::{BookKey, Market};
+use crate::dbn::{check_prelude, decode_metadata, HEADER_LEN, MBO_LEN, PRELUDE_LEN};
 use crate::error::{Error, Result};
-use crate::market::{BookKey, Market};
-use crate::playback::{book_json, top_levels, trade_json, Frame, FrameKind, Levels};
-use crate::timing::{Histogram, HistogramSnapshot};
+use crate::replay::player::{book_json, top_levels, trade_json, Frame, FrameKind, Levels};
+use crate::replay::timing::{Histogram, HistogramSnapshot};
 
 /// Records kept for persistence are handed over in chunks of at most this many bytes (whole
 /// records): a persister copies ~1 MiB at a time, never one huge buffer that would hold Python's
@@ -197,7 +197,7 @@ impl PersistQueue {
     }
 }
 
-/// Latency histograms of a live market (log-linear ns buckets, see [`crate::timing`]).
+/// Latency histograms of a live market (log-linear ns buckets, see [`crate::replay::timing`]).
 #[derive(Default)]
 pub struct LiveTimings {
     /// Per-record apply time (batch means, weighted).
@@ -660,8 +660,8 @@ pub fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{MboStream, Source};
-    use crate::export::market_json;
+    use crate::capture::export::market_json;
+    use crate::dbn::{MboStream, Source};
 
     const CLX5: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -774,11 +774,11 @@ mod tests {
 
     /// A simulated session: its DBN bytes and the length of their metadata.
     fn simulated(records: u64) -> (Vec<u8>, usize) {
-        let config = crate::simulate::SimConfig {
+        let config = crate::synth::session::SimConfig {
             records,
             ..Default::default()
         };
-        let bytes = crate::simulate::simulate_dbn_bytes(&config, false).unwrap();
+        let bytes = crate::synth::session::simulate_dbn_bytes(&config, false).unwrap();
         let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
         (bytes, meta_len)
     }

@@ -15,9 +15,9 @@ use dbn::decode::dbn::MetadataDecoder;
 use dbn::decode::DynReader;
 use dbn::{MboMsg, Metadata, RecordHeader, Schema};
 
-use crate::error::{try_reserve, Error, Result};
 #[cfg(unix)]
-use crate::mapped::Mapping;
+use crate::dbn::mapped::Mapping;
+use crate::error::{try_reserve, Error, Result};
 
 /// Where records come from: a file path, or the bytes of a DBN stream held in memory.
 #[derive(Clone, Copy, Debug)]
@@ -646,7 +646,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_mapped_file_truncated_while_read_is_a_decode_error() {
-        use crate::encode::{write_dbn_file, DbnOptions};
+        use crate::dbn::writer::{write_dbn_file, DbnOptions};
         use crate::testing::mbo;
 
         // 400 k records of 56 bytes: ~22 MB, three mapped windows.

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use dbn::{flags, Metadata};
 
-use crate::decode::{MboStream, Source};
+use crate::book::market::{BookKey, Market};
+use crate::dbn::{MboStream, Source};
 use crate::error::Result;
-use crate::market::{BookKey, Market};
 
 #[derive(Debug)]
 pub struct Info {

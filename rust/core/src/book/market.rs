@@ -3,9 +3,9 @@
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
-use crate::auction::{indicative_uncross, Uncross};
+use crate::book::auction::{indicative_uncross, Uncross};
 use crate::book::{map_bytes, vec_bytes, Book, Side, Top};
-use crate::decode::{MboStream, Source};
+use crate::dbn::{MboStream, Source};
 use crate::error::Result;
 
 pub type BookKey = (u32, u16);

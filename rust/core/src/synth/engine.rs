@@ -456,7 +456,7 @@ impl Engine {
             return Err(EngineError::NotInPreOpen);
         }
         self.check_ts(ts)?;
-        let uncross = crate::auction::indicative_uncross(&self.to_book(), reference);
+        let uncross = crate::book::auction::indicative_uncross(&self.to_book(), reference);
         match uncross {
             Some(uncross) if uncross.volume > 0 => {
                 let volume = self.open_at(ts, uncross.price)?;
@@ -864,7 +864,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::Market;
+    use crate::book::market::Market;
 
     const TICK: i64 = 10_000_000; // 0.01
 
@@ -1189,7 +1189,7 @@ mod tests {
         gtc(&mut e, 2, Side::Bid, 1, 5);
         gtc(&mut e, 3, Side::Ask, 0, 4);
         gtc(&mut e, 4, Side::Ask, 1, 4);
-        let expected = crate::auction::indicative_uncross(&e.to_book(), None);
+        let expected = crate::book::auction::indicative_uncross(&e.to_book(), None);
         let opened = e.open(10, None).unwrap();
         assert_eq!(opened.map(|(p, _)| p), expected.map(|u| u.price));
         assert_round_trip(&e, &mut market);

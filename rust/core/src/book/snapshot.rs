@@ -16,10 +16,10 @@
 
 use dbn::{flags, FlagSet, MboMsg, UNDEF_PRICE};
 
+use crate::book::market::Market;
 use crate::book::{Book, Side};
-use crate::encode::{mbo_header, to_dbn_bytes, DbnOptions};
+use crate::dbn::writer::{mbo_header, to_dbn_bytes, DbnOptions};
 use crate::error::Result;
-use crate::market::Market;
 
 /// When the snapshot records are stamped (`ts_recv`, and `ts_event` in their headers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub fn snapshot_dbn(records: &[MboMsg]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Source;
+    use crate::dbn::Source;
     use crate::testing::mbo_for;
 
     const LAST: u8 = flags::LAST;
@@ -357,7 +357,7 @@ mod tests {
             eprintln!("skipped: {path} not found");
             return;
         };
-        let mut stream = crate::decode::MboStream::open(Source::Bytes(&bytes)).unwrap();
+        let mut stream = crate::dbn::MboStream::open(Source::Bytes(&bytes)).unwrap();
         let mut records = Vec::new();
         while let Some((_, msg)) = stream.next_mbo().unwrap() {
             records.push(msg);

@@ -174,7 +174,7 @@ pub fn write_dbn_file(path: &str, records: &[MboMsg], options: &DbnOptions) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{MboStream, Source};
+    use crate::dbn::{MboStream, Source};
     use crate::testing::mbo;
 
     fn sample() -> Vec<MboMsg> {

@@ -11,14 +11,18 @@
 //! pass with [`Error::OutOfMemory`] instead of aborting the process. `read_depth` takes at most
 //! [`MAX_DEPTH`] levels per side.
 
+pub mod export;
+pub mod fmt;
+pub mod info;
+
 use std::sync::Arc;
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 
+use crate::book::market::Market;
 use crate::book::{Book, Side, Top};
-use crate::decode::{MboStream, MboVisitor, Source};
+use crate::dbn::{MboStream, MboVisitor, Source};
 use crate::error::{try_reserve, Error, Result};
-use crate::market::Market;
 use crate::store::{market_at, Recording};
 
 /// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
@@ -760,7 +764,7 @@ pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{simulate_dbn_bytes, SimConfig};
+    use crate::synth::session::{simulate_dbn_bytes, SimConfig};
 
     fn session() -> Vec<u8> {
         let config = SimConfig {
@@ -805,7 +809,7 @@ mod tests {
             }
         }
         let meta_len = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-        let head = Source::Bytes(&bytes[..meta_len + 300 * crate::decode::MBO_LEN]);
+        let head = Source::Bytes(&bytes[..meta_len + 300 * crate::dbn::MBO_LEN]);
         let at_max = read_depth(head, MAX_DEPTH, Filter::default()).unwrap();
         assert!(!at_max.keys.is_empty());
         assert_eq!(at_max.bid.px.len(), at_max.keys.len() * MAX_DEPTH);
@@ -861,7 +865,7 @@ mod tests {
 #[cfg(test)]
 mod resume_tests {
     use super::*;
-    use crate::encode::{to_dbn_bytes, DbnOptions};
+    use crate::dbn::writer::{to_dbn_bytes, DbnOptions};
     use crate::testing::mbo;
 
     /// Boundary indexes, handed out `per_call` at a time.

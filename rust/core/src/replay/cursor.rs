@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use dbn::MboMsg;
 
-use crate::decode::Source;
+use crate::book::market::{BookKey, Market};
+use crate::dbn::Source;
 use crate::error::{Error, Result};
-use crate::market::{BookKey, Market};
 use crate::store::cache::Block;
 use crate::store::{BlockMeta, Layout, Recording, DEFAULT_LAYOUT};
 
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn seeks_match_a_linear_replay_in_any_order() {
         let records = records();
-        let bytes = crate::encode::to_dbn_bytes(&records, &Default::default()).unwrap();
+        let bytes = crate::dbn::writer::to_dbn_bytes(&records, &Default::default()).unwrap();
         let mut replay = Replay::open(Source::Bytes(&bytes), Some(1024)).unwrap();
         for target in [2500, 3, 4999, 0, 1024, 1025, 17, 5000, 1023] {
             replay.seek_position(target).unwrap();

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use crate::book::{Book, Side};
 use dbn::MboMsg;
 
+use crate::book::market::Market;
+use crate::capture::fmt::{write_iso_nanos, write_price};
 use crate::capture::{Boundary, Capture, Filter};
-use crate::decode::Source;
+use crate::dbn::Source;
 use crate::error::{Error, Result};
-use crate::fmt::{write_iso_nanos, write_price};
-use crate::market::Market;
 use crate::store::Recording;
 
 /// `{"books":[...]}` with every book's levels, L3 queues and anomalies, books sorted by key.
@@ -268,7 +268,7 @@ fn json_char(byte: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::{to_dbn_bytes, DbnOptions};
+    use crate::dbn::writer::{to_dbn_bytes, DbnOptions};
     use crate::testing::mbo_for;
 
     /// A stream of `n` adds over two books, every one an event boundary.

@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use dbn::MboMsg;
 
-use crate::auction::indicative_uncross;
+use crate::book::auction::indicative_uncross;
+use crate::book::market::BookKey;
 use crate::book::{Book, Side};
 use crate::error::{Error, Result};
-use crate::market::BookKey;
 use crate::replay::Replay;
 use crate::store::Recording;
 
@@ -132,7 +132,7 @@ impl Player {
     /// Apply records up to `target` positions (then to the end of the book's event): a trade
     /// frame per trade of this book, then one book frame if the top levels changed.
     ///
-    /// Timed into the recording's [`Timings`](crate::timing::Timings): the mean per-record apply
+    /// Timed into the recording's [`Timings`](crate::replay::timing::Timings): the mean per-record apply
     /// time of the call (weighted by its record count), the frame building and the whole call.
     pub fn advance(&mut self, target: usize) -> Result<Vec<Frame>> {
         let start = Instant::now();

@@ -33,9 +33,9 @@ use std::io::{self, BufWriter, Write};
 use dbn::MboMsg;
 
 use crate::book::Side;
-use crate::encode::{DbnOptions, MboWriter};
-use crate::engine::{Engine, OrderKind, TimeInForce};
+use crate::dbn::writer::{DbnOptions, MboWriter};
 use crate::error::{Error, Result};
+use crate::synth::engine::{Engine, OrderKind, TimeInForce};
 
 /// 2025-09-24 21:45:00 UTC: CME's pre-open (the day of `CLX5_mbo.dbn`).
 pub const DEFAULT_START: u64 = 1_758_750_300_000_000_000;
@@ -742,7 +742,7 @@ pub fn simulate_to_file(config: &SimConfig, path: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::Market;
+    use crate::book::market::Market;
 
     fn config(seed: u64, records: u64, instruments: u32) -> SimConfig {
         SimConfig {
@@ -843,8 +843,7 @@ mod tests {
     fn streamed_bytes_match_the_records() {
         let cfg = config(5, 5_000, 2);
         let bytes = simulate_dbn_bytes(&cfg, false).unwrap();
-        let mut stream =
-            crate::decode::MboStream::open(crate::decode::Source::Bytes(&bytes)).unwrap();
+        let mut stream = crate::dbn::MboStream::open(crate::dbn::Source::Bytes(&bytes)).unwrap();
         let mappings = &stream.metadata().mappings;
         assert_eq!(mappings.len(), 2);
         assert_eq!(mappings[1].raw_symbol, "SIM2");

@@ -47,10 +47,10 @@ use std::sync::Arc;
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 use rustc_hash::FxHashMap;
 
+use crate::book::market::{BookKey, Market};
 use crate::book::Side;
-use crate::decode::{MboStream, Source};
+use crate::dbn::{MboStream, Source};
 use crate::error::{Error, Result};
-use crate::market::{BookKey, Market};
 use crate::store::cache::Block;
 use crate::store::{BlockMeta, Recording};
 
@@ -1357,7 +1357,7 @@ mod tests {
 
     #[test]
     fn a_backtest_from_a_checkpoint_answers_like_one_from_the_start() {
-        use crate::simulate::{simulate, Rng, SimConfig, DEFAULT_TICK};
+        use crate::synth::session::{simulate, Rng, SimConfig, DEFAULT_TICK};
         let records = simulate(&SimConfig {
             seed: 7,
             records: 6_000,
@@ -1397,7 +1397,7 @@ mod tests {
                     .map(|b| b.top(Side::from_byte(side).unwrap()).price);
                 let price = match top {
                     Some(p) if p != UNDEF_PRICE => p + (rng.below(3) as i64 - 1) * DEFAULT_TICK,
-                    _ => crate::simulate::DEFAULT_START_PRICE,
+                    _ => crate::synth::session::DEFAULT_START_PRICE,
                 };
                 let size = 1 + rng.below(20) as u32;
                 let a = zero
