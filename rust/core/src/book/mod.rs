@@ -1,9 +1,16 @@
-//! One L3 limit order book: every resting order, in FIFO order per price level.
+//! Order books. This file: one L3 limit order book ([`Book`]), every resting order in FIFO order
+//! per price level, applied record by record with Databento's semantics. Its parts and the views
+//! over books:
+//! - `ladder`: one side's levels, sorted worst to best;
+//! - `queue`: the order nodes and levels of both sides (FIFO queues through sentinels);
+//! - [`market`]: every book of a stream, by `(instrument_id, publisher_id)`;
+//! - [`auction`]: the indicative uncross of a crossed book;
+//! - [`snapshot`]: books as the snapshot records that rebuild them.
 //!
 //! Layout, chosen for the hot loop (one `apply` per record, no allocation in steady state):
-//! - orders live in a slab (`Vec<Node>`) and are chained per level as a circular doubly linked
-//!   list through a sentinel node, so a cancel or a move-to-back is O(1) once the order is found
-//!   and never branches on an empty neighbour;
+//! - orders live in a slab and are chained per level as a circular doubly linked list through a
+//!   sentinel node, so a cancel or a move-to-back is O(1) once the order is found and never
+//!   branches on an empty neighbour;
 //! - `order_id -> slab slot` is a hash map with a fast integer hasher;
 //! - each side's levels are sorted worst to best, so the best level is the last element and
 //!   the levels that change most (near the touch) are the cheapest to insert and remove.
@@ -12,7 +19,9 @@
 //! as the work itself: bid/ask and "where near the touch" are computed as data, not branches.
 
 pub mod auction;
+mod ladder;
 pub mod market;
+mod queue;
 pub mod snapshot;
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
@@ -20,9 +29,8 @@ use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 
-const NIL: u32 = u32::MAX;
-/// Levels compared without branching before a binary search (see `Ladder::find`).
-const NEAR_TOUCH: usize = 8;
+pub use queue::Level;
+use queue::Queues;
 
 /// A side of the book. Records say `B` (bid) or `A` (ask); anything else is "no side".
 /// The discriminant indexes per-side arrays, so the hot path selects a side without branching.
@@ -59,7 +67,7 @@ impl Side {
     /// `!price` (bitwise not) is strictly decreasing in price and cannot overflow; it is taken
     /// as an xor with an all-ones mask so both sides run the same instructions.
     #[inline]
-    fn key(self, price: i64) -> i64 {
+    pub(crate) fn key(self, price: i64) -> i64 {
         price ^ -(self as i64)
     }
 }
@@ -106,84 +114,6 @@ impl Anomalies {
     }
 }
 
-/// An aggregated price level. `count` is the number of resting orders; a level set by an F_TOB
-/// add has a size but no orders (count 0), as in Databento's top-of-book records.
-#[derive(Clone, Debug)]
-pub struct Level {
-    pub price: i64,
-    pub size: u64,
-    pub count: u32,
-    /// Slab slot of the queue's sentinel: the queue is a circular list through it, so linking
-    /// and unlinking never test for an empty neighbour.
-    sentinel: u32,
-    side: Side,
-}
-
-/// A resting order (or a level's sentinel). Its price and side are its level's.
-#[derive(Clone, Debug)]
-struct Node {
-    order_id: u64,
-    size: u32,
-    /// Slot of its level in `Queues::levels`: a cancel never searches the ladder.
-    level: u32,
-    prev: u32,
-    next: u32,
-}
-
-/// The levels of one side, sorted worst to best (best = last): sort keys in one vector (the
-/// search reads only these, eight to a cache line) and level slots in another, in step.
-#[derive(Clone, Debug, Default)]
-struct Ladder {
-    keys: Vec<i64>,
-    ids: Vec<u32>,
-}
-
-impl Ladder {
-    /// Position of the level with sort key `key`: `Ok(i)` if it exists, `Err(i)` where it would go.
-    #[inline]
-    fn find(&self, key: i64) -> Result<usize, usize> {
-        let keys = &self.keys[..];
-        let len = keys.len();
-        // Most activity is within a few levels of the touch. Counting the better levels among
-        // the best NEAR_TOUCH is branch-free, so it costs the same wherever the price falls
-        // (a walk that stops at the first match mispredicts its exit).
-        let at = if len >= NEAR_TOUCH && keys[len - NEAR_TOUCH] <= key {
-            let near: &[i64; NEAR_TOUCH] = keys[len - NEAR_TOUCH..].try_into().unwrap();
-            len - near.iter().map(|&k| usize::from(k > key)).sum::<usize>()
-        } else {
-            keys.partition_point(|&k| k <= key)
-        };
-        // `at` is the first position whose key is greater: the level, if any, is just before.
-        match at.checked_sub(1) {
-            Some(found) if keys[found] == key => Ok(found),
-            _ => Err(at),
-        }
-    }
-
-    fn insert(&mut self, at: usize, key: i64, id: u32) {
-        self.keys.insert(at, key);
-        self.ids.insert(at, id);
-    }
-
-    fn remove(&mut self, at: usize) {
-        self.keys.remove(at);
-        self.ids.remove(at);
-    }
-
-    fn clear(&mut self) {
-        self.keys.clear();
-        self.ids.clear();
-    }
-
-    fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    fn best(&self) -> Option<u32> {
-        self.ids.last().copied()
-    }
-}
-
 /// Heap bytes of a vector's allocation.
 pub(crate) fn vec_bytes<T>(vec: &Vec<T>) -> usize {
     vec.capacity() * std::mem::size_of::<T>()
@@ -224,219 +154,6 @@ pub struct RestingOrder {
     pub size: u32,
     /// 0-based place in its level's queue.
     pub queue_position: usize,
-}
-
-/// The resting orders of both sides: slab-allocated nodes chained per level, levels in a slab
-/// of their own. Knows nothing of order ids (the `Book` keeps that index), so moving an order
-/// never touches the hash map.
-#[derive(Clone, Debug, Default)]
-struct Queues {
-    /// Indexed by `Side`.
-    ladders: [Ladder; 2],
-    levels: Vec<Level>,
-    free_levels: Vec<u32>,
-    /// Order nodes and level sentinels.
-    slab: Vec<Node>,
-    free: Vec<u32>,
-}
-
-impl Queues {
-    fn ladder(&self, side: Side) -> &Ladder {
-        &self.ladders[side as usize]
-    }
-
-    fn level(&self, side: Side, price: i64) -> Option<&Level> {
-        let ladder = self.ladder(side);
-        let at = ladder.find(side.key(price)).ok()?;
-        Some(&self.levels[ladder.ids[at] as usize])
-    }
-
-    /// Levels of one side, best first.
-    fn side_levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + '_ {
-        self.ladder(side)
-            .ids
-            .iter()
-            .rev()
-            .map(|&id| &self.levels[id as usize])
-    }
-
-    #[inline]
-    fn best(&self, side: Side) -> Option<&Level> {
-        Some(&self.levels[self.ladder(side).best()? as usize])
-    }
-
-    fn alloc(&mut self, order_id: u64) -> u32 {
-        match self.free.pop() {
-            Some(slot) => slot,
-            None => self.push_node(order_id),
-        }
-    }
-
-    fn push_node(&mut self, order_id: u64) -> u32 {
-        let slot = self.slab.len() as u32;
-        self.slab.push(Node {
-            order_id,
-            size: 0,
-            level: NIL,
-            prev: slot,
-            next: slot,
-        });
-        slot
-    }
-
-    fn release(&mut self, slot: u32) {
-        self.free.push(slot);
-    }
-
-    fn heap_bytes(&self) -> usize {
-        let ladders: usize = self
-            .ladders
-            .iter()
-            .map(|l| vec_bytes(&l.keys) + vec_bytes(&l.ids))
-            .sum();
-        ladders
-            + vec_bytes(&self.levels)
-            + vec_bytes(&self.free_levels)
-            + vec_bytes(&self.slab)
-            + vec_bytes(&self.free)
-    }
-
-    // The per-record path is forced inline (`level_slot`, `link_back`, `unlink`, `Book::apply`
-    // and `apply_action`, `Market::apply`, `BboColumns::visit`): in the extension module (fat
-    // LTO, one codegen unit) LLVM kept parts of it as calls, each with its own register saves,
-    // and forcing them measured 3-5 % faster `read_bbo` per step in paired runs
-    // (`benchmarks/ab_builds.py`). The standalone examples inlined them on their own. Forcing
-    // `add`/`cancel`/`modify` as well measured no faster.
-
-    /// The slot of the level at `(side, price)`, created empty if there is none.
-    #[inline(always)]
-    fn level_slot(&mut self, side: Side, price: i64, size: u64) -> u32 {
-        let key = side.key(price);
-        match self.ladders[side as usize].find(key) {
-            Ok(at) => self.ladders[side as usize].ids[at],
-            Err(at) => self.new_level(side, at, key, price, size),
-        }
-    }
-
-    #[cold]
-    fn new_level(&mut self, side: Side, at: usize, key: i64, price: i64, size: u64) -> u32 {
-        let id = match self.free_levels.pop() {
-            Some(id) => id,
-            None => {
-                let sentinel = self.push_node(0);
-                self.levels.push(Level {
-                    price,
-                    size,
-                    count: 0,
-                    sentinel,
-                    side,
-                });
-                (self.levels.len() - 1) as u32
-            }
-        };
-        let level = &mut self.levels[id as usize];
-        level.price = price;
-        level.size = size;
-        level.count = 0;
-        level.side = side;
-        let sentinel = level.sentinel;
-        let node = &mut self.slab[sentinel as usize];
-        node.prev = sentinel;
-        node.next = sentinel;
-        self.ladders[side as usize].insert(at, key, id);
-        id
-    }
-
-    /// Append `slot` to the back of the level at `(side, price)`, creating the level if needed.
-    #[inline(always)]
-    fn link_back(&mut self, slot: u32, order_id: u64, side: Side, price: i64, size: u32) {
-        let id = self.level_slot(side, price, 0);
-        let level = &mut self.levels[id as usize];
-        level.size += u64::from(size);
-        level.count += 1;
-        let sentinel = level.sentinel;
-        let tail = self.slab[sentinel as usize].prev;
-        self.slab[slot as usize] = Node {
-            order_id,
-            size,
-            level: id,
-            prev: tail,
-            next: sentinel,
-        };
-        self.slab[tail as usize].next = slot;
-        self.slab[sentinel as usize].prev = slot;
-    }
-
-    /// Take `slot` out of its level's queue, dropping the level when nothing is left in it.
-    #[inline(always)]
-    fn unlink(&mut self, slot: u32) {
-        let Node {
-            size,
-            level: id,
-            prev,
-            next,
-            ..
-        } = self.slab[slot as usize];
-        self.slab[prev as usize].next = next;
-        self.slab[next as usize].prev = prev;
-        let level = &mut self.levels[id as usize];
-        level.size -= u64::from(size);
-        level.count -= 1;
-        if level.count == 0 && level.size == 0 {
-            let (side, price) = (level.side, level.price);
-            self.drop_level(side, price, id);
-        }
-    }
-
-    #[cold]
-    fn drop_level(&mut self, side: Side, price: i64, id: u32) {
-        let ladder = &mut self.ladders[side as usize];
-        if let Ok(at) = ladder.find(side.key(price)) {
-            ladder.remove(at);
-        }
-        self.free_levels.push(id);
-    }
-
-    #[inline]
-    fn resize_in_place(&mut self, slot: u32, new_size: u32) {
-        let node = &mut self.slab[slot as usize];
-        let old_size = node.size;
-        node.size = new_size;
-        let level = &mut self.levels[node.level as usize];
-        level.size = level.size - u64::from(old_size) + u64::from(new_size);
-    }
-
-    /// The order slots of a level, front (highest priority) first.
-    fn queue_slots(&self, level: &Level) -> QueueIter<'_> {
-        QueueIter {
-            slab: &self.slab,
-            cursor: self.slab[level.sentinel as usize].next,
-            end: level.sentinel,
-        }
-    }
-
-    /// Empty one side; returns the slots of the orders that rested there.
-    fn clear_side(&mut self, side: Side) -> Vec<u32> {
-        let mut slots = Vec::new();
-        for &id in &self.ladders[side as usize].ids {
-            slots.extend(self.queue_slots(&self.levels[id as usize]));
-        }
-        self.free_levels
-            .extend_from_slice(&self.ladders[side as usize].ids);
-        self.ladders[side as usize].clear();
-        self.free.extend_from_slice(&slots);
-        slots
-    }
-
-    fn clear(&mut self) {
-        for ladder in &mut self.ladders {
-            ladder.clear();
-        }
-        self.levels.clear();
-        self.free_levels.clear();
-        self.slab.clear();
-        self.free.clear();
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -692,26 +409,6 @@ impl Book {
             size: node.size,
             queue_position,
         })
-    }
-}
-
-/// Walks a level's circular list of slab slots from the front to its sentinel.
-struct QueueIter<'a> {
-    slab: &'a [Node],
-    cursor: u32,
-    end: u32,
-}
-
-impl Iterator for QueueIter<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        if self.cursor == self.end {
-            return None;
-        }
-        let slot = self.cursor;
-        self.cursor = self.slab[slot as usize].next;
-        Some(slot)
     }
 }
 
