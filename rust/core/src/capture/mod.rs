@@ -1,4 +1,4 @@
-//! Book states captured at event boundaries (records with F_LAST), as columns.
+//! Book states captured at event boundaries (records with F_LAST). This file: the pass.
 //!
 //! One pass over the stream: decode, apply, and at each F_LAST record hand that record's book to
 //! a sink. Memory is the sink's output plus the books; the input is streamed. A pass runs to the
@@ -11,29 +11,34 @@
 //! pass with [`Error::OutOfMemory`] instead of aborting the process. `read_depth` takes at most
 //! [`MAX_DEPTH`] levels per side.
 
+//!
+//! The captures: [`bbo`] (best bid and offer), [`depth`] (top levels), [`records`] (every record,
+//! no book work), each as columns ([`columns`]); [`export`] (JSON lines, a chunk at a time);
+//! [`info`] (what a stream holds). [`fmt`]: decimal prices and ISO timestamps.
+
+pub mod bbo;
+pub mod columns;
+pub mod depth;
 pub mod export;
 pub mod fmt;
 pub mod info;
+pub mod records;
 
 use std::sync::Arc;
 
-use dbn::{flags, MboMsg, UNDEF_PRICE};
+use dbn::{flags, MboMsg};
 
 use crate::book::market::Market;
-use crate::book::{Book, Side, Top};
+use crate::book::Book;
 use crate::dbn::{MboStream, MboVisitor, Source};
-use crate::error::{try_reserve, Error, Result};
+use crate::error::{Error, Result};
 use crate::store::{market_at, Recording};
 
-/// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
-/// whether the book has them or not (missing ones are padding), 16 bytes each: at this maximum a
-/// row is 320 KB. Real books stay well within it (the sample files' deepest: 928 bid levels in
-/// ESH4 at its snapshot, 111 in CLX5), ten times over. Beyond it is a [`Error::BadArgument`];
-/// the whole book at any point is `Book::levels`.
-pub const MAX_DEPTH: usize = 10_000;
-/// The most level values per side column `read_depth` reserves before the first row: beyond
-/// that (a large file at a large depth), columns grow as rows come.
-const DEPTH_UP_FRONT_VALUES: usize = 1 << 22;
+pub use bbo::{read_bbo, BboColumns};
+pub use columns::{RowKeys, SideColumns};
+pub use depth::{read_depth, DepthColumns, MAX_DEPTH};
+pub use records::{read_records, RecordColumns};
+
 /// When the up-front reservation from the input's size fails, columns start with room for this
 /// many rows and double from there.
 const FALLBACK_ROWS: usize = 1 << 16;
@@ -308,459 +313,6 @@ impl<S: Boundary> MboVisitor for Pass<S> {
     }
 }
 
-/// The identifying columns of every captured row.
-#[derive(Debug, Default)]
-pub struct RowKeys {
-    pub index: Vec<u64>,
-    pub ts_recv: Vec<u64>,
-    pub ts_event: Vec<u64>,
-    pub instrument_id: Vec<u32>,
-    pub publisher_id: Vec<u16>,
-}
-
-impl RowKeys {
-    fn try_reserve(&mut self, rows: usize, what: &str) -> Result<()> {
-        try_reserve(&mut self.index, rows, what)?;
-        try_reserve(&mut self.ts_recv, rows, what)?;
-        try_reserve(&mut self.ts_event, rows, what)?;
-        try_reserve(&mut self.instrument_id, rows, what)?;
-        try_reserve(&mut self.publisher_id, rows, what)
-    }
-
-    fn room(&self) -> usize {
-        let Self {
-            index,
-            ts_recv,
-            ts_event,
-            instrument_id,
-            publisher_id,
-        } = self;
-        [
-            index.capacity(),
-            ts_recv.capacity(),
-            ts_event.capacity(),
-            instrument_id.capacity(),
-            publisher_id.capacity(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0)
-    }
-
-    /// # Safety
-    /// `row` must be below `self.room()`.
-    #[inline(always)]
-    unsafe fn write(&mut self, row: usize, index: u64, msg: &MboMsg) {
-        write_at(&mut self.index, row, index);
-        write_at(&mut self.ts_recv, row, msg.ts_recv);
-        write_at(&mut self.ts_event, row, msg.hd.ts_event);
-        write_at(&mut self.instrument_id, row, msg.hd.instrument_id);
-        write_at(&mut self.publisher_id, row, msg.hd.publisher_id);
-    }
-
-    /// # Safety
-    /// Rows `..rows` of every column must have been written.
-    unsafe fn set_len(&mut self, rows: usize) {
-        self.index.set_len(rows);
-        self.ts_recv.set_len(rows);
-        self.ts_event.set_len(rows);
-        self.instrument_id.set_len(rows);
-        self.publisher_id.set_len(rows);
-    }
-
-    #[inline]
-    fn push(&mut self, index: u64, msg: &MboMsg) {
-        self.index.push(index);
-        self.ts_recv.push(msg.ts_recv);
-        self.ts_event.push(msg.hd.ts_event);
-        self.instrument_id.push(msg.hd.instrument_id);
-        self.publisher_id.push(msg.hd.publisher_id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-}
-
-/// Price, size and order count of one side; size saturates at u32 like Databento's MBP records.
-#[derive(Debug, Default)]
-pub struct SideColumns {
-    pub px: Vec<i64>,
-    pub sz: Vec<u32>,
-    pub ct: Vec<u32>,
-}
-
-impl SideColumns {
-    fn try_reserve(&mut self, values: usize, what: &str) -> Result<()> {
-        try_reserve(&mut self.px, values, what)?;
-        try_reserve(&mut self.sz, values, what)?;
-        try_reserve(&mut self.ct, values, what)
-    }
-
-    #[inline]
-    fn push(&mut self, price: i64, size: u64, count: u32) {
-        self.px.push(price);
-        self.sz.push(u32::try_from(size).unwrap_or(u32::MAX));
-        self.ct.push(count);
-    }
-
-    fn room(&self) -> usize {
-        self.px
-            .capacity()
-            .min(self.sz.capacity())
-            .min(self.ct.capacity())
-    }
-
-    /// # Safety
-    /// `row` must be below `self.room()`.
-    #[inline(always)]
-    unsafe fn write_top(&mut self, row: usize, top: Top) {
-        write_at(&mut self.px, row, top.price);
-        write_at(
-            &mut self.sz,
-            row,
-            u32::try_from(top.size).unwrap_or(u32::MAX),
-        );
-        write_at(&mut self.ct, row, top.count);
-    }
-
-    /// # Safety
-    /// Rows `..rows` of every column must have been written.
-    unsafe fn set_len(&mut self, rows: usize) {
-        self.px.set_len(rows);
-        self.sz.set_len(rows);
-        self.ct.set_len(rows);
-    }
-}
-
-/// Store `value` in row `row` of a column whose length is set later.
-///
-/// # Safety
-/// `row` must be below the column's capacity.
-#[inline(always)]
-unsafe fn write_at<T: Copy>(column: &mut Vec<T>, row: usize, value: T) {
-    debug_assert!(row < column.capacity());
-    column.as_mut_ptr().add(row).write(value);
-}
-
-/// Best bid and offer after every boundary.
-///
-/// Rows are written straight into reserved capacity and the eleven column lengths are set once
-/// by `finish`: one bounds check per row instead of one per value, which is measurable at
-/// millions of rows.
-#[derive(Debug, Default)]
-pub struct BboColumns {
-    pub keys: RowKeys,
-    pub bid: SideColumns,
-    pub ask: SideColumns,
-    /// Rows written so far.
-    rows: usize,
-    /// Rows every column has capacity for.
-    room: usize,
-    /// The columns could not grow: no row is written after this.
-    failed: Option<Error>,
-}
-
-impl BboColumns {
-    fn set_lens(&mut self) {
-        // SAFETY: `visit` wrote every column of rows `..self.rows`.
-        unsafe {
-            self.keys.set_len(self.rows);
-            self.bid.set_len(self.rows);
-            self.ask.set_len(self.rows);
-        }
-    }
-
-    /// Room for `rows` more rows in every column (lengths must be set).
-    fn try_reserve(&mut self, rows: usize) -> Result<()> {
-        const WHAT: &str = "the read_bbo output columns";
-        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
-            self.bid.try_reserve(rows, WHAT)?;
-            self.ask.try_reserve(rows, WHAT)
-        });
-        self.room = self.keys.room().min(self.bid.room()).min(self.ask.room());
-        reserved
-    }
-
-    /// Double the room; false (and the error kept for `finish`) when the memory is not there.
-    #[cold]
-    fn grow(&mut self) -> bool {
-        if self.failed.is_some() {
-            return false;
-        }
-        self.set_lens();
-        match self.try_reserve(self.rows.max(FALLBACK_ROWS)) {
-            Ok(()) => true,
-            Err(err) => {
-                self.failed = Some(err);
-                false
-            }
-        }
-    }
-}
-
-impl Boundary for BboColumns {
-    fn reserve(&mut self, rows: usize) {
-        // The input's size bounds the rows: reserving them all spares regrowing (copying) the
-        // columns, and pages never written cost nothing. A size that cannot be had (a sparse
-        // file, a memory limit) falls back to growing from a modest start.
-        if self.try_reserve(rows).is_err() {
-            let _ = self.try_reserve(rows.min(FALLBACK_ROWS));
-        }
-    }
-
-    #[inline(always)]
-    fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
-        if self.rows == self.room && !self.grow() {
-            return;
-        }
-        let row = self.rows;
-        // SAFETY: `row < self.room`, the capacity of every column.
-        unsafe {
-            self.keys.write(row, index, msg);
-            self.bid.write_top(row, book.top(Side::Bid));
-            self.ask.write_top(row, book.top(Side::Ask));
-        }
-        self.rows += 1;
-    }
-
-    fn stopped(&self) -> bool {
-        self.failed.is_some()
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.set_lens();
-        self.failed.take().map_or(Ok(()), Err)
-    }
-}
-
-pub fn read_bbo(source: Source<'_>, filter: Filter) -> Result<BboColumns> {
-    let mut out = BboColumns::default();
-    for_each_boundary(source, filter, &mut out)?;
-    Ok(out)
-}
-
-/// The top `depth` levels of each side after every boundary, row-major `(rows, depth)`;
-/// missing levels are `UNDEF_PRICE` with size and count 0.
-#[derive(Debug, Default)]
-pub struct DepthColumns {
-    pub depth: usize,
-    pub keys: RowKeys,
-    pub bid: SideColumns,
-    pub ask: SideColumns,
-    /// Rows every column has capacity for: pushing a row never reallocates.
-    room: usize,
-    /// The columns could not grow: no row is written after this.
-    failed: Option<Error>,
-}
-
-/// `depth` levels a side after every boundary; `depth` must be `1..=MAX_DEPTH`.
-pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<DepthColumns> {
-    if !(1..=MAX_DEPTH).contains(&depth) {
-        return Err(Error::bad_argument(format!(
-            "depth must be between 1 and {MAX_DEPTH} levels, got {depth}"
-        )));
-    }
-    let mut out = DepthColumns {
-        depth,
-        ..Default::default()
-    };
-    for_each_boundary(source, filter, &mut out)?;
-    Ok(out)
-}
-
-impl DepthColumns {
-    /// Room for `rows` more rows in every column.
-    fn try_reserve(&mut self, rows: usize) -> Result<()> {
-        const WHAT: &str = "the read_depth output columns";
-        // depth <= MAX_DEPTH: rows * depth overflows only where the allocation fails anyway.
-        let values = rows.saturating_mul(self.depth);
-        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
-            self.bid.try_reserve(values, WHAT)?;
-            self.ask.try_reserve(values, WHAT)
-        });
-        let depth = self.depth.max(1);
-        self.room = self
-            .keys
-            .room()
-            .min(self.bid.room() / depth)
-            .min(self.ask.room() / depth);
-        reserved
-    }
-
-    /// Double the room; false (and the error kept for `finish`) when the memory is not there.
-    #[cold]
-    fn grow(&mut self) -> bool {
-        if self.failed.is_some() {
-            return false;
-        }
-        match self.try_reserve(self.keys.len().max(1)) {
-            Ok(()) => true,
-            Err(err) => {
-                self.failed = Some(err);
-                false
-            }
-        }
-    }
-}
-
-impl Boundary for DepthColumns {
-    fn reserve(&mut self, rows: usize) {
-        // At most DEPTH_UP_FRONT_VALUES level values a column up front; a failure is only a
-        // missed hint (`grow` tries again as rows come).
-        let rows = rows.min(DEPTH_UP_FRONT_VALUES / self.depth.max(1)).max(1);
-        let _ = self.try_reserve(rows);
-    }
-
-    #[inline]
-    fn visit(&mut self, index: u64, msg: &MboMsg, book: &Book) {
-        if self.keys.len() == self.room && !self.grow() {
-            return;
-        }
-        self.keys.push(index, msg);
-        push_levels(&mut self.bid, book, Side::Bid, self.depth);
-        push_levels(&mut self.ask, book, Side::Ask, self.depth);
-    }
-
-    fn stopped(&self) -> bool {
-        self.failed.is_some()
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.failed.take().map_or(Ok(()), Err)
-    }
-}
-
-fn push_levels(columns: &mut SideColumns, book: &Book, side: Side, depth: usize) {
-    let mut written = 0;
-    for level in book.levels(side).take(depth) {
-        columns.push(level.price, level.size, level.count);
-        written += 1;
-    }
-    for _ in written..depth {
-        columns.push(UNDEF_PRICE, 0, 0);
-    }
-}
-
-/// Every MBO record, column by column (no book work).
-#[derive(Debug, Default)]
-pub struct RecordColumns {
-    /// Rows every column has capacity for: pushing a row never reallocates.
-    room: usize,
-    /// The columns could not grow: no row is written after this.
-    failed: Option<Error>,
-    pub keys: RowKeys,
-    pub order_id: Vec<u64>,
-    pub price: Vec<i64>,
-    pub size: Vec<u32>,
-    pub flags: Vec<u8>,
-    pub action: Vec<u8>,
-    pub side: Vec<u8>,
-    pub sequence: Vec<u32>,
-    pub channel_id: Vec<u8>,
-}
-
-impl RecordColumns {
-    /// Columns of `records`, indexed from `first_index`.
-    pub fn from_records(first_index: u64, records: &[MboMsg]) -> Result<Self> {
-        let mut out = RecordColumns::default();
-        out.try_reserve(records.len())?;
-        for (i, msg) in (first_index..).zip(records) {
-            out.push(i, msg);
-        }
-        out.failed.take().map_or(Ok(out), Err)
-    }
-
-    /// Room for `rows` more rows in every column.
-    fn try_reserve(&mut self, rows: usize) -> Result<()> {
-        const WHAT: &str = "the read_records output columns";
-        let reserved = self.keys.try_reserve(rows, WHAT).and_then(|()| {
-            try_reserve(&mut self.order_id, rows, WHAT)?;
-            try_reserve(&mut self.price, rows, WHAT)?;
-            try_reserve(&mut self.size, rows, WHAT)?;
-            try_reserve(&mut self.flags, rows, WHAT)?;
-            try_reserve(&mut self.action, rows, WHAT)?;
-            try_reserve(&mut self.side, rows, WHAT)?;
-            try_reserve(&mut self.sequence, rows, WHAT)?;
-            try_reserve(&mut self.channel_id, rows, WHAT)
-        });
-        self.room = [
-            self.keys.room(),
-            self.order_id.capacity(),
-            self.price.capacity(),
-            self.size.capacity(),
-            self.flags.capacity(),
-            self.action.capacity(),
-            self.side.capacity(),
-            self.sequence.capacity(),
-            self.channel_id.capacity(),
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(0);
-        reserved
-    }
-
-    /// Append one record, if the columns can grow to hold it (else the error is kept).
-    #[inline]
-    fn push(&mut self, index: u64, msg: &MboMsg) {
-        if self.keys.len() == self.room && !self.grow() {
-            return;
-        }
-        self.keys.push(index, msg);
-        self.order_id.push(msg.order_id);
-        self.price.push(msg.price);
-        self.size.push(msg.size);
-        self.flags.push(msg.flags.raw());
-        self.action.push(msg.action as u8);
-        self.side.push(msg.side as u8);
-        self.sequence.push(msg.sequence);
-        self.channel_id.push(msg.channel_id);
-    }
-
-    /// Double the room; false (and the error kept) when the memory is not there.
-    #[cold]
-    fn grow(&mut self) -> bool {
-        if self.failed.is_some() {
-            return false;
-        }
-        match self.try_reserve(self.keys.len().max(FALLBACK_ROWS)) {
-            Ok(()) => true,
-            Err(err) => {
-                self.failed = Some(err);
-                false
-            }
-        }
-    }
-}
-
-impl MboVisitor for RecordColumns {
-    #[inline]
-    fn visit(&mut self, index: u64, msg: &MboMsg) {
-        self.push(index, msg);
-    }
-
-    fn paused(&self) -> bool {
-        self.failed.is_some()
-    }
-}
-
-pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {
-    let mut stream = MboStream::open(source)?;
-    let mut out = RecordColumns::default();
-    if let Some(rows) = stream.estimated_records() {
-        if out.try_reserve(rows).is_err() {
-            let _ = out.try_reserve(rows.min(FALLBACK_ROWS));
-        }
-    }
-    stream.visit_each_mbo(&mut out)?;
-    out.failed.take().map_or(Ok(out), Err)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,10 +383,7 @@ mod tests {
             assert_eq!(b.keys.ts_recv, bbo.keys.ts_recv);
             assert_eq!(side_values(&b.bid), side_values(&bbo.bid));
             assert_eq!(side_values(&b.ask), side_values(&bbo.ask));
-            let mut d = DepthColumns {
-                depth: 7,
-                ..Default::default()
-            };
+            let mut d = DepthColumns::new(7);
             for_each_boundary(source, Filter::default(), &mut Hinted(hint, &mut d)).unwrap();
             assert_eq!(d.keys.index, depth.keys.index, "hint {hint}");
             assert_eq!(d.keys.instrument_id, depth.keys.instrument_id);
