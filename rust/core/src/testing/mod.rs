@@ -31,3 +31,20 @@ pub fn mbo_for(
 pub fn mbo(action: u8, side: u8, order_id: u64, price: i64, size: u32, flags: u8) -> MboMsg {
     mbo_for(1, 1, action, side, order_id, price, size, flags)
 }
+
+/// The sample file `CLX5_mbo.dbn`, if it is there.
+pub fn clx5() -> Option<Vec<u8>> {
+    const CLX5: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/CLX5_mbo.dbn"
+    );
+    std::fs::read(CLX5).ok()
+}
+
+/// A tiny xorshift: deterministic split points without a dependency.
+pub fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
