@@ -115,11 +115,11 @@ impl PyEngine {
         pre_open: bool,
     ) -> PyResult<Self> {
         let mut engine = Engine::new(instrument_id, publisher_id, tick).map_err(engine_err)?;
-        engine.channel_id = channel_id;
+        engine.emitter.channel_id = channel_id;
         engine.set_next_order_id(first_order_id);
         engine.set_next_sequence(first_sequence);
         if let Some(latency) = recv_latency_ns {
-            engine.recv_latency_ns = latency;
+            engine.emitter.recv_latency_ns = latency;
         }
         engine.set_pre_open(pre_open);
         Ok(PyEngine {
@@ -129,12 +129,12 @@ impl PyEngine {
 
     #[getter]
     fn instrument_id(&self) -> u32 {
-        self.with(|e| e.instrument_id)
+        self.with(|e| e.instrument_id())
     }
 
     #[getter]
     fn publisher_id(&self) -> u16 {
-        self.with(|e| e.publisher_id)
+        self.with(|e| e.publisher_id())
     }
 
     #[getter]
@@ -263,8 +263,8 @@ impl PyEngine {
         self.with(|e| {
             format!(
                 "Engine(instrument_id={}, publisher_id={}, tick={}, orders={}, pending={})",
-                e.instrument_id,
-                e.publisher_id,
+                e.instrument_id(),
+                e.publisher_id(),
                 e.tick,
                 e.order_count(),
                 e.records().len()

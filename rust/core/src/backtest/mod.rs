@@ -1357,7 +1357,8 @@ mod tests {
 
     #[test]
     fn a_backtest_from_a_checkpoint_answers_like_one_from_the_start() {
-        use crate::synth::session::{simulate, Rng, SimConfig, DEFAULT_TICK};
+        use crate::synth::rng::Rng;
+        use crate::synth::session::{simulate, SimConfig, DEFAULT_TICK};
         let records = simulate(&SimConfig {
             seed: 7,
             records: 6_000,

@@ -1,61 +1,20 @@
-//! A price-time priority matching engine for one instrument that emits the MBO records a
-//! Databento GLBX.MDP3 file would contain for the same activity.
+//! A price-time priority matching engine for one instrument (FIFO queues per price level,
+//! limit/market orders, GTC/IOC/FOK, modifies, a pre-open phase and its opening uncross). Every
+//! event is recorded through its [`RecordEmitter`] as the MBO records a Databento GLBX.MDP3 file
+//! would contain for it (see `records.rs` for their shapes).
 //!
-//! The engine keeps its own matching state (price levels as FIFO queues); it never goes through
-//! the core's [`Book`], so replaying its records through a `Book` is a real check of both.
-//!
-//! # Event shapes, as read in `CLX5_mbo.dbn` (GLBX.MDP3, CME crude, 38,212 records)
-//!
-//! - Every record: `rtype` MBO, `publisher_id` 1, `channel_id` 26 (one channel for the
-//!   instrument), flags `0x00` inside an event and `0x80` (F_LAST) on its last record; this
-//!   file has no `0x82`. `ts_event` is the same for every record of an event; `ts_recv` grows
-//!   (never decreases, always ≥ `ts_event`, ~0.15–0.5 ms after it); `ts_in_delta` ~15 µs.
-//!   `sequence` is the CME packet sequence: the same for records of one packet, increasing
-//!   from packet to packet (with gaps: other instruments share the channel).
-//! - Add, cancel, modify: a single `A`/`C`/`M` record with F_LAST. A cancel carries the order's
-//!   price, side and full remaining size; a modify its new price and new total size.
-//! - An aggressor that trades (`TF+C+`, `TF+C+M`, `TF+AC+`, ... — 1,577 such events):
-//!   1. packet `s` (one `ts_recv`): per price level reached, one `T` — side = the aggressor's,
-//!      `order_id` = the aggressor's id, price = the level, size = volume traded there — then one
-//!      `F` per passive order filled at that level, in queue order: side = the passive side,
-//!      the passive order's id, price, and the size filled. Several levels: `T F+ T F+ ...`.
-//!   2. packet `s + 1` (a later `ts_recv`, same `ts_event`): a `C` for each passive order
-//!      filled completely (size = the size filled) and an `M` for the one partially filled
-//!      (size = what remains, same price: it keeps its place), in fill order. An aggressor
-//!      whose remainder rests gets an `A` with its own id and limit price for the remainder;
-//!      the file puts it before the `C`s (`TF+AC+`, 22 events) more often than after them
-//!      (`TF+C+A`, 9): the engine puts it first. The last record carries F_LAST. Small events
-//!      sometimes put everything in one packet; the engine always uses two.
-//!   3. An aggressor order that does not rest (IOC remainder, or filled completely) leaves no
-//!      record of its own besides the `T`s: no `A`, no `C`.
-//! - Trades against orders outside this book (implied/spread legs, 109 events): `T` with side
-//!   `N` and `order_id` 0, `F` with side `N` for the resting order, then its `C`/`M`. The
-//!   engine uses this shape for the opening uncross (no single aggressor): one `T` (side `N`,
-//!   `order_id` 0, the uncross price and volume), an `F` per order filled (with its own side),
-//!   then the `C`/`M`s.
-//! - A resting order modified to a crossing price trades as an aggressor at its new price; the
-//!   file then ends the event with a `C` of the order at its old price (`TF+MC`). The engine
-//!   does the same: after the passive `C`/`M`s, a `C` of the aggressor (size = its old resting
-//!   size) when it is filled completely, or an `M` with its new price and remaining size.
-//!
-//! Not emitted: `R` clears, snapshots, F_TOB/F_MBP records, `0x82` publisher flags, packet
-//! sequence gaps.
+//! The engine keeps its own matching state; it never goes through the core's [`Book`], so
+//! replaying its records through a `Book` is a real check of both.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-use dbn::{FlagSet, MboMsg, RecordHeader};
+use dbn::{FlagSet, MboMsg};
 use rustc_hash::FxHashMap;
 
+use super::records::RecordEmitter;
 use crate::book::{Book, RestingOrder, Side};
 use crate::error::Error;
-
-/// Default gap between `ts_event` and the first packet's `ts_recv` (about the file's median).
-pub const DEFAULT_RECV_LATENCY_NS: u64 = 400_000;
-/// Default gap between the two packets of a trade event.
-pub const DEFAULT_PACKET_GAP_NS: u64 = 10_000;
-/// `ts_in_delta` written on every record.
-pub const DEFAULT_TS_IN_DELTA: i32 = 15_000;
 
 const F_LAST: u8 = dbn::flags::LAST;
 
@@ -154,13 +113,13 @@ struct PriceLevel {
 
 /// One passive order's part in a trade.
 #[derive(Clone, Copy, Debug)]
-struct Fill {
-    order_id: u64,
-    side: Side,
-    price: i64,
-    size: u32,
+pub(super) struct Fill {
+    pub(super) order_id: u64,
+    pub(super) side: Side,
+    pub(super) price: i64,
+    pub(super) size: u32,
     /// What is left of the order after the fill (0: gone).
-    remaining: u32,
+    pub(super) remaining: u32,
 }
 
 fn opposite(side: Side) -> Side {
@@ -182,24 +141,16 @@ fn reaches(side: Side, limit: Option<i64>, level: i64) -> bool {
 /// The matching engine of one instrument.
 #[derive(Clone, Debug)]
 pub struct Engine {
-    pub instrument_id: u32,
-    pub publisher_id: u16,
     pub tick: i64,
-    pub channel_id: u8,
-    pub recv_latency_ns: u64,
-    pub packet_gap_ns: u64,
-    pub ts_in_delta: i32,
+    /// Its records, and how they are stamped (channel, latencies).
+    pub emitter: RecordEmitter,
     /// Orders rest without matching until `open`.
     pre_open: bool,
     bids: BTreeMap<i64, PriceLevel>,
     asks: BTreeMap<i64, PriceLevel>,
     orders: FxHashMap<u64, Order>,
     next_order_id: u64,
-    /// Sequence number of the next packet.
-    sequence: u32,
     last_ts_event: u64,
-    last_ts_recv: u64,
-    records: Vec<MboMsg>,
 }
 
 impl Engine {
@@ -211,22 +162,14 @@ impl Engine {
             )));
         }
         Ok(Engine {
-            instrument_id,
-            publisher_id,
             tick,
-            channel_id: 0,
-            recv_latency_ns: DEFAULT_RECV_LATENCY_NS,
-            packet_gap_ns: DEFAULT_PACKET_GAP_NS,
-            ts_in_delta: DEFAULT_TS_IN_DELTA,
+            emitter: RecordEmitter::new(instrument_id, publisher_id),
             pre_open: false,
             bids: BTreeMap::new(),
             asks: BTreeMap::new(),
             orders: FxHashMap::default(),
             next_order_id: 1,
-            sequence: 1,
             last_ts_event: 0,
-            last_ts_recv: 0,
-            records: Vec::new(),
         })
     }
 
@@ -247,7 +190,15 @@ impl Engine {
 
     /// The first packet's sequence number from here on.
     pub fn set_next_sequence(&mut self, sequence: u32) {
-        self.sequence = sequence;
+        self.emitter.set_next_sequence(sequence);
+    }
+
+    pub fn instrument_id(&self) -> u32 {
+        self.emitter.instrument_id
+    }
+
+    pub fn publisher_id(&self) -> u16 {
+        self.emitter.publisher_id
     }
 
     // ---- order entry ----
@@ -284,8 +235,9 @@ impl Engine {
             let resting = match (limit, tif) {
                 (Some(price), TimeInForce::Gtc) => {
                     self.rest(order_id, side, price, size);
-                    let (seq, recv) = self.packet(ts, false);
-                    self.push(ts, recv, seq, b'A', side, order_id, price, size, F_LAST);
+                    let (seq, recv) = self.emitter.packet(ts, false);
+                    self.emitter
+                        .push(ts, recv, seq, b'A', side, order_id, price, size, F_LAST);
                     size
                 }
                 _ => 0,
@@ -308,15 +260,17 @@ impl Engine {
         let remainder = size - filled;
         let rests = remainder > 0 && tif == TimeInForce::Gtc && limit.is_some();
 
-        let (seq, recv) = self.packet(ts, false);
-        self.push_trades(ts, recv, seq, side, order_id, &fills);
-        let (seq, recv) = self.packet(ts, true);
+        let (seq, recv) = self.emitter.packet(ts, false);
+        self.emitter
+            .push_trades(ts, recv, seq, side, order_id, &fills);
+        let (seq, recv) = self.emitter.packet(ts, true);
         if let (true, Some(price)) = (rests, limit) {
             self.rest(order_id, side, price, remainder);
-            self.push(ts, recv, seq, b'A', side, order_id, price, remainder, 0);
+            self.emitter
+                .push(ts, recv, seq, b'A', side, order_id, price, remainder, 0);
         }
-        self.push_reductions(ts, recv, seq, &fills);
-        self.mark_last();
+        self.emitter.push_reductions(ts, recv, seq, &fills);
+        self.emitter.mark_last();
         Ok(Submitted {
             order_id,
             filled,
@@ -333,9 +287,10 @@ impl Engine {
         self.check_ts(ts)?;
         self.last_ts_event = ts;
         self.unrest(order_id);
-        let (seq, recv) = self.packet(ts, false);
+        let (seq, recv) = self.emitter.packet(ts, false);
         let Order { side, price, size } = order;
-        self.push(ts, recv, seq, b'C', side, order_id, price, size, F_LAST);
+        self.emitter
+            .push(ts, recv, seq, b'C', side, order_id, price, size, F_LAST);
         Ok(size)
     }
 
@@ -371,8 +326,9 @@ impl Engine {
                 self.unrest(order_id);
                 self.rest(order_id, side, price, size);
             }
-            let (seq, recv) = self.packet(ts, false);
-            self.push(ts, recv, seq, b'M', side, order_id, price, size, F_LAST);
+            let (seq, recv) = self.emitter.packet(ts, false);
+            self.emitter
+                .push(ts, recv, seq, b'M', side, order_id, price, size, F_LAST);
             return Ok(Submitted {
                 order_id,
                 filled: 0,
@@ -384,17 +340,20 @@ impl Engine {
         let fills = self.take_liquidity(side, Some(price), size);
         let filled: u32 = fills.iter().map(|fill| fill.size).sum();
         let remainder = size - filled;
-        let (seq, recv) = self.packet(ts, false);
-        self.push_trades(ts, recv, seq, side, order_id, &fills);
-        let (seq, recv) = self.packet(ts, true);
-        self.push_reductions(ts, recv, seq, &fills);
+        let (seq, recv) = self.emitter.packet(ts, false);
+        self.emitter
+            .push_trades(ts, recv, seq, side, order_id, &fills);
+        let (seq, recv) = self.emitter.packet(ts, true);
+        self.emitter.push_reductions(ts, recv, seq, &fills);
         if remainder > 0 {
             self.rest(order_id, side, price, remainder);
-            self.push(ts, recv, seq, b'M', side, order_id, price, remainder, 0);
+            self.emitter
+                .push(ts, recv, seq, b'M', side, order_id, price, remainder, 0);
         } else {
-            self.push(ts, recv, seq, b'C', side, order_id, old.price, old.size, 0);
+            self.emitter
+                .push(ts, recv, seq, b'C', side, order_id, old.price, old.size, 0);
         }
-        self.mark_last();
+        self.emitter.mark_last();
         Ok(Submitted {
             order_id,
             filled,
@@ -426,11 +385,12 @@ impl Engine {
         let mut ask_fills = self.take_volume(Side::Ask, price, volume);
         fills.append(&mut bid_fills);
         fills.append(&mut ask_fills);
-        let (seq, recv) = self.packet(ts, false);
+        let (seq, recv) = self.emitter.packet(ts, false);
         let size = u32::try_from(volume).unwrap_or(u32::MAX);
-        self.push_side(ts, recv, seq, b'T', b'N', 0, price, size, 0);
+        self.emitter
+            .push_side(ts, recv, seq, b'T', b'N', 0, price, size, 0);
         for fill in &fills {
-            self.push(
+            self.emitter.push(
                 ts,
                 recv,
                 seq,
@@ -442,9 +402,9 @@ impl Engine {
                 0,
             );
         }
-        let (seq, recv) = self.packet(ts, true);
-        self.push_reductions(ts, recv, seq, &fills);
-        self.mark_last();
+        let (seq, recv) = self.emitter.packet(ts, true);
+        self.emitter.push_reductions(ts, recv, seq, &fills);
+        self.emitter.mark_last();
         Ok(volume)
     }
 
@@ -474,17 +434,17 @@ impl Engine {
 
     /// Records emitted and not yet taken.
     pub fn records(&self) -> &[MboMsg] {
-        &self.records
+        self.emitter.records()
     }
 
     /// The records emitted since the last take.
     pub fn take_records(&mut self) -> Vec<MboMsg> {
-        std::mem::take(&mut self.records)
+        self.emitter.take()
     }
 
     /// Drop the records emitted so far, keeping the buffer (for callers that copied them).
     pub fn clear_records(&mut self) {
-        self.records.clear();
+        self.emitter.clear();
     }
 
     // ---- read-outs ----
@@ -565,12 +525,14 @@ impl Engine {
     /// The resting orders as a core book (levels and queues in priority order), e.g. for
     /// `crate::auction`.
     pub fn to_book(&self) -> Book {
-        let mut book = Book::new(self.instrument_id, self.publisher_id);
+        let mut book = Book::new(self.instrument_id(), self.publisher_id());
         for side in [Side::Bid, Side::Ask] {
             for (&price, level) in self.ladder(side) {
                 for &order_id in &level.queue {
                     let size = self.orders[&order_id].size;
-                    let mut msg = self.record(0, 0, 0, b'A', side.as_byte(), order_id, price);
+                    let mut msg =
+                        self.emitter
+                            .record(0, 0, 0, b'A', side.as_byte(), order_id, price);
                     msg.size = size;
                     msg.flags = FlagSet::new(F_LAST);
                     book.apply(&msg);
@@ -600,140 +562,6 @@ impl Engine {
             });
         }
         Ok(())
-    }
-
-    /// Sequence and `ts_recv` of a new packet for an event at `ts`; `second`: the follow-up
-    /// packet of a trade event.
-    fn packet(&mut self, ts: u64, second: bool) -> (u32, u64) {
-        let seq = self.sequence;
-        self.sequence = self.sequence.wrapping_add(1);
-        let mut recv = ts.saturating_add(self.recv_latency_ns);
-        if second {
-            recv = recv.max(self.last_ts_recv.saturating_add(self.packet_gap_ns));
-        }
-        recv = recv.max(self.last_ts_recv);
-        self.last_ts_recv = recv;
-        (seq, recv)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        ts: u64,
-        recv: u64,
-        seq: u32,
-        action: u8,
-        side: u8,
-        order_id: u64,
-        price: i64,
-    ) -> MboMsg {
-        MboMsg {
-            hd: RecordHeader::new::<MboMsg>(
-                dbn::rtype::MBO,
-                self.publisher_id,
-                self.instrument_id,
-                ts,
-            ),
-            order_id,
-            price,
-            size: 0,
-            flags: FlagSet::empty(),
-            channel_id: self.channel_id,
-            action: action as std::ffi::c_char,
-            side: side as std::ffi::c_char,
-            ts_recv: recv,
-            ts_in_delta: self.ts_in_delta,
-            sequence: seq,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push_side(
-        &mut self,
-        ts: u64,
-        recv: u64,
-        seq: u32,
-        action: u8,
-        side: u8,
-        order_id: u64,
-        price: i64,
-        size: u32,
-        flag_bits: u8,
-    ) {
-        let mut msg = self.record(ts, recv, seq, action, side, order_id, price);
-        msg.size = size;
-        msg.flags = FlagSet::new(flag_bits);
-        self.records.push(msg);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        ts: u64,
-        recv: u64,
-        seq: u32,
-        action: u8,
-        side: Side,
-        order_id: u64,
-        price: i64,
-        size: u32,
-        flag_bits: u8,
-    ) {
-        self.push_side(
-            ts,
-            recv,
-            seq,
-            action,
-            side.as_byte(),
-            order_id,
-            price,
-            size,
-            flag_bits,
-        );
-    }
-
-    fn mark_last(&mut self) {
-        if let Some(last) = self.records.last_mut() {
-            last.flags = FlagSet::new(last.flags.raw() | F_LAST);
-        }
-    }
-
-    /// `T` per price level (aggressor's side and id), each followed by its `F`s.
-    fn push_trades(
-        &mut self,
-        ts: u64,
-        recv: u64,
-        seq: u32,
-        side: Side,
-        aggressor: u64,
-        fills: &[Fill],
-    ) {
-        let mut at = 0;
-        while at < fills.len() {
-            let price = fills[at].price;
-            let end = at + fills[at..].iter().take_while(|f| f.price == price).count();
-            let volume: u64 = fills[at..end].iter().map(|f| u64::from(f.size)).sum();
-            let volume = u32::try_from(volume).unwrap_or(u32::MAX);
-            self.push(ts, recv, seq, b'T', side, aggressor, price, volume, 0);
-            for fill in &fills[at..end] {
-                let (id, s, p, size) = (fill.order_id, fill.side, fill.price, fill.size);
-                self.push(ts, recv, seq, b'F', s, id, p, size, 0);
-            }
-            at = end;
-        }
-    }
-
-    /// `C` (filled completely, size = the fill) or `M` (what remains) per passive order.
-    fn push_reductions(&mut self, ts: u64, recv: u64, seq: u32, fills: &[Fill]) {
-        for fill in fills {
-            if fill.remaining == 0 {
-                let (id, s, p, size) = (fill.order_id, fill.side, fill.price, fill.size);
-                self.push(ts, recv, seq, b'C', s, id, p, size, 0);
-            } else {
-                let (id, s, p, rest) = (fill.order_id, fill.side, fill.price, fill.remaining);
-                self.push(ts, recv, seq, b'M', s, id, p, rest, 0);
-            }
-        }
     }
 
     fn rest(&mut self, order_id: u64, side: Side, price: i64, size: u32) {
@@ -865,6 +693,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::book::market::Market;
+    use crate::synth::records::DEFAULT_RECV_LATENCY_NS;
 
     const TICK: i64 = 10_000_000; // 0.01
 
@@ -904,7 +733,7 @@ mod tests {
         for msg in engine.records() {
             slot = Some(market.apply(msg));
         }
-        let Some(book) = market.book(engine.instrument_id, engine.publisher_id) else {
+        let Some(book) = market.book(engine.instrument_id(), engine.publisher_id()) else {
             assert_eq!(engine.order_count(), 0);
             return;
         };
