@@ -9,9 +9,9 @@ use mbo_fast_core::{Side, Top};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::books::{lock, parse_side, Bbo};
+use crate::book::{lock, parse_side, Bbo};
 use crate::errors::to_py;
-use crate::replay::PyReplay;
+use crate::replay::cursor::PyReplay;
 use crate::source::RawSource;
 
 /// (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry, volume_ahead_at_entry)

@@ -8,9 +8,9 @@ use mbo_fast_core::replay::player::Frame;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::lock;
+use crate::book::lock;
 use crate::errors::to_py;
-use crate::replay::timings_dict;
+use crate::replay::cursor::timings_dict;
 
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
 pub struct PyLiveMarket {

@@ -19,12 +19,12 @@ use pyo3::exceptions::{PyKeyError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::lock;
+use crate::book::lock;
+use crate::capture::export::PyDepthExport;
+use crate::capture::metadata_dict;
 use crate::errors::to_py;
-use crate::export::PyDepthExport;
-use crate::playback::PyPlayer;
-use crate::read::metadata_dict;
-use crate::replay::PyReplay;
+use crate::replay::cursor::PyReplay;
+use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
 
 /// `(first_index, records, ts_first, ts_last, ts_max)`

@@ -1,15 +1,17 @@
 //! Whole-stream functions: decode + apply + capture in one GIL-released pass.
 
+pub mod columns;
+pub mod export;
+
 use std::fs::File;
 
-use mbo_fast_core::capture::export;
+use mbo_fast_core::capture::export::export_depth_jsonl as export_jsonl;
 use mbo_fast_core::capture::{self, Filter};
 use mbo_fast_core::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::columns;
 use crate::errors::to_py;
 use crate::source::RawSource;
 
@@ -87,7 +89,7 @@ pub fn export_depth_jsonl<'py>(
                         path: path.clone(),
                         source: err,
                     })?;
-                    export::export_depth_jsonl(source, depth, filter, &mut file, &path)
+                    export_jsonl(source, depth, filter, &mut file, &path)
                 })
                 .map_err(to_py)?;
             Ok(lines.into_pyobject(py)?.into_any())
@@ -96,8 +98,7 @@ pub fn export_depth_jsonl<'py>(
             let bytes = py
                 .detach(move || {
                     let mut out = Vec::new();
-                    export::export_depth_jsonl(source, depth, filter, &mut out, "<memory>")
-                        .map(|_| out)
+                    export_jsonl(source, depth, filter, &mut out, "<memory>").map(|_| out)
                 })
                 .map_err(to_py)?;
             Ok(PyBytes::new(py, &bytes).into_any())

@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::books::lock;
+use crate::book::lock;
 use crate::errors::to_py;
 
 #[pyclass(frozen, name = "Player", module = "mbo_fast._core")]

@@ -11,8 +11,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::{lock, parse_side};
-use crate::columns;
+use crate::book::{lock, parse_side};
+use crate::capture::columns;
 use crate::errors::to_py;
 
 fn engine_err(err: EngineError) -> PyErr {

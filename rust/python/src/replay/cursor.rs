@@ -11,9 +11,9 @@ use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook};
+use crate::book::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook};
 use crate::errors::to_py;
-use crate::playback::PyPlayer;
+use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
 
 #[pyclass(frozen, name = "Replay", module = "mbo_fast._core")]

@@ -7,7 +7,7 @@ use mbo_fast_core::capture::Filter;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::books::lock;
+use crate::book::lock;
 use crate::errors::to_py;
 use crate::source::{OwnedSource, RawSource};
 
