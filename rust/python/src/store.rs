@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use mbo_fast_core::capture::export::DepthExport;
 use mbo_fast_core::capture::Filter;
+use mbo_fast_core::dbn::framer::mbo_records;
 use mbo_fast_core::replay::player::Player;
 use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
@@ -523,7 +524,7 @@ impl PyBlockBuilder {
                 let mut guard = lock(&self.inner);
                 let (writer, encoder) = &mut *guard;
                 let mut out = Vec::new();
-                for msg in framed_mbo(records)? {
+                for msg in mbo_records(records)? {
                     if let Some(raw) = writer.push(&msg)? {
                         out.push(writer::encode(encoder, raw)?);
                     }
@@ -563,29 +564,6 @@ impl PyBlockBuilder {
     fn books(&self) -> Vec<(u32, u16, u64, u64, u64, u64)> {
         book_rows(lock(&self.inner).0.books().iter().map(|(k, v)| (*k, *v)))
     }
-}
-
-/// The MBO records of `bytes`, each framed by its header's length (never read past it).
-fn framed_mbo(bytes: &[u8]) -> Result<Vec<dbn::MboMsg>> {
-    const MBO_LEN: usize = std::mem::size_of::<dbn::MboMsg>();
-    let mut out = Vec::with_capacity(bytes.len() / MBO_LEN);
-    let mut rest = bytes;
-    while let Some(&words) = rest.first() {
-        let len = usize::from(words) * 4;
-        if len < MBO_LEN || len > rest.len() || rest[1] != dbn::rtype::MBO {
-            return Err(Error::decode(
-                format!(
-                    "not a whole MBO record at byte {}",
-                    bytes.len() - rest.len()
-                ),
-                None,
-            ));
-        }
-        // SAFETY: at least `MBO_LEN` bytes of plain old data; read unaligned.
-        out.push(unsafe { std::ptr::read_unaligned(rest.as_ptr().cast::<dbn::MboMsg>()) });
-        rest = &rest[len..];
-    }
-    Ok(out)
 }
 
 /// The layout of a DBN MBO record as numpy dtype fields `[(name, format, offset), …]` (56

@@ -61,7 +61,7 @@ pub fn info(source: Source<'_>) -> Result<Info> {
     let symbols = symbols_of(&metadata);
     Ok(Info {
         records: stream.records_read(),
-        skipped: stream.skipped,
+        skipped: stream.skipped(),
         metadata,
         by_action,
         f_last,

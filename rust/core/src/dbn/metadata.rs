@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 
 use dbn::decode::dbn::MetadataDecoder;
-use dbn::Metadata;
+use dbn::{Metadata, Schema};
 
 use crate::error::{Error, Result};
 
@@ -58,8 +58,9 @@ pub(crate) fn check_prelude(head: &[u8]) -> Result<Option<usize>> {
     Ok(Some(len))
 }
 
-/// Read and parse the prelude and metadata; returns them with their length in bytes.
-pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, usize)> {
+/// Read and parse the prelude and metadata of an MBO stream; returns them with their bytes as
+/// read (prelude included). A valid stream of another schema is an [`Error::Schema`].
+pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Metadata, Vec<u8>)> {
     let mut prelude = [0u8; PRELUDE_LEN];
     read_exactly(reader, &mut prelude, label, "its DBN header")?;
     let len = check_prelude(&prelude)?.expect("a whole prelude");
@@ -82,7 +83,12 @@ pub(crate) fn decode_metadata(reader: &mut dyn Read, label: &str) -> Result<(Met
     let metadata = MetadataDecoder::new(&bytes[..])
         .decode()
         .map_err(|err| Error::decode(format!("invalid DBN metadata: {err}"), Some(8)))?;
-    Ok((metadata, PRELUDE_LEN + len))
+    if let Some(schema) = metadata.schema.filter(|s| *s != Schema::Mbo) {
+        return Err(Error::Schema {
+            message: format!("expected an MBO stream, found schema {schema}"),
+        });
+    }
+    Ok((metadata, bytes))
 }
 
 fn read_exactly(reader: &mut dyn Read, buf: &mut [u8], label: &str, what: &str) -> Result<()> {

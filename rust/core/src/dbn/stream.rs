@@ -9,14 +9,18 @@
 //! the exact byte offset of the record that caused it, truncation included.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 
 use dbn::decode::DynReader;
-use dbn::{MboMsg, Metadata, RecordHeader, Schema};
+use dbn::{MboMsg, Metadata};
 
-use super::metadata::decode_metadata;
+use super::framer::{decode_mbo, Framer, HEADER_LEN, LENGTH_UNIT, MBO_LEN};
 #[cfg(unix)]
-use crate::dbn::mapped::Mapping;
+use super::input::{shrunk, MAPPED_WINDOW};
+use super::input::{Input, CHUNK};
+#[cfg(unix)]
+use super::mapped::Mapping;
+use super::metadata::decode_metadata;
 use crate::error::{try_reserve, Error, Result};
 
 /// Where records come from: a file path, or the bytes of a DBN stream held in memory.
@@ -26,46 +30,14 @@ pub enum Source<'a> {
     Bytes(&'a [u8]),
 }
 
-pub(crate) const HEADER_LEN: usize = std::mem::size_of::<RecordHeader>();
-pub(crate) const MBO_LEN: usize = std::mem::size_of::<MboMsg>();
-/// Record lengths are stored in 4-byte words.
-const LENGTH_UNIT: usize = 4;
-const CHUNK: usize = 1 << 18;
-/// How far a mapped file is exposed ahead of the read position (see `Input::Mapped`).
-#[cfg(unix)]
-const MAPPED_WINDOW: usize = 8 << 20;
-
-/// The record bytes after the metadata: a slice in memory, or a reader consumed in chunks.
-enum Input<'a> {
-    Slice(&'a [u8]),
-    /// A plain file mapped into memory, exposed up to `end` and extended a window at a time,
-    /// so pages behind the read position can be released as the window moves.
-    #[cfg(unix)]
-    Mapped {
-        map: Mapping,
-        end: usize,
-    },
-    Reader {
-        reader: Box<dyn Read + Send + 'a>,
-        /// Fixed-size buffer; `buf[..end]` holds bytes read and not yet discarded.
-        buf: Box<[u8]>,
-        end: usize,
-        eof: bool,
-    },
-}
-
 /// A stream of MBO records with their 0-based index among the stream's MBO records. Records of
 /// other types (system messages, symbol mappings in live streams) are skipped and not counted.
 pub struct MboStream<'a> {
     input: Input<'a>,
-    /// Read position in the slice or in `buf`.
+    /// Read position in the input's window.
     pos: usize,
-    /// Byte offset of `pos` in the decompressed stream.
-    offset: u64,
-    metadata: Metadata,
-    next_index: u64,
-    /// Records of other types (system, symbol mapping, ...) passed over.
-    pub skipped: u64,
+    /// Offsets, indexes, records passed over, the metadata.
+    framer: Framer,
     /// Upper bound on the number of records, when the stream is uncompressed and its size known.
     estimated_records: Option<usize>,
 }
@@ -74,9 +46,9 @@ impl<'a> MboStream<'a> {
     pub fn open(source: Source<'a>) -> Result<Self> {
         match source {
             Source::Bytes(bytes) if !dbn::decode::zstd::starts_with_prefix(bytes) => {
-                let (metadata, len) = decode_metadata(&mut &bytes[..], "<bytes>")?;
-                let records = &bytes[len..];
-                Self::new(Input::Slice(records), metadata, len, Some(records.len()))
+                let (metadata, raw) = decode_metadata(&mut &bytes[..], "<bytes>")?;
+                let records = &bytes[raw.len()..];
+                Self::new(Input::Slice(records), metadata, raw, Some(records.len()))
             }
             Source::Bytes(bytes) => Self::from_reader(Box::new(bytes), "<bytes>", None),
             Source::Path(path) => {
@@ -109,7 +81,8 @@ impl<'a> MboStream<'a> {
 
     #[cfg(unix)]
     fn from_mapping(map: Mapping, path: &str) -> Result<Self> {
-        let (metadata, len) = decode_metadata(&mut map.bytes(), path)?;
+        let (metadata, raw) = decode_metadata(&mut map.bytes(), path)?;
+        let len = raw.len();
         let records = map.len() - len;
         let end = map.len().min(len + MAPPED_WINDOW);
         // `open` mapped the first MAPPED_WINDOW bytes; the window reaches past them by the
@@ -117,7 +90,7 @@ impl<'a> MboStream<'a> {
         if !map.populate(MAPPED_WINDOW, end) {
             return Err(shrunk(MAPPED_WINDOW as u64));
         }
-        let mut stream = Self::new(Input::Mapped { map, end }, metadata, len, Some(records))?;
+        let mut stream = Self::new(Input::Mapped { map, end }, metadata, raw, Some(records))?;
         stream.pos = len;
         Ok(stream)
     }
@@ -125,7 +98,8 @@ impl<'a> MboStream<'a> {
     /// An uncompressed file: after the metadata, records are read straight from the file into
     /// the chunk buffer. Going through the `BufReader` would copy every byte twice.
     fn from_plain_file(mut reader: BufReader<File>, path: &str, size: u64) -> Result<Self> {
-        let (metadata, len) = decode_metadata(&mut reader, path)?;
+        let (metadata, raw) = decode_metadata(&mut reader, path)?;
+        let len = raw.len();
         let mut buf = vec![0; CHUNK].into_boxed_slice();
         let buffered = reader.buffer();
         buf[..buffered.len()].copy_from_slice(buffered);
@@ -136,7 +110,7 @@ impl<'a> MboStream<'a> {
             eof: false,
         };
         let record_bytes = usize::try_from(size).ok().map(|s| s.saturating_sub(len));
-        Self::new(input, metadata, len, record_bytes)
+        Self::new(input, metadata, raw, record_bytes)
     }
 
     fn from_reader(
@@ -152,7 +126,8 @@ impl<'a> MboStream<'a> {
             _ => Error::decode("not a DBN stream", Some(0)),
         })?;
         let compressed = reader.is_compressed();
-        let (metadata, len) = decode_metadata(&mut reader, label)?;
+        let (metadata, raw) = decode_metadata(&mut reader, label)?;
+        let len = raw.len();
         let input = Input::Reader {
             reader: Box::new(reader),
             buf: vec![0; CHUNK].into_boxed_slice(),
@@ -160,27 +135,19 @@ impl<'a> MboStream<'a> {
             eof: false,
         };
         let record_bytes = size.filter(|_| !compressed).map(|s| s.saturating_sub(len));
-        Self::new(input, metadata, len, record_bytes)
+        Self::new(input, metadata, raw, record_bytes)
     }
 
     fn new(
         input: Input<'a>,
         metadata: Metadata,
-        metadata_len: usize,
+        metadata_bytes: Vec<u8>,
         record_bytes: Option<usize>,
     ) -> Result<Self> {
-        if let Some(schema) = metadata.schema.filter(|s| *s != Schema::Mbo) {
-            return Err(Error::Schema {
-                message: format!("expected an MBO stream, found schema {schema}"),
-            });
-        }
         Ok(MboStream {
             input,
             pos: 0,
-            offset: metadata_len as u64,
-            metadata,
-            next_index: 0,
-            skipped: 0,
+            framer: Framer::after_metadata(metadata, metadata_bytes),
             estimated_records: record_bytes.map(|bytes| bytes / MBO_LEN),
         })
     }
@@ -191,40 +158,51 @@ impl<'a> MboStream<'a> {
     }
 
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        self.framer
+            .metadata()
+            .expect("a stream is opened by reading its metadata")
+    }
+
+    /// The prelude and metadata exactly as the stream holds them (decompressed).
+    pub fn metadata_bytes(&self) -> &[u8] {
+        self.framer.metadata_bytes()
     }
 
     /// The index the next MBO record will get; at the end, the number of MBO records read.
     pub fn records_read(&self) -> u64 {
-        self.next_index
+        self.framer.records_read()
+    }
+
+    /// Records of other types (system, symbol mapping, ...) passed over so far.
+    pub fn skipped(&self) -> u64 {
+        self.framer.skipped()
     }
 
     /// The next MBO record and its index, `None` at a clean end of stream.
     #[inline]
     pub fn next_mbo(&mut self) -> Result<Option<(u64, MboMsg)>> {
-        loop {
-            let Some(record) = self.next_record()? else {
+        Ok(self
+            .next_mbo_bytes()?
+            .map(|(index, record)| (index, decode_mbo(record))))
+    }
+
+    /// The next MBO record's bytes exactly as framed from the stream (56 bytes, 64 with
+    /// `ts_out`, or whatever longer length its header gives), with its index; `None` at a clean
+    /// end of stream. The bytes are valid until the next call.
+    pub fn next_mbo_bytes(&mut self) -> Result<Option<(u64, &[u8])>> {
+        let (index, len) = loop {
+            if let Some(found) = self.framer.next_mbo(self.input.window(), &mut self.pos)? {
+                break found;
+            }
+            if !self.input.refill(&mut self.pos, self.framer.offset())? {
+                self.framer.end(self.input.window().len() - self.pos)?;
                 return Ok(None);
-            };
-            // Byte 1 of the header is the record type.
-            if record[1] != dbn::rtype::MBO {
-                self.skipped += 1;
-                continue;
             }
-            let len = record.len();
-            if len < MBO_LEN {
-                return Err(Error::decode(
-                    format!("an MBO record of {len} bytes is too short"),
-                    Some(self.offset - len as u64),
-                ));
-            }
-            // SAFETY: `record` holds at least `size_of::<MboMsg>()` bytes; `MboMsg` is plain
-            // old data (integers only, any bit pattern valid) and the read is unaligned-safe.
-            let msg = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<MboMsg>()) };
-            let index = self.next_index;
-            self.next_index += 1;
-            return Ok(Some((index, msg)));
-        }
+        };
+        Ok(Some((
+            index,
+            &self.input.window()[self.pos - len..self.pos],
+        )))
     }
 
     /// Call `f` with every remaining MBO record and its index; returns the number of MBO
@@ -243,7 +221,7 @@ impl<'a> MboStream<'a> {
         loop {
             self.walk_whole_records(f);
             if f.paused() {
-                return Ok(self.next_index);
+                return Ok(self.framer.records_read());
             }
             // Everything unusual (the end of the bytes at hand, a record cut by it, a corrupt
             // header, the end of the stream) goes through the general path.
@@ -251,10 +229,10 @@ impl<'a> MboStream<'a> {
                 Some((index, msg)) => {
                     f.visit(index, &msg);
                     if f.paused() {
-                        return Ok(self.next_index);
+                        return Ok(self.framer.records_read());
                     }
                 }
-                None => return Ok(self.next_index),
+                None => return Ok(self.framer.records_read()),
             }
         }
     }
@@ -285,15 +263,10 @@ impl<'a> MboStream<'a> {
     /// The fast path of `for_each_mbo`: stops at the first record it cannot take whole.
     #[inline(always)]
     fn walk_whole_records(&mut self, f: &mut impl MboVisitor) {
-        let data: &[u8] = match &self.input {
-            Input::Slice(data) => data,
-            #[cfg(unix)]
-            Input::Mapped { map, end } => &map.bytes()[..*end],
-            Input::Reader { buf, end, .. } => &buf[..*end],
-        };
+        let data = self.input.window();
         let start = self.pos;
         let mut pos = start;
-        let mut index = self.next_index;
+        let mut index = self.framer.records_read();
         let mut skipped = 0;
         while let Some(&words) = data.get(pos) {
             prefetch(data.as_ptr().wrapping_add(pos + PREFETCH_AHEAD));
@@ -330,116 +303,8 @@ impl<'a> MboStream<'a> {
             }
         }
         self.pos = pos;
-        self.offset += (pos - start) as u64;
-        self.next_index = index;
-        self.skipped += skipped;
+        self.framer.walked(pos - start, index, skipped);
     }
-
-    /// The next whole record's bytes, refilling from the reader as needed.
-    #[inline]
-    fn next_record(&mut self) -> Result<Option<&[u8]>> {
-        loop {
-            let available = match &self.input {
-                Input::Slice(data) => &data[self.pos..],
-                #[cfg(unix)]
-                Input::Mapped { map, end } => &map.bytes()[self.pos..*end],
-                Input::Reader { buf, end, .. } => &buf[self.pos..*end],
-            };
-            if let Some(&words) = available.first() {
-                let len = usize::from(words) * LENGTH_UNIT;
-                if len < HEADER_LEN {
-                    return Err(Error::decode(
-                        format!("corrupt record header: length {len} bytes"),
-                        Some(self.offset),
-                    ));
-                }
-                if len <= available.len() {
-                    let start = self.pos;
-                    self.pos += len;
-                    self.offset += len as u64;
-                    return Ok(Some(match &self.input {
-                        Input::Slice(data) => &data[start..start + len],
-                        #[cfg(unix)]
-                        Input::Mapped { map, .. } => &map.bytes()[start..start + len],
-                        Input::Reader { buf, .. } => &buf[start..start + len],
-                    }));
-                }
-            }
-            if !self.refill()? {
-                let left = match &self.input {
-                    Input::Slice(data) => data.len() - self.pos,
-                    #[cfg(unix)]
-                    Input::Mapped { end, .. } => *end - self.pos,
-                    Input::Reader { end, .. } => *end - self.pos,
-                };
-                if left == 0 {
-                    return Ok(None);
-                }
-                return Err(Error::decode(
-                    format!("truncated DBN stream: the last {left} bytes are not a whole record"),
-                    Some(self.offset),
-                ));
-            }
-        }
-    }
-
-    /// Read another chunk behind the unread bytes. `false` when no more bytes can come.
-    fn refill(&mut self) -> Result<bool> {
-        let (reader, buf, end, eof) = match &mut self.input {
-            Input::Slice(_) => return Ok(false),
-            #[cfg(unix)]
-            Input::Mapped { map, end } => {
-                if *end == map.len() {
-                    return Ok(false);
-                }
-                map.release_before(self.pos);
-                let from = *end;
-                *end = map.len().min(*end + MAPPED_WINDOW);
-                if !map.populate(from, *end) {
-                    *end = from;
-                    return Err(shrunk(from as u64));
-                }
-                return Ok(true);
-            }
-            Input::Reader {
-                reader,
-                buf,
-                end,
-                eof,
-            } => (reader, buf, end, eof),
-        };
-        if *eof {
-            return Ok(false);
-        }
-        // Keep the partial record, if any, at the front (a record is at most 1,020 bytes).
-        buf.copy_within(self.pos..*end, 0);
-        *end -= self.pos;
-        self.pos = 0;
-        let read = loop {
-            match reader.read(&mut buf[*end..]) {
-                Ok(n) => break n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    return Err(Error::decode(
-                        format!("corrupt DBN stream: {err}"),
-                        Some(self.offset),
-                    ))
-                }
-            }
-        };
-        *end += read;
-        *eof = read == 0;
-        Ok(read > 0)
-    }
-}
-
-/// A mapped file that lost bytes while it was read (truncated by another process).
-#[cfg(unix)]
-fn shrunk(offset: u64) -> Error {
-    Error::decode(
-        "the file shrank while it was being read (truncated by another process?)",
-        Some(offset),
-    )
 }
 
 /// How far ahead of the record being decoded to ask for input: the hardware prefetcher stops at

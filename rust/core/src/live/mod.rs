@@ -1,9 +1,10 @@
 //! Live ingest: a DBN stream arriving in arbitrary pieces (TCP reads), decoded incrementally,
 //! applied to a [`Market`], and published as the playback frames of subscribed books.
 //!
-//! [`LiveDecoder`] buffers pushed bytes, parses the DBN metadata once it has all arrived, then
-//! yields whole MBO records; a record split across reads waits for its tail. Garbage or a
-//! corrupt header is a typed [`Error::Decode`]: the caller drops the connection and reconnects
+//! The bytes go through the DBN framer every reader shares ([`PushFramer`]): it buffers pushed
+//! bytes, parses the DBN metadata once it has all arrived, then yields whole MBO records; a
+//! record split across reads waits for its tail. Garbage or a corrupt header is a typed
+//! [`Error::Decode`](crate::Error::Decode): the caller drops the connection and reconnects
 //! (calling [`LiveMarket::reconnect`]).
 //!
 //! [`LiveMarket`] (this file) applies the records and adds, each in a file of its own:
@@ -20,7 +21,6 @@
 //!   count and `ts_recv` range, so that a store never parses record bytes;
 //! - [`pump`]: the live socket's read-decode-apply loop.
 
-pub mod decoder;
 mod gaps;
 pub mod persist;
 pub mod pump;
@@ -32,10 +32,10 @@ use dbn::{MboMsg, Metadata};
 use rustc_hash::FxHashMap;
 
 use crate::book::market::{BookKey, Market};
+use crate::dbn::PushFramer;
 use crate::error::Result;
 use crate::replay::timing::{Histogram, HistogramSnapshot};
 
-pub use decoder::LiveDecoder;
 use gaps::GapTracker;
 use persist::PersistQueue;
 pub use persist::{PersistChunk, PERSIST_CHUNK_BYTES};
@@ -87,7 +87,7 @@ pub struct LiveStats {
 
 /// A market fed by live bytes, with sequence checks, stale books and subscriptions.
 pub struct LiveMarket {
-    decoder: LiveDecoder,
+    framer: PushFramer,
     market: Market,
     /// Sequence gaps and stale books.
     gaps: GapTracker,
@@ -110,7 +110,7 @@ pub struct LiveMarket {
 impl LiveMarket {
     pub fn new(max_seq_jump: u32) -> Self {
         LiveMarket {
-            decoder: LiveDecoder::new(),
+            framer: PushFramer::new(),
             market: Market::new(),
             gaps: GapTracker::new(max_seq_jump),
             subs: Vec::new(),
@@ -138,7 +138,7 @@ impl LiveMarket {
     }
 
     pub fn metadata(&self) -> Option<&Metadata> {
-        self.decoder.metadata()
+        self.framer.metadata()
     }
 
     pub fn stats(&self) -> LiveStats {
@@ -168,7 +168,7 @@ impl LiveMarket {
     /// A new connection: its bytes start with their own metadata; every book is stale until a
     /// clear or snapshot, and so is every book first seen from now on.
     pub fn reconnect(&mut self) {
-        self.decoder.reset();
+        self.framer.reset();
         self.stats.connections += 1;
         self.gaps.reconnect(self.stats.records > 0);
     }
@@ -179,13 +179,13 @@ impl LiveMarket {
         let received = Instant::now();
         self.batch_received = received;
         self.stats.bytes += data.len() as u64;
-        self.decoder.push(data);
+        self.framer.push(data);
         let mut applied = 0u64;
         let result = loop {
-            match self.decoder.next_mbo() {
+            match self.framer.next_mbo() {
                 Ok(Some(msg)) => {
                     if self.persist {
-                        self.raw.push(self.decoder.last_record(), msg.ts_recv);
+                        self.raw.push(self.framer.last_record(), msg.ts_recv);
                     }
                     self.apply(&msg);
                     applied += 1;
@@ -246,7 +246,7 @@ mod tests {
                 pos = end;
             }
             assert_eq!(live.stats().records, n);
-            assert_eq!(live.decoder.buffered(), 0);
+            assert_eq!(live.framer.buffered(), 0);
             assert_eq!(market_json(live.market()), expected, "seed {seed0}");
         }
     }
