@@ -4,6 +4,7 @@
 mod backtest;
 mod book;
 mod capture;
+mod dbn;
 mod errors;
 mod live;
 mod replay;
@@ -40,9 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyBlockImport>()?;
     m.add_class::<store::PyBlockBuilder>()?;
     m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
-    m.add_function(wrap_pyfunction!(store::mbo_record_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(dbn::mbo_record_fields, m)?)?;
     m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
-    m.add_function(wrap_pyfunction!(synth::engine::write_dbn_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(dbn::write_dbn_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_depth_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_records, m)?)?;

@@ -565,31 +565,3 @@ impl PyBlockBuilder {
         book_rows(lock(&self.inner).0.books().iter().map(|(k, v)| (*k, *v)))
     }
 }
-
-/// The layout of a DBN MBO record as numpy dtype fields `[(name, format, offset), …]` (56
-/// bytes, little-endian): `numpy.dtype({"names": …, "formats": …, "offsets": …})` views raw
-/// records without copying. Offsets come from `dbn::MboMsg` itself; the header's are fixed by
-/// the DBN format.
-#[pyfunction]
-pub fn mbo_record_fields() -> Vec<(&'static str, &'static str, usize)> {
-    use dbn::MboMsg;
-    use std::mem::offset_of;
-    let hd = offset_of!(MboMsg, hd);
-    vec![
-        ("length", "u1", hd),
-        ("rtype", "u1", hd + 1),
-        ("publisher_id", "<u2", hd + 2),
-        ("instrument_id", "<u4", hd + 4),
-        ("ts_event", "<u8", hd + 8),
-        ("order_id", "<u8", offset_of!(MboMsg, order_id)),
-        ("price", "<i8", offset_of!(MboMsg, price)),
-        ("size", "<u4", offset_of!(MboMsg, size)),
-        ("flags", "u1", offset_of!(MboMsg, flags)),
-        ("channel_id", "u1", offset_of!(MboMsg, channel_id)),
-        ("action", "u1", offset_of!(MboMsg, action)),
-        ("side", "u1", offset_of!(MboMsg, side)),
-        ("ts_recv", "<u8", offset_of!(MboMsg, ts_recv)),
-        ("ts_in_delta", "<i4", offset_of!(MboMsg, ts_in_delta)),
-        ("sequence", "<u4", offset_of!(MboMsg, sequence)),
-    ]
-}

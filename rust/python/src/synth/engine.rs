@@ -1,18 +1,17 @@
-//! `Engine` (the matching engine of one instrument) and `write_dbn_columns`.
+//! `Engine`: the matching engine of one instrument, recording GLBX-shaped MBO records.
 
 use std::sync::Mutex;
 
 use mbo_fast_core::capture::RecordColumns;
-use mbo_fast_core::dbn::writer::{self, DbnOptions};
 use mbo_fast_core::synth::engine::{Engine, EngineError, OrderKind, Submitted, TimeInForce};
-use mbo_fast_core::{Error, MboMsg};
-use numpy::PyReadonlyArray1;
+use mbo_fast_core::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
 use crate::book::{lock, parse_side};
 use crate::capture::columns;
+use crate::dbn::{options, write_records};
 use crate::errors::to_py;
 
 fn engine_err(err: EngineError) -> PyErr {
@@ -44,37 +43,6 @@ fn parse_tif(tif: &str) -> PyResult<TimeInForce> {
 
 fn submitted(s: Submitted) -> (u64, u32, u32) {
     (s.order_id, s.filled, s.resting)
-}
-
-fn options(symbols: Vec<String>, zstd: bool) -> DbnOptions {
-    DbnOptions {
-        symbols,
-        zstd,
-        ..DbnOptions::default()
-    }
-}
-
-/// Encode `records` to `path` (returns the record count) or to bytes, with the GIL released.
-fn write_records<'py>(
-    py: Python<'py>,
-    records: &[MboMsg],
-    path: Option<String>,
-    options: &DbnOptions,
-) -> PyResult<Bound<'py, PyAny>> {
-    match path {
-        Some(path) => {
-            let written = py
-                .detach(|| writer::write_dbn_file(&path, records, options))
-                .map_err(to_py)?;
-            Ok(written.into_pyobject(py)?.into_any())
-        }
-        None => {
-            let bytes = py
-                .detach(|| writer::to_dbn_bytes(records, options))
-                .map_err(to_py)?;
-            Ok(PyBytes::new(py, &bytes).into_any())
-        }
-    }
 }
 
 struct State {
@@ -271,79 +239,4 @@ impl PyEngine {
             )
         })
     }
-}
-
-/// Write MBO columns (as from `read_records` / `Engine.take_records`) as a DBN stream.
-#[pyfunction]
-#[pyo3(signature = (columns, path=None, symbols=Vec::new(), zstd=false))]
-pub fn write_dbn_columns<'py>(
-    py: Python<'py>,
-    columns: &Bound<'py, PyDict>,
-    path: Option<String>,
-    symbols: Vec<String>,
-    zstd: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    fn col<'py, T: numpy::Element>(
-        columns: &Bound<'py, PyDict>,
-        name: &str,
-    ) -> PyResult<PyReadonlyArray1<'py, T>> {
-        let value = columns
-            .get_item(name)?
-            .ok_or_else(|| PyValueError::new_err(format!("missing column {name:?}")))?;
-        value.extract()
-    }
-    let ts_event = col::<u64>(columns, "ts_event")?;
-    let ts_recv = col::<u64>(columns, "ts_recv")?;
-    let instrument_id = col::<u32>(columns, "instrument_id")?;
-    let publisher_id = col::<u16>(columns, "publisher_id")?;
-    let order_id = col::<u64>(columns, "order_id")?;
-    let price = col::<i64>(columns, "price")?;
-    let size = col::<u32>(columns, "size")?;
-    let flags = col::<u8>(columns, "flags")?;
-    let action = col::<u8>(columns, "action")?;
-    let side = col::<u8>(columns, "side")?;
-    let sequence = col::<u32>(columns, "sequence")?;
-    let channel_id = col::<u8>(columns, "channel_id")?;
-    let (ts_event, ts_recv) = (ts_event.as_slice()?, ts_recv.as_slice()?);
-    let (instrument_id, publisher_id) = (instrument_id.as_slice()?, publisher_id.as_slice()?);
-    let (order_id, price, size) = (order_id.as_slice()?, price.as_slice()?, size.as_slice()?);
-    let (flags, action, side) = (flags.as_slice()?, action.as_slice()?, side.as_slice()?);
-    let (sequence, channel_id) = (sequence.as_slice()?, channel_id.as_slice()?);
-    let n = ts_event.len();
-    let lengths = [
-        ts_recv.len(),
-        instrument_id.len(),
-        publisher_id.len(),
-        order_id.len(),
-        price.len(),
-        size.len(),
-        flags.len(),
-        action.len(),
-        side.len(),
-        sequence.len(),
-        channel_id.len(),
-    ];
-    if lengths.iter().any(|&len| len != n) {
-        return Err(PyValueError::new_err("columns must have equal lengths"));
-    }
-    let records: Vec<MboMsg> = (0..n)
-        .map(|i| MboMsg {
-            hd: mbo_fast_core::dbn::writer::mbo_header(
-                publisher_id[i],
-                instrument_id[i],
-                ts_event[i],
-            ),
-            order_id: order_id[i],
-            price: price[i],
-            size: size[i],
-            flags: flags[i].into(),
-            channel_id: channel_id[i],
-            action: action[i] as std::ffi::c_char,
-            side: side[i] as std::ffi::c_char,
-            ts_recv: ts_recv[i],
-            ts_in_delta: 0,
-            sequence: sequence[i],
-        })
-        .collect();
-    write_records(py, &records, path, &options(symbols, zstd))
 }
