@@ -50,6 +50,19 @@ def export_depth_jsonl(
     """One JSON line per F_LAST boundary: written to `path` (returns the line count) or returned."""
 
 @final
+class MboChunks:
+    """A stream's MBO records as raw bytes a chunk at a time: iterate for (chunk, record_len),
+    whole records exactly as framed (records of other types left out), all record_len bytes
+    long, about chunk_bytes a chunk. The source is kept for the object's lifetime."""
+
+    def __init__(self, source: _RawSource, chunk_bytes: int = 1048576) -> None: ...
+    @property
+    def metadata(self) -> bytes:
+        """The stream's prelude and metadata as it holds them (decompressed)."""
+    def __iter__(self) -> MboChunks: ...
+    def __next__(self) -> tuple[bytes, int]: ...
+
+@final
 class DepthExport:
     """`export_depth_jsonl`'s lines a chunk at a time (the core's resumable capture pass); the
     source (a path, or the bytes object) is kept for the object's lifetime."""

@@ -1,14 +1,19 @@
-//! The DBN format: writing records (`write_dbn_columns`, and the engine's `take_dbn`) and the
-//! MBO record's layout for numpy.
+//! The DBN format: writing records (`write_dbn_columns`, and the engine's `take_dbn`), a
+//! stream's raw records a chunk at a time (`MboChunks`), and the MBO record's layout for numpy.
+
+use std::sync::Mutex;
 
 use mbo_fast_core::dbn::writer::{self, DbnOptions};
+use mbo_fast_core::dbn::MboChunks;
 use mbo_fast_core::MboMsg;
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::book::lock;
 use crate::errors::to_py;
+use crate::source::{OwnedSource, RawSource};
 
 pub fn options(symbols: Vec<String>, zstd: bool) -> DbnOptions {
     DbnOptions {
@@ -142,4 +147,53 @@ pub fn mbo_record_fields() -> Vec<(&'static str, &'static str, usize)> {
         ("ts_in_delta", "<i4", offset_of!(MboMsg, ts_in_delta)),
         ("sequence", "<u4", offset_of!(MboMsg, sequence)),
     ]
+}
+
+/// A stream's MBO records as raw bytes a chunk at a time (`mbo-fast feed` forwards them):
+/// `metadata` is the stream's prelude and metadata as it holds them; iterating gives
+/// `(chunk, record_len)`, whole MBO records exactly as framed (records of other types left
+/// out), all `record_len` bytes long, about `chunk_bytes` a chunk. Decoded with the GIL released.
+#[pyclass(frozen, name = "MboChunks", module = "mbo_fast._core")]
+pub struct PyMboChunks {
+    /// Declared before `_source`, so it is dropped first: it reads the source.
+    chunks: Mutex<MboChunks<'static>>,
+    _source: OwnedSource,
+    chunk_bytes: usize,
+}
+
+#[pymethods]
+impl PyMboChunks {
+    #[new]
+    #[pyo3(signature = (source, chunk_bytes=1 << 20))]
+    fn new(py: Python<'_>, source: RawSource<'_>, chunk_bytes: usize) -> PyResult<Self> {
+        let owned = OwnedSource::new(source);
+        // SAFETY: the chunks that read `unbounded` are stored beside `owned` and dropped first.
+        let unbounded = unsafe { owned.as_source_unbounded(py) };
+        let chunks = py
+            .detach(move || MboChunks::open(unbounded))
+            .map_err(to_py)?;
+        Ok(PyMboChunks {
+            chunks: Mutex::new(chunks),
+            _source: owned,
+            chunk_bytes: chunk_bytes.max(1),
+        })
+    }
+
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, lock(&self.chunks).metadata_bytes())
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+        let max = self.chunk_bytes;
+        match py.detach(|| lock(&self.chunks).next_chunk(max)) {
+            Ok(Some((record_len, chunk))) => Ok((PyBytes::new(py, &chunk), record_len)),
+            Ok(None) => Err(PyStopIteration::new_err(())),
+            Err(err) => Err(to_py(err)),
+        }
+    }
 }

@@ -24,4 +24,4 @@ pub mod writer;
 pub use framer::MBO_LEN;
 pub use framer::{Framer, PushFramer};
 pub use metadata::MAX_METADATA_LEN;
-pub use stream::{MboStream, MboVisitor, Source};
+pub use stream::{MboChunks, MboStream, MboVisitor, Source};

@@ -307,6 +307,66 @@ impl<'a> MboStream<'a> {
     }
 }
 
+/// A stream's MBO records as raw bytes, a chunk at a time: whole records exactly as framed from
+/// the (decompressed) stream, records of other types left out, for a caller that forwards them
+/// (`mbo-fast feed`) rather than reading them. The records of one chunk share one length (56
+/// bytes, 64 with `ts_out`): a record of another length starts the next chunk.
+pub struct MboChunks<'a> {
+    stream: MboStream<'a>,
+    /// A record of another length than the chunk it ended, for the next chunk.
+    held: Vec<u8>,
+    /// An error met after some records of a chunk: those go out first, then this.
+    pending: Option<Error>,
+}
+
+impl<'a> MboChunks<'a> {
+    pub fn open(source: Source<'a>) -> Result<Self> {
+        Ok(MboChunks {
+            stream: MboStream::open(source)?,
+            held: Vec::new(),
+            pending: None,
+        })
+    }
+
+    /// The prelude and metadata as the stream holds them.
+    pub fn metadata_bytes(&self) -> &[u8] {
+        self.stream.metadata_bytes()
+    }
+
+    /// The next records, `(record length, bytes)`: at least one record and about `max_bytes`
+    /// (more by less than a record); `None` at the end. A decode error comes after the records
+    /// before it.
+    pub fn next_chunk(&mut self, max_bytes: usize) -> Result<Option<(usize, Vec<u8>)>> {
+        if let Some(err) = self.pending.take() {
+            return Err(err);
+        }
+        let mut out = std::mem::take(&mut self.held);
+        let mut record_len = (!out.is_empty()).then_some(out.len());
+        while out.is_empty() || out.len() < max_bytes {
+            let record = match self.stream.next_mbo_bytes() {
+                Ok(Some((_, record))) => record,
+                Ok(None) => break,
+                Err(err) if out.is_empty() => return Err(err),
+                Err(err) => {
+                    self.pending = Some(err);
+                    break;
+                }
+            };
+            match record_len {
+                Some(len) if len != record.len() => {
+                    self.held = record.to_vec();
+                    break;
+                }
+                Some(_) => {}
+                None => record_len = Some(record.len()),
+            }
+            try_reserve(&mut out, record.len(), "a chunk of records")?;
+            out.extend_from_slice(record);
+        }
+        Ok(record_len.map(|len| (len, out)))
+    }
+}
+
 /// How far ahead of the record being decoded to ask for input: the hardware prefetcher stops at
 /// every 4 KiB page boundary, where a sequential reader otherwise waits on memory.
 const PREFETCH_AHEAD: usize = 1024;
@@ -517,5 +577,47 @@ mod tests {
             MboStream::open(Source::Path("/nonexistent/x.dbn")),
             Err(Error::Source { .. })
         ));
+    }
+
+    #[test]
+    fn chunks_hold_whole_records_of_one_length() {
+        use crate::testing::mbo;
+        let records: Vec<MboMsg> = (0..100).map(|i| mbo(b'A', b'B', i, 100, 1, 0x80)).collect();
+        let bytes = crate::dbn::writer::to_dbn_bytes(&records, &Default::default()).unwrap();
+        let meta = 8 + u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        // record 40 carries ts_out (64 bytes), record 41 is of another type (left out)
+        let mut input = bytes[..meta + 40 * MBO_LEN].to_vec();
+        input.push(64 / 4);
+        input.extend_from_slice(&bytes[meta + 40 * MBO_LEN + 1..meta + 41 * MBO_LEN]);
+        input.extend_from_slice(&[7; 8]);
+        input.extend_from_slice(&[MBO_LEN as u8 / 4, 0x17]);
+        input.extend_from_slice(&[0; MBO_LEN - 2]);
+        input.extend_from_slice(&bytes[meta + 41 * MBO_LEN..]);
+        let mut chunks = MboChunks::open(Source::Bytes(&input)).unwrap();
+        assert_eq!(chunks.metadata_bytes(), &bytes[..meta]);
+        let mut got = Vec::new();
+        while let Some((len, chunk)) = chunks.next_chunk(1000).unwrap() {
+            assert_eq!(chunk.len() % len, 0);
+            got.push((len, chunk.len() / len));
+        }
+        assert_eq!(
+            got,
+            [
+                (56, 18),
+                (56, 18),
+                (56, 4),
+                (64, 1),
+                (56, 18),
+                (56, 18),
+                (56, 18),
+                (56, 5)
+            ]
+        );
+        let mut cut = MboChunks::open(Source::Bytes(&bytes[..bytes.len() - 3])).unwrap();
+        assert_eq!(
+            cut.next_chunk(usize::MAX).unwrap().unwrap().1.len(),
+            99 * MBO_LEN
+        );
+        assert!(matches!(cut.next_chunk(1), Err(Error::Decode { .. })));
     }
 }
