@@ -214,6 +214,12 @@ class Market:
         publishers quoting the best price."""
         return self._inner.consolidated_bbo(instrument_id)
 
+    def book_state_json(
+        self, instrument_id: int, publisher_id: int, depth: int | None = None, orders: bool = False
+    ) -> bytes:
+        """`Book.state_json` of one book; an empty book's when it has no record (no KeyError)."""
+        return self._inner.book_state_json(instrument_id, publisher_id, depth, orders)
+
     def to_json(self) -> str:
         return self._inner.to_json()
 

@@ -125,6 +125,10 @@ class Book:
         `reference`, default the mid of best bid and ask, then the lower); None if not crossed."""
     def to_dict(self) -> dict[str, Any]:
         """The `mbo-fast book` JSON shape of this book."""
+    def state_json(self, depth: int | None = None, orders: bool = False) -> bytes:
+        """The state part of the `/api/v1/book` document: {"bids", "asks", "order_count",
+        "crossed", "consistent", "maybe_bad", "uncross"}, the top `depth` levels (all: None) as
+        {"price", "size", "count"} objects, with "orders": [[order_id, size], ...] when `orders`."""
 
 @final
 class Market:
@@ -139,6 +143,10 @@ class Market:
     def books(self) -> list[Book]:
         """All books, sorted by (instrument_id, publisher_id)."""
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
+    def book_state_json(
+        self, instrument_id: int, publisher_id: int, depth: int | None = None, orders: bool = False
+    ) -> bytes:
+        """Book.state_json of one book; an empty book's when it has no record."""
     def to_json(self) -> str:
         """The `mbo-fast book` JSON document for every book."""
     def snapshot_dbn(

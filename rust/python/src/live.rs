@@ -254,6 +254,6 @@ impl PyLiveMarket {
 
     /// The `mbo-fast book` JSON document of every book (as `Market.to_json()`).
     fn to_json(&self, py: Python<'_>) -> String {
-        py.detach(|| mbo_fast_core::capture::export::market_json(lock(&self.live).market()))
+        py.detach(|| mbo_fast_core::book::json::market_json(lock(&self.live).market()))
     }
 }

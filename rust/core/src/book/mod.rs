@@ -5,7 +5,8 @@
 //! - `queue`: the order nodes and levels of both sides (FIFO queues through sentinels);
 //! - [`market`]: every book of a stream, by `(instrument_id, publisher_id)`;
 //! - [`auction`]: the indicative uncross of a crossed book;
-//! - [`snapshot`]: books as the snapshot records that rebuild them.
+//! - [`snapshot`]: books as the snapshot records that rebuild them;
+//! - [`json`]: the JSON shapes of books that clients see.
 //!
 //! Layout, chosen for the hot loop (one `apply` per record, no allocation in steady state):
 //! - orders live in a slab and are chained per level as a circular doubly linked list through a
@@ -19,6 +20,7 @@
 //! as the work itself: bid/ask and "where near the touch" are computed as data, not branches.
 
 pub mod auction;
+pub mod json;
 mod ladder;
 pub mod market;
 mod queue;

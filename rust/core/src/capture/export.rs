@@ -1,6 +1,6 @@
-//! JSON forms of books: the final-state document (`mbo-fast book`) and the JSON-lines depth
-//! export (`mbo-fast export`). Written by hand: every value is an integer, a bool or a string we
-//! format ourselves, and the export runs over millions of rows.
+//! The JSON-lines depth export (`mbo-fast export`): one line per event boundary, a chunk at a
+//! time. Written by hand: every value is an integer, a bool or a string we format ourselves, and
+//! the export runs over millions of rows. (The JSON documents of books are `book::json`'s.)
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -9,79 +9,11 @@ use std::sync::Arc;
 use crate::book::{Book, Side};
 use dbn::MboMsg;
 
-use crate::book::market::Market;
 use crate::capture::fmt::{write_iso_nanos, write_price};
 use crate::capture::{Boundary, Capture, Filter};
 use crate::dbn::Source;
 use crate::error::{Error, Result};
 use crate::store::Recording;
-
-/// `{"books":[...]}` with every book's levels, L3 queues and anomalies, books sorted by key.
-pub fn market_json(market: &Market) -> String {
-    let mut out = String::from("{\"books\":[");
-    for (i, book) in market.books().into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_book_json(&mut out, book);
-    }
-    out.push_str("]}");
-    out
-}
-
-pub fn write_book_json(out: &mut String, book: &Book) {
-    let _ = write!(
-        out,
-        "{{\"instrument_id\":{},\"publisher_id\":{},\"bids\":",
-        book.instrument_id, book.publisher_id
-    );
-    write_levels(out, book, Side::Bid, usize::MAX);
-    out.push_str(",\"asks\":");
-    write_levels(out, book, Side::Ask, usize::MAX);
-    out.push_str(",\"bid_orders\":");
-    write_queues(out, book, Side::Bid);
-    out.push_str(",\"ask_orders\":");
-    write_queues(out, book, Side::Ask);
-    out.push_str(",\"anomalies\":{");
-    for (i, (name, count)) in book.anomalies.as_pairs().iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "\"{name}\":{count}");
-    }
-    out.push_str("}}");
-}
-
-/// `[[price,size,count],...]`, best first.
-fn write_levels(out: &mut String, book: &Book, side: Side, depth: usize) {
-    out.push('[');
-    for (i, level) in book.levels(side).take(depth).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "[{},{},{}]", level.price, level.size, level.count);
-    }
-    out.push(']');
-}
-
-/// `[{"price":px,"orders":[[order_id,size],...]},...]`, best level first, queue order inside.
-fn write_queues(out: &mut String, book: &Book, side: Side) {
-    out.push('[');
-    for (i, level) in book.levels(side).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{{\"price\":{},\"orders\":[", level.price);
-        for (j, (order_id, size)) in book.queue(level).enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "[{order_id},{size}]");
-        }
-        out.push_str("]}");
-    }
-    out.push(']');
-}
 
 /// How much of an export `export_depth_jsonl` formats before handing it to its writer.
 const WRITE_CHUNK: usize = 1 << 20;

@@ -220,7 +220,7 @@ impl LiveMarket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::export::market_json;
+    use crate::book::json::market_json;
     use crate::dbn::{Source, MBO_LEN};
     use crate::error::Error;
     use crate::testing::{clx5, xorshift as rng};

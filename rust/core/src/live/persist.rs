@@ -72,7 +72,7 @@ impl LiveMarket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::export::market_json;
+    use crate::book::json::market_json;
     use crate::dbn::MBO_LEN;
     use crate::testing::xorshift as rng;
 

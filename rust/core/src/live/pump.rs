@@ -49,8 +49,8 @@ pub fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::json::market_json;
     use crate::book::market::Market;
-    use crate::capture::export::market_json;
     use crate::dbn::Source;
     use crate::testing::clx5;
 

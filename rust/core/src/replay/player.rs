@@ -12,6 +12,7 @@ use std::time::Instant;
 use dbn::MboMsg;
 
 use crate::book::auction::indicative_uncross;
+use crate::book::json::{write_level_arrays, write_uncross};
 use crate::book::market::BookKey;
 use crate::book::{Book, Side};
 use crate::error::{Error, Result};
@@ -276,35 +277,17 @@ pub fn book_json(
          \"publisher_id\":{},\"bids\":",
         key.0, key.1
     );
-    write_levels(&mut json, &levels.0);
+    write_level_arrays(&mut json, levels.0.iter().copied());
     json.push_str(",\"asks\":");
-    write_levels(&mut json, &levels.1);
+    write_level_arrays(&mut json, levels.1.iter().copied());
     let crossed = book.is_some_and(Book::crossed);
     let _ = write!(json, ",\"crossed\":{crossed},\"uncross\":");
-    match book.and_then(|book| indicative_uncross(book, None)) {
-        Some(u) => {
-            let _ = write!(
-                json,
-                "{{\"price\":{},\"volume\":{},\"bid_volume\":{},\"ask_volume\":{},\
-                 \"imbalance\":{}}}",
-                u.price, u.volume, u.bid_volume, u.ask_volume, u.imbalance
-            );
-        }
-        None => json.push_str("null"),
-    }
+    write_uncross(
+        &mut json,
+        book.and_then(|book| indicative_uncross(book, None)),
+    );
     json.push('}');
     json
-}
-
-fn write_levels(json: &mut String, levels: &Levels) {
-    json.push('[');
-    for (i, (price, size, count)) in levels.iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        let _ = write!(json, "[{price},{size},{count}]");
-    }
-    json.push(']');
 }
 
 #[cfg(test)]

@@ -459,8 +459,8 @@ mod tests {
         let mut restored = Market::new();
         ck.restore(&mut restored, None);
         assert_eq!(
-            crate::capture::export::market_json(&restored),
-            crate::capture::export::market_json(&market)
+            crate::book::json::market_json(&restored),
+            crate::book::json::market_json(&market)
         );
         let mut one = Market::new();
         ck.restore(&mut one, Some((2, 1)));

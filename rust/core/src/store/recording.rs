@@ -567,7 +567,7 @@ pub fn market_at(recording: &Recording, position: usize, only: Option<BookKey>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::export::market_json;
+    use crate::book::json::market_json;
     use crate::testing::mbo_for;
 
     fn stream(n: u64) -> Vec<u8> {

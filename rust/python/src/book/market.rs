@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use mbo_fast_core::book::json::market_json;
 use mbo_fast_core::book::snapshot::Stamp;
-use mbo_fast_core::capture::export;
 use mbo_fast_core::Market;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -62,9 +62,23 @@ impl PyMarket {
         Bbo::new(bid, ask)
     }
 
+    /// `Book.state_json` of one book, an empty book's when it has no record.
+    #[pyo3(signature = (instrument_id, publisher_id, depth=None, orders=false))]
+    fn book_state_json<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: u32,
+        publisher_id: u16,
+        depth: Option<usize>,
+        orders: bool,
+    ) -> Bound<'py, PyBytes> {
+        let key = (instrument_id, publisher_id);
+        self.owner().book_state_json(py, key, depth, orders)
+    }
+
     fn to_json(&self, py: Python<'_>) -> String {
         let market = Arc::clone(&self.market);
-        py.detach(move || export::market_json(&lock(&market)))
+        py.detach(move || market_json(&lock(&market)))
     }
 
     /// The books as a DBN stream of snapshot records (one book, or every book), stamped

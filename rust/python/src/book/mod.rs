@@ -5,12 +5,12 @@ pub mod market;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mbo_fast_core::book::json;
 use mbo_fast_core::book::snapshot::{self, Stamp};
-use mbo_fast_core::capture::export;
 use mbo_fast_core::{Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 /// Lock a mutex even if a panic poisoned it: the state is plain data, valid after any panic
 /// that PyO3 turned into a Python exception.
@@ -90,6 +90,37 @@ impl Owner {
             Owner::Replay(replay) => f(lock(replay).market()),
         }
     }
+
+    /// Run `f` on a book, or on an empty book if it does not exist (yet, in a replay).
+    pub fn with_book<T>(
+        &self,
+        (instrument_id, publisher_id): BookKey,
+        f: impl FnOnce(&Book) -> T,
+    ) -> T {
+        self.with_market(|market| match market.book(instrument_id, publisher_id) {
+            Some(book) => f(book),
+            None => f(&Book::new(instrument_id, publisher_id)),
+        })
+    }
+
+    /// The state part of a book's `/api/v1/book` document (`book::json::write_book_state`), top
+    /// `depth` levels (all: None), with their queues when `orders`; built with the GIL released.
+    pub fn book_state_json<'py>(
+        &self,
+        py: Python<'py>,
+        key: BookKey,
+        depth: Option<usize>,
+        orders: bool,
+    ) -> Bound<'py, PyBytes> {
+        let json = py.detach(|| {
+            let mut out = String::new();
+            self.with_book(key, |book| {
+                json::write_book_state(&mut out, book, depth.unwrap_or(usize::MAX), orders)
+            });
+            out
+        });
+        PyBytes::new(py, json.as_bytes())
+    }
 }
 
 /// A live view of one `(instrument_id, publisher_id)` book: every call reads the current state.
@@ -111,12 +142,8 @@ impl PyBook {
 
     /// Run `f` on the book, or on an empty book if it does not exist at this point of a replay.
     fn with_book<T>(&self, f: impl FnOnce(&Book) -> T) -> T {
-        self.owner.with_market(
-            |market| match market.book(self.instrument_id, self.publisher_id) {
-                Some(book) => f(book),
-                None => f(&Book::new(self.instrument_id, self.publisher_id)),
-            },
-        )
+        self.owner
+            .with_book((self.instrument_id, self.publisher_id), f)
     }
 }
 
@@ -199,8 +226,23 @@ impl PyBook {
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut json = String::new();
-        self.with_book(|book| export::write_book_json(&mut json, book));
+        self.with_book(|book| json::write_book_json(&mut json, book));
         py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// The state part of the `/api/v1/book` document as JSON bytes: `{"bids", "asks",
+    /// "order_count", "crossed", "consistent", "maybe_bad", "uncross"}`, the top `depth` levels
+    /// (all: None) as `{"price", "size", "count"}` objects, each with `"orders": [[order_id,
+    /// size], …]` when `orders`.
+    #[pyo3(signature = (depth=None, orders=false))]
+    fn state_json<'py>(
+        &self,
+        py: Python<'py>,
+        depth: Option<usize>,
+        orders: bool,
+    ) -> Bound<'py, PyBytes> {
+        let key = (self.instrument_id, self.publisher_id);
+        self.owner.book_state_json(py, key, depth, orders)
     }
 
     fn __repr__(&self) -> String {
