@@ -131,6 +131,20 @@ class Book:
         {"price", "size", "count"} objects, with "orders": [[order_id, size], ...] when `orders`."""
 
 @final
+class Consolidated:
+    """One instrument's top levels per side summed over its publishers."""
+
+    @property
+    def bids(self) -> list[tuple[int, int, int, list[int]]]:
+        """(price, size, count, publishers) per level, best first."""
+    @property
+    def asks(self) -> list[tuple[int, int, int, list[int]]]: ...
+    @property
+    def crossed(self) -> bool: ...
+    def to_json(self) -> bytes:
+        """{"bids": [...], "asks": [...], "crossed": ...}, levels as {"price", "size", "count"}."""
+
+@final
 class Market:
     """Every book of a stream. apply() decodes and applies with the GIL released."""
 
@@ -143,6 +157,8 @@ class Market:
     def books(self) -> list[Book]:
         """All books, sorted by (instrument_id, publisher_id)."""
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
+    def consolidated(self, instrument_id: int, depth: int) -> Consolidated:
+        """The top `depth` levels per side summed over the instrument's publishers."""
     def book_state_json(
         self, instrument_id: int, publisher_id: int, depth: int | None = None, orders: bool = False
     ) -> bytes:
@@ -184,6 +200,7 @@ class Replay:
     def book(self, instrument_id: int, publisher_id: int) -> Book: ...
     def books(self) -> list[Book]: ...
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
+    def consolidated(self, instrument_id: int, depth: int) -> Consolidated: ...
     def record(self, index: int) -> dict[str, Any]: ...
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
     def snapshot_dbn(

@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<book::Bbo>()?;
     m.add_class::<book::auction::Uncross>()?;
     m.add_class::<book::PyBook>()?;
+    m.add_class::<book::PyConsolidated>()?;
     m.add_class::<book::market::PyMarket>()?;
     m.add_class::<replay::cursor::PyReplay>()?;
     m.add_class::<replay::player::PyPlayer>()?;

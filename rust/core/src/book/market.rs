@@ -4,7 +4,7 @@ use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
 use crate::book::auction::{indicative_uncross, Uncross};
-use crate::book::{map_bytes, vec_bytes, Book, Side, Top};
+use crate::book::{map_bytes, vec_bytes, Book};
 use crate::dbn::{MboStream, Source};
 use crate::error::Result;
 
@@ -112,38 +112,6 @@ impl Market {
         reference: Option<i64>,
     ) -> Option<Uncross> {
         indicative_uncross(self.book(instrument_id, publisher_id)?, reference)
-    }
-
-    /// Best bid and ask for an instrument across all of its publishers' books. At the best
-    /// price, sizes and counts are summed over the books quoting it.
-    pub fn consolidated_top(&self, instrument_id: u32) -> (Top, Top) {
-        let books = self
-            .books
-            .iter()
-            .filter(|b| b.instrument_id == instrument_id);
-        let mut bid = Top::EMPTY;
-        let mut ask = Top::EMPTY;
-        for book in books {
-            merge_top(&mut bid, book.top(Side::Bid), Side::Bid);
-            merge_top(&mut ask, book.top(Side::Ask), Side::Ask);
-        }
-        (bid, ask)
-    }
-}
-
-fn merge_top(acc: &mut Top, top: Top, side: Side) {
-    if top.is_empty() {
-        return;
-    }
-    let better = match side {
-        Side::Bid => top.price > acc.price,
-        Side::Ask => top.price < acc.price,
-    };
-    if acc.is_empty() || better {
-        *acc = top;
-    } else if top.price == acc.price {
-        acc.size += top.size;
-        acc.count += top.count;
     }
 }
 

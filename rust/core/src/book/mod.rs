@@ -5,6 +5,7 @@
 //! - `queue`: the order nodes and levels of both sides (FIFO queues through sentinels);
 //! - [`market`]: every book of a stream, by `(instrument_id, publisher_id)`;
 //! - [`auction`]: the indicative uncross of a crossed book;
+//! - [`consolidated`]: one instrument's depth summed over its publishers;
 //! - [`snapshot`]: books as the snapshot records that rebuild them;
 //! - [`json`]: the JSON shapes of books that clients see.
 //!
@@ -20,6 +21,7 @@
 //! as the work itself: bid/ask and "where near the touch" are computed as data, not branches.
 
 pub mod auction;
+pub mod consolidated;
 pub mod json;
 mod ladder;
 pub mod market;

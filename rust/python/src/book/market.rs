@@ -9,7 +9,7 @@ use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook};
+use super::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook, PyConsolidated};
 use crate::errors::to_py;
 use crate::source::RawSource;
 
@@ -60,6 +60,11 @@ impl PyMarket {
     fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
         let (bid, ask) = lock(&self.market).consolidated_top(instrument_id);
         Bbo::new(bid, ask)
+    }
+
+    /// One instrument's top `depth` levels per side summed over its publishers.
+    fn consolidated(&self, py: Python<'_>, instrument_id: u32, depth: usize) -> PyConsolidated {
+        self.owner().consolidated(py, instrument_id, depth)
     }
 
     /// `Book.state_json` of one book, an empty book's when it has no record.

@@ -5,6 +5,7 @@ pub mod market;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mbo_fast_core::book::consolidated::{Consolidated, ConsolidatedLevel};
 use mbo_fast_core::book::json;
 use mbo_fast_core::book::snapshot::{self, Stamp};
 use mbo_fast_core::{Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
@@ -101,6 +102,11 @@ impl Owner {
             Some(book) => f(book),
             None => f(&Book::new(instrument_id, publisher_id)),
         })
+    }
+
+    /// One instrument's top `depth` levels per side summed over its publishers.
+    pub fn consolidated(&self, py: Python<'_>, instrument_id: u32, depth: usize) -> PyConsolidated {
+        PyConsolidated(py.detach(|| self.with_market(|m| m.consolidated(instrument_id, depth))))
     }
 
     /// The state part of a book's `/api/v1/book` document (`book::json::write_book_state`), top
@@ -301,4 +307,44 @@ pub fn book_view(
         )));
     }
     Ok(PyBook::new(owner.clone(), instrument_id, publisher_id))
+}
+
+/// One instrument's top levels per side summed over its publishers (`Market.consolidated`).
+#[pyclass(frozen, name = "Consolidated", module = "mbo_fast._core")]
+pub struct PyConsolidated(Consolidated);
+
+type ConsolidatedTuple = (i64, u64, u64, Vec<u16>);
+
+fn level_tuples(levels: &[ConsolidatedLevel]) -> Vec<ConsolidatedTuple> {
+    levels
+        .iter()
+        .map(|l| (l.price, l.size, l.count, l.publishers.clone()))
+        .collect()
+}
+
+#[pymethods]
+impl PyConsolidated {
+    /// `(price, size, count, publishers)` per level, best first.
+    #[getter]
+    fn bids(&self) -> Vec<ConsolidatedTuple> {
+        level_tuples(&self.0.bids)
+    }
+
+    #[getter]
+    fn asks(&self) -> Vec<ConsolidatedTuple> {
+        level_tuples(&self.0.asks)
+    }
+
+    /// Both sides present and the best bid at or through the best ask.
+    #[getter]
+    fn crossed(&self) -> bool {
+        self.0.crossed()
+    }
+
+    /// `{"bids": […], "asks": […], "crossed": …}` with levels as `{"price", "size", "count"}`.
+    fn to_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let mut out = String::new();
+        self.0.write_json(&mut out);
+        PyBytes::new(py, out.as_bytes())
+    }
 }

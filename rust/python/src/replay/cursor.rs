@@ -11,7 +11,9 @@ use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::book::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook};
+use crate::book::{
+    book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook, PyConsolidated,
+};
 use crate::errors::to_py;
 use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
@@ -139,6 +141,11 @@ impl PyReplay {
     fn consolidated_bbo(&self, instrument_id: u32) -> Bbo {
         let (bid, ask) = lock(&self.replay).market().consolidated_top(instrument_id);
         Bbo::new(bid, ask)
+    }
+
+    /// `Market.consolidated` at the current position.
+    fn consolidated(&self, py: Python<'_>, instrument_id: u32, depth: usize) -> PyConsolidated {
+        self.owner().consolidated(py, instrument_id, depth)
     }
 
     /// The books at the current position as a DBN stream of snapshot records (one book, or
