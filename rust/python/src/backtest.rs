@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::book::{lock, parse_side, Bbo};
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 use crate::replay::cursor::PyReplay;
 use crate::source::RawSource;
 
@@ -79,9 +79,7 @@ impl PyBacktest {
     #[pyo3(signature = (source, latency_ns=0))]
     fn new(py: Python<'_>, source: RawSource<'_>, latency_ns: u64) -> PyResult<Self> {
         let source = source.as_source();
-        let backtest = py
-            .detach(move || Backtest::open(source, latency_ns))
-            .map_err(to_py)?;
+        let backtest = py.enter_core(move || Backtest::open(source, latency_ns))?;
         Ok(PyBacktest {
             inner: Arc::new(Mutex::new(backtest)),
         })
@@ -98,9 +96,8 @@ impl PyBacktest {
         latency_ns: u64,
     ) -> PyResult<Self> {
         let recording = Arc::clone(replay.recording());
-        let backtest = py
-            .detach(move || Backtest::from_recording(recording, position, latency_ns))
-            .map_err(to_py)?;
+        let backtest =
+            py.enter_core(move || Backtest::from_recording(recording, position, latency_ns))?;
         Ok(PyBacktest {
             inner: Arc::new(Mutex::new(backtest)),
         })
@@ -208,9 +205,7 @@ impl PyBacktest {
             }
         };
         let inner = Arc::clone(&self.inner);
-        let stop = py
-            .detach(move || lock(&inner).run(until, pause))
-            .map_err(to_py)?;
+        let stop = py.enter_core(move || lock(&inner).run(until, pause))?;
         Ok(match stop {
             Stop::Done => ("done", None),
             Stop::Boundary(index) => ("boundary", Some(index)),

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::book::lock;
-use crate::errors::to_py;
+use crate::errors::EnterCore;
 use crate::source::{OwnedSource, RawSource};
 
 pub fn options(symbols: Vec<String>, zstd: bool) -> DbnOptions {
@@ -32,15 +32,11 @@ pub fn write_records<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     match path {
         Some(path) => {
-            let written = py
-                .detach(|| writer::write_dbn_file(&path, records, options))
-                .map_err(to_py)?;
+            let written = py.enter_core(|| writer::write_dbn_file(&path, records, options))?;
             Ok(written.into_pyobject(py)?.into_any())
         }
         None => {
-            let bytes = py
-                .detach(|| writer::to_dbn_bytes(records, options))
-                .map_err(to_py)?;
+            let bytes = py.enter_core(|| writer::to_dbn_bytes(records, options))?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }
     }
@@ -169,9 +165,7 @@ impl PyMboChunks {
         let owned = OwnedSource::new(source);
         // SAFETY: the chunks that read `unbounded` are stored beside `owned` and dropped first.
         let unbounded = unsafe { owned.as_source_unbounded(py) };
-        let chunks = py
-            .detach(move || MboChunks::open(unbounded))
-            .map_err(to_py)?;
+        let chunks = py.enter_core(move || MboChunks::open(unbounded))?;
         Ok(PyMboChunks {
             chunks: Mutex::new(chunks),
             _source: owned,
@@ -190,10 +184,9 @@ impl PyMboChunks {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, usize)> {
         let max = self.chunk_bytes;
-        match py.detach(|| lock(&self.chunks).next_chunk(max)) {
-            Ok(Some((record_len, chunk))) => Ok((PyBytes::new(py, &chunk), record_len)),
-            Ok(None) => Err(PyStopIteration::new_err(())),
-            Err(err) => Err(to_py(err)),
+        match py.enter_core(|| lock(&self.chunks).next_chunk(max))? {
+            Some((record_len, chunk)) => Ok((PyBytes::new(py, &chunk), record_len)),
+            None => Err(PyStopIteration::new_err(())),
         }
     }
 }

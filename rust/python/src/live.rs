@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::book::lock;
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 use crate::replay::cursor::timings_dict;
 
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
@@ -42,7 +42,7 @@ impl PyLiveMarket {
     /// Decode and apply a piece of the stream (GIL released); returns the records applied.
     /// Raises DecodeError on garbage: drop the connection, then `reconnect()`.
     fn feed(&self, py: Python<'_>, data: &[u8]) -> PyResult<u64> {
-        py.detach(|| lock(&self.live).feed(data)).map_err(to_py)
+        py.enter_core(|| lock(&self.live).feed(data))
     }
 
     /// Read the connected socket `fd` to its end, decoding and applying every read, entirely
@@ -61,7 +61,7 @@ impl PyLiveMarket {
         use std::mem::ManuallyDrop;
         use std::os::fd::FromRawFd;
 
-        py.detach(|| {
+        py.enter_core(|| {
             // SAFETY: the caller keeps both fds open for this call; ManuallyDrop never closes them.
             let mut conn = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
             let mut wake = ManuallyDrop::new(unsafe { File::from_raw_fd(wake_fd) });
@@ -72,7 +72,6 @@ impl PyLiveMarket {
                 }
             })
         })
-        .map_err(to_py)
     }
 
     /// The event loop took the wake `read_fd` sent: the next applied read sends another.
@@ -97,7 +96,7 @@ impl PyLiveMarket {
 
     /// `(index, json)` of the subscription's book now (remembered as sent).
     fn snapshot<'py>(&self, py: Python<'py>, id: usize) -> PyResult<(i64, Bound<'py, PyBytes>)> {
-        let frame = py.detach(|| lock(&self.live).snapshot(id)).map_err(to_py)?;
+        let frame = py.enter_core(|| lock(&self.live).snapshot(id))?;
         Ok((frame.index, PyBytes::new(py, frame.json.as_bytes())))
     }
 

@@ -23,7 +23,7 @@ use pyo3::types::{PyBytes, PyDict};
 use crate::book::lock;
 use crate::capture::export::PyDepthExport;
 use crate::capture::metadata_dict;
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 use crate::replay::cursor::PyReplay;
 use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
@@ -123,9 +123,7 @@ impl PyRecording {
     ) -> PyResult<Self> {
         let layout = layout(block_records, checkpoint_every)?;
         let source = source.as_source();
-        let recording = py
-            .detach(move || Recording::open(source, layout))
-            .map_err(to_py)?;
+        let recording = py.enter_core(move || Recording::open(source, layout))?;
         Ok(PyRecording {
             recording: Arc::new(recording),
         })
@@ -196,8 +194,7 @@ impl PyRecording {
     /// Records with `ts_recv <= ts` in stream order (as `Replay.seek(ts=…)` counts them).
     fn position_at_ts(&self, py: Python<'_>, ts: u64) -> PyResult<usize> {
         let recording = Arc::clone(&self.recording);
-        py.detach(move || recording.position_at_ts(ts))
-            .map_err(to_py)
+        py.enter_core(move || recording.position_at_ts(ts))
     }
 
     /// A new cursor at position 0: over every book, or over one book only (faster: its market
@@ -246,7 +243,7 @@ impl PyRecording {
             limit,
         };
         let recording = Arc::clone(&self.recording);
-        let page = py.detach(move || run(&recording, &q)).map_err(to_py)?;
+        let page = py.enter_core(move || run(&recording, &q))?;
         Ok((
             PyBytes::new(py, page.json.as_bytes()),
             page.rows,
@@ -273,18 +270,16 @@ impl PyRecording {
             instrument_id,
             publisher_id,
         };
-        let export = py
-            .detach(move || {
-                DepthExport::stored(
-                    recording,
-                    start,
-                    end.unwrap_or(usize::MAX),
-                    depth,
-                    filter,
-                    chunk_bytes,
-                )
-            })
-            .map_err(to_py)?;
+        let export = py.enter_core(move || {
+            DepthExport::stored(
+                recording,
+                start,
+                end.unwrap_or(usize::MAX),
+                depth,
+                filter,
+                chunk_bytes,
+            )
+        })?;
         Ok(PyDepthExport::stored(export))
     }
 
@@ -519,33 +514,29 @@ impl PyBlockBuilder {
     }
 
     fn push<'py>(&self, py: Python<'py>, records: &[u8]) -> PyResult<Vec<BlockTuple<'py>>> {
-        let done = py
-            .detach(|| -> Result<Vec<StoredBlock>> {
-                let mut guard = lock(&self.inner);
-                let (writer, encoder) = &mut *guard;
-                let mut out = Vec::new();
-                for msg in mbo_records(records)? {
-                    if let Some(raw) = writer.push(&msg)? {
-                        out.push(writer::encode(encoder, raw)?);
-                    }
+        let done = py.enter_core(|| -> Result<Vec<StoredBlock>> {
+            let mut guard = lock(&self.inner);
+            let (writer, encoder) = &mut *guard;
+            let mut out = Vec::new();
+            for msg in mbo_records(records)? {
+                if let Some(raw) = writer.push(&msg)? {
+                    out.push(writer::encode(encoder, raw)?);
                 }
-                Ok(out)
-            })
-            .map_err(to_py)?;
+            }
+            Ok(out)
+        })?;
         Ok(done.into_iter().map(|b| block_tuple(py, b)).collect())
     }
 
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Option<BlockTuple<'py>>> {
-        let done = py
-            .detach(|| -> Result<Option<StoredBlock>> {
-                let mut guard = lock(&self.inner);
-                let (writer, encoder) = &mut *guard;
-                writer
-                    .finish_block()
-                    .map(|raw| writer::encode(encoder, raw))
-                    .transpose()
-            })
-            .map_err(to_py)?;
+        let done = py.enter_core(|| -> Result<Option<StoredBlock>> {
+            let mut guard = lock(&self.inner);
+            let (writer, encoder) = &mut *guard;
+            writer
+                .finish_block()
+                .map(|raw| writer::encode(encoder, raw))
+                .transpose()
+        })?;
         Ok(done.map(|b| block_tuple(py, b)))
     }
 

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::{book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook, PyConsolidated};
-use crate::errors::to_py;
+use crate::errors::EnterCore;
 use crate::source::RawSource;
 
 /// Every book of one or more streams.
@@ -34,8 +34,7 @@ impl PyMarket {
     fn apply(&self, py: Python<'_>, source: RawSource<'_>) -> PyResult<u64> {
         let source = source.as_source();
         let market = Arc::clone(&self.market);
-        let applied = py.detach(move || lock(&market).apply_stream(source));
-        let applied = applied.map_err(to_py)?;
+        let applied = py.enter_core(move || lock(&market).apply_stream(source))?;
         *lock(&self.record_count) += applied;
         Ok(applied)
     }
@@ -109,9 +108,7 @@ impl PyMarket {
             ts_recv,
             ts_event: ts_recv,
         };
-        let bytes = py
-            .detach(move || snapshot_bytes(&lock(&market), key, stamp))
-            .map_err(to_py)?;
+        let bytes = py.enter_core(move || snapshot_bytes(&lock(&market), key, stamp))?;
         Ok(PyBytes::new(py, &bytes))
     }
 }

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::book::lock;
-use crate::errors::to_py;
+use crate::errors::EnterCore;
 use crate::source::{OwnedSource, RawSource};
 
 #[pyclass(frozen, name = "DepthExport", module = "mbo_fast._core")]
@@ -48,9 +48,8 @@ impl PyDepthExport {
             instrument_id,
             publisher_id,
         };
-        let export = py
-            .detach(move || DepthExport::open(unbounded, depth, filter, chunk_bytes))
-            .map_err(to_py)?;
+        let export =
+            py.enter_core(move || DepthExport::open(unbounded, depth, filter, chunk_bytes))?;
         Ok(PyDepthExport {
             export: Mutex::new(export),
             _source: Some(owned),
@@ -60,13 +59,11 @@ impl PyDepthExport {
     /// The next whole lines (about `chunk_bytes`; b"" at the end), decoded, applied and
     /// formatted with the GIL released. Raises DecodeError after the lines before it.
     fn next_chunk<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let chunk = py
-            .detach(|| {
-                lock(&self.export)
-                    .next_chunk()
-                    .map(|chunk| chunk.map(<[u8]>::to_vec).unwrap_or_default())
-            })
-            .map_err(to_py)?;
+        let chunk = py.enter_core(|| {
+            lock(&self.export)
+                .next_chunk()
+                .map(|chunk| chunk.map(<[u8]>::to_vec).unwrap_or_default())
+        })?;
         Ok(PyBytes::new(py, &chunk))
     }
 

@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::errors::to_py;
+use crate::errors::EnterCore;
 use crate::source::RawSource;
 
 fn filter(instrument_id: Option<u32>, publisher_id: Option<u16>) -> Filter {
@@ -32,9 +32,7 @@ pub fn read_bbo_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
     let filter = filter(instrument_id, publisher_id);
-    let columns = py
-        .detach(move || capture::read_bbo(source, filter))
-        .map_err(to_py)?;
+    let columns = py.enter_core(move || capture::read_bbo(source, filter))?;
     columns::bbo_dict(py, columns)
 }
 
@@ -49,18 +47,14 @@ pub fn read_depth_columns<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
     let filter = filter(instrument_id, publisher_id);
-    let columns = py
-        .detach(move || capture::read_depth(source, depth, filter))
-        .map_err(to_py)?;
+    let columns = py.enter_core(move || capture::read_depth(source, depth, filter))?;
     columns::depth_dict(py, columns)
 }
 
 #[pyfunction]
 pub fn read_records<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
-    let columns = py
-        .detach(move || capture::read_records(source))
-        .map_err(to_py)?;
+    let columns = py.enter_core(move || capture::read_records(source))?;
     columns::records_dict(py, columns)
 }
 
@@ -82,25 +76,21 @@ pub fn export_depth_jsonl<'py>(
     let filter = filter(instrument_id, publisher_id);
     match path {
         Some(path) => {
-            let lines = py
-                .detach(move || {
-                    // Unbuffered: the export hands the file 1 MiB chunks of whole lines.
-                    let mut file = File::create(&path).map_err(|err| Error::Output {
-                        path: path.clone(),
-                        source: err,
-                    })?;
-                    export_jsonl(source, depth, filter, &mut file, &path)
-                })
-                .map_err(to_py)?;
+            let lines = py.enter_core(move || {
+                // Unbuffered: the export hands the file 1 MiB chunks of whole lines.
+                let mut file = File::create(&path).map_err(|err| Error::Output {
+                    path: path.clone(),
+                    source: err,
+                })?;
+                export_jsonl(source, depth, filter, &mut file, &path)
+            })?;
             Ok(lines.into_pyobject(py)?.into_any())
         }
         None => {
-            let bytes = py
-                .detach(move || {
-                    let mut out = Vec::new();
-                    export_jsonl(source, depth, filter, &mut out, "<memory>").map(|_| out)
-                })
-                .map_err(to_py)?;
+            let bytes = py.enter_core(move || {
+                let mut out = Vec::new();
+                export_jsonl(source, depth, filter, &mut out, "<memory>").map(|_| out)
+            })?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }
     }
@@ -124,9 +114,7 @@ pub fn metadata_dict<'py>(py: Python<'py>, meta: &dbn::Metadata) -> PyResult<Bou
 #[pyfunction]
 pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
-    let info = py
-        .detach(move || mbo_fast_core::capture::info::info(source))
-        .map_err(to_py)?;
+    let info = py.enter_core(move || mbo_fast_core::capture::info::info(source))?;
     let metadata = metadata_dict(py, &info.metadata)?;
 
     let by_action = PyDict::new(py);

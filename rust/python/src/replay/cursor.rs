@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 use crate::book::{
     book_view, lock, snapshot_bytes, snapshot_key, Bbo, Owner, PyBook, PyConsolidated,
 };
-use crate::errors::to_py;
+use crate::errors::EnterCore;
 use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
 
@@ -54,9 +54,7 @@ impl PyReplay {
         checkpoint_every: Option<usize>,
     ) -> PyResult<Self> {
         let source = source.as_source();
-        let replay = py
-            .detach(move || Replay::open(source, checkpoint_every))
-            .map_err(to_py)?;
+        let replay = py.enter_core(move || Replay::open(source, checkpoint_every))?;
         Ok(PyReplay {
             recording: Arc::clone(replay.recording()),
             replay: Arc::new(Mutex::new(replay)),
@@ -106,10 +104,9 @@ impl PyReplay {
                         "index out of range: 0 <= index < {len}"
                     )));
                 }
-                py.detach(move || lock(&replay).seek_index(index as usize))
-                    .map_err(to_py)
+                py.enter_core(move || lock(&replay).seek_index(index as usize))
             }
-            (None, Some(ts)) => py.detach(move || lock(&replay).seek_ts(ts)).map_err(to_py),
+            (None, Some(ts)) => py.enter_core(move || lock(&replay).seek_ts(ts)),
             _ => Err(PyValueError::new_err("give exactly one of index= or ts=")),
         }
     }
@@ -117,13 +114,12 @@ impl PyReplay {
     #[pyo3(signature = (n=1))]
     fn step(&self, py: Python<'_>, n: usize) -> PyResult<usize> {
         let replay = Arc::clone(&self.replay);
-        py.detach(move || lock(&replay).step(n)).map_err(to_py)
+        py.enter_core(move || lock(&replay).step(n))
     }
 
     fn rewind(&self, py: Python<'_>) -> PyResult<()> {
         let replay = Arc::clone(&self.replay);
-        py.detach(move || lock(&replay).seek_position(0).map(drop))
-            .map_err(to_py)
+        py.enter_core(move || lock(&replay).seek_position(0).map(drop))
     }
 
     fn book(&self, instrument_id: u32, publisher_id: u16) -> PyResult<PyBook> {
@@ -168,19 +164,17 @@ impl PyReplay {
             }
         }
         let replay = Arc::clone(&self.replay);
-        let bytes = py
-            .detach(move || {
-                let replay = lock(&replay);
-                let stamp = match replay.last_record() {
-                    Some(last) => Stamp {
-                        ts_recv: last.ts_recv,
-                        ts_event: last.hd.ts_event,
-                    },
-                    None => Stamp::default(),
-                };
-                snapshot_bytes(replay.market(), key, stamp)
-            })
-            .map_err(to_py)?;
+        let bytes = py.enter_core(move || {
+            let replay = lock(&replay);
+            let stamp = match replay.last_record() {
+                Some(last) => Stamp {
+                    ts_recv: last.ts_recv,
+                    ts_event: last.hd.ts_event,
+                },
+                None => Stamp::default(),
+            };
+            snapshot_bytes(replay.market(), key, stamp)
+        })?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -207,8 +201,7 @@ impl PyReplay {
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
         let recording = Arc::clone(&self.recording);
         let msg = py
-            .detach(move || recording.record(index))
-            .map_err(to_py)?
+            .enter_core(move || recording.record(index))?
             .ok_or_else(|| PyIndexError::new_err(format!("record index {index} out of range")))?;
         let dict = PyDict::new(py);
         dict.set_item("index", index)?;

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::book::lock;
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 
 #[pyclass(frozen, name = "Player", module = "mbo_fast._core")]
 pub struct PyPlayer {
@@ -62,7 +62,7 @@ impl PyPlayer {
     }
 
     fn rewind(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| lock(&self.player).rewind()).map_err(to_py)
+        py.enter_core(|| lock(&self.player).rewind())
     }
 
     /// `(index, json)` of the full state now.
@@ -81,15 +81,15 @@ impl PyPlayer {
         until_ts: Option<u64>,
     ) -> PyResult<Vec<PyFrame<'py>>> {
         let frames = match (until_index, until_ts) {
-            (Some(index), None) => py.detach(|| lock(&self.player).advance_to_index(index)),
-            (None, Some(ts)) => py.detach(|| lock(&self.player).advance_to_ts(ts)),
+            (Some(index), None) => py.enter_core(|| lock(&self.player).advance_to_index(index)),
+            (None, Some(ts)) => py.enter_core(|| lock(&self.player).advance_to_ts(ts)),
             _ => {
                 return Err(PyValueError::new_err(
                     "give exactly one of until_index= or until_ts=",
                 ))
             }
         };
-        Ok(to_py_frames(py, frames.map_err(to_py)?))
+        Ok(to_py_frames(py, frames?))
     }
 
     #[getter]
@@ -111,8 +111,7 @@ impl PyPlayer {
     /// ts_recv of the next record to apply, None at the end.
     #[getter]
     fn next_ts_recv(&self, py: Python<'_>) -> PyResult<Option<u64>> {
-        py.detach(|| lock(&self.player).next_ts_recv())
-            .map_err(to_py)
+        py.enter_core(|| lock(&self.player).next_ts_recv())
     }
 
     #[getter]

@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 use crate::book::{lock, parse_side};
 use crate::capture::columns;
 use crate::dbn::{options, write_records};
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 
 fn engine_err(err: EngineError) -> PyErr {
     to_py(Error::from(err))
@@ -202,9 +202,7 @@ impl PyEngine {
             state.taken += records.len() as u64;
             (records, first)
         };
-        let columns = py
-            .detach(move || RecordColumns::from_records(first, &records))
-            .map_err(to_py)?;
+        let columns = py.enter_core(move || RecordColumns::from_records(first, &records))?;
         columns::records_dict(py, columns)
     }
 

@@ -4,7 +4,7 @@ use mbo_fast_core::synth::session::{self, SimConfig};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::to_py;
+use crate::errors::{to_py, EnterCore};
 
 /// Generate a session (see `mbo_fast_core::synth::session`): written to `path` (zstd when it ends in
 /// `.zst`; returns the record count) or returned as DBN bytes (zstd-compressed with `zstd`).
@@ -41,15 +41,11 @@ pub fn simulate_session<'py>(
     config.validate().map_err(to_py)?;
     match path {
         Some(path) => {
-            let written = py
-                .detach(|| session::simulate_to_file(&config, &path))
-                .map_err(to_py)?;
+            let written = py.enter_core(|| session::simulate_to_file(&config, &path))?;
             Ok(written.into_pyobject(py)?.into_any())
         }
         None => {
-            let bytes = py
-                .detach(|| session::simulate_dbn_bytes(&config, zstd))
-                .map_err(to_py)?;
+            let bytes = py.enter_core(|| session::simulate_dbn_bytes(&config, zstd))?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }
     }
