@@ -400,13 +400,34 @@ def write_dbn_columns(
 ) -> bytes | int:
     """MBO columns (read_records' names and dtypes) as a DBN stream, to `path` or as bytes."""
 
-# Backtest (order injection against history). Tuples are wrapped by mbo_fast.backtest.
-# fill: (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry,
-#        volume_ahead_at_entry)
-_FillTuple = tuple[int, int, int | None, int, int, str, int, int]
-# order: (order_id, (instrument_id, publisher_id), side, price, size, filled, remaining, status,
-#         request_ts, entry_ts, orders_ahead_at_entry, volume_ahead_at_entry)
-_OrderTuple = tuple[int, tuple[int, int], str, int, int, int, int, str, int, int | None, int, int]
+# Backtest (order injection against history); mbo_fast.backtest builds its Fill and OrderState
+# from these by name.
+@final
+class Fill:
+    order_id: int
+    ts: int
+    record_index: int | None
+    price: int
+    size: int
+    kind: str
+    orders_ahead_at_entry: int
+    volume_ahead_at_entry: int
+
+@final
+class OrderState:
+    order_id: int
+    instrument_id: int
+    publisher_id: int
+    side: str
+    price: int
+    size: int
+    filled: int
+    remaining: int
+    status: str
+    request_ts: int
+    entry_ts: int | None
+    orders_ahead_at_entry: int
+    volume_ahead_at_entry: int
 
 @final
 class Backtest:
@@ -454,9 +475,9 @@ class Backtest:
         every: int | None = None,
     ) -> tuple[str, int | None]:
         """Advance to the target or the next pause: ("done"|"boundary"|"scheduled"|"record", n)."""
-    def fills(self) -> list[_FillTuple]: ...
-    def orders(self) -> list[_OrderTuple]: ...
-    def order(self, order_id: int) -> _OrderTuple: ...
+    def fills(self) -> list[Fill]: ...
+    def orders(self) -> list[OrderState]: ...
+    def order(self, order_id: int) -> OrderState: ...
     def queue_position(self, order_id: int) -> tuple[int, int] | None: ...
     def ahead(self, order_id: int) -> list[tuple[int, int]]: ...
     def orders_at(

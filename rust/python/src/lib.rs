@@ -36,6 +36,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<replay::player::PyPlayer>()?;
     m.add_class::<live::PyLiveMarket>()?;
     m.add_class::<backtest::PyBacktest>()?;
+    m.add_class::<backtest::PyFill>()?;
+    m.add_class::<backtest::PyOrderState>()?;
     m.add_class::<capture::export::PyDepthExport>()?;
     m.add_class::<synth::engine::PyEngine>()?;
     m.add_class::<dbn::PyMboChunks>()?;
