@@ -352,7 +352,7 @@ class Uncross:
     def __eq__(self, other: object) -> bool: ...
 
 @final
-class Engine:
+class MatchingEngine:
     """Price-time priority matching engine for one instrument; records GLBX.MDP3-shaped MBO."""
 
     def __init__(

@@ -114,7 +114,9 @@ mod tests {
 
     #[test]
     fn io_errors_keep_their_source() {
-        let err = MboStream::open(Source::Path("/nonexistent/x.dbn")).err().unwrap();
+        let err = MboStream::open(Source::Path("/nonexistent/x.dbn"))
+            .err()
+            .unwrap();
         let source = err.source().expect("the I/O error");
         let io = source.downcast_ref::<io::Error>().unwrap();
         assert_eq!(io.kind(), io::ErrorKind::NotFound);

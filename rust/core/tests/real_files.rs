@@ -52,7 +52,7 @@ fn esh4_facts() {
     assert_eq!(info.records, 68_792);
     assert_eq!(info.f_last, 47_022);
     assert_eq!(info.crossed_boundaries, 891);
-    assert_eq!(info.snapshot, 8_725);
+    assert_eq!(info.snapshot_records, 8_725);
 }
 
 /// Files of 4 MiB and more are memory-mapped (read in windows); smaller ones and bytes are not.

@@ -42,7 +42,7 @@ pub fn write_records<'py>(
     }
 }
 
-/// Write MBO columns (as from `read_records` / `Engine.take_records`) as a DBN stream.
+/// Write MBO columns (as from `read_records` / `MatchingEngine.take_records`) as a DBN stream.
 #[pyfunction]
 #[pyo3(signature = (columns, path=None, symbols=Vec::new(), zstd=false))]
 pub fn write_dbn_columns<'py>(

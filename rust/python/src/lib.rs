@@ -39,7 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<backtest::PyFill>()?;
     m.add_class::<backtest::PyOrderState>()?;
     m.add_class::<capture::export::PyDepthExport>()?;
-    m.add_class::<synth::engine::PyEngine>()?;
+    m.add_class::<synth::engine::PyMatchingEngine>()?;
     m.add_class::<dbn::PyMboChunks>()?;
     m.add_class::<store::PyRecording>()?;
     m.add_class::<store::PyBlockImport>()?;

@@ -247,8 +247,8 @@ impl PyLiveMarket {
 
     /// `{name: {bounds_ns, buckets, count, sum_ns}}` like `Replay.timings()`.
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let snapshots = lock(&self.live).timings().snapshots();
-        timings_dict(py, snapshots)
+        let counts = lock(&self.live).timings().counts();
+        timings_dict(py, counts)
     }
 
     /// The `mbo-fast book` JSON document of every book (as `Market.to_json()`).

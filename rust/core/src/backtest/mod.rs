@@ -620,12 +620,12 @@ mod tests {
     #[test]
     fn a_backtest_from_a_checkpoint_answers_like_one_from_the_start() {
         use crate::synth::rng::Rng;
-        use crate::synth::session::{simulate, SimConfig, DEFAULT_TICK};
-        let records = simulate(&SimConfig {
+        use crate::synth::session::{simulate, SessionConfig, DEFAULT_TICK};
+        let records = simulate(&SessionConfig {
             seed: 7,
             records: 6_000,
             instruments: 2,
-            ..SimConfig::default()
+            ..SessionConfig::default()
         })
         .unwrap();
         let n = records.len();

@@ -16,7 +16,8 @@ pub struct Info {
     pub skipped: u64,
     pub by_action: BTreeMap<char, u64>,
     pub f_last: u64,
-    pub snapshot: u64,
+    /// Records flagged F_SNAPSHOT.
+    pub snapshot_records: u64,
     pub crossed_boundaries: u64,
     pub ts_recv_range: Option<(u64, u64)>,
     pub ts_event_range: Option<(u64, u64)>,
@@ -33,14 +34,14 @@ pub fn info(source: Source<'_>) -> Result<Info> {
     let mut market = Market::new();
     let mut by_action: BTreeMap<char, u64> = BTreeMap::new();
     let mut counts = [0u64; 256];
-    let (mut f_last, mut snapshot, mut crossed) = (0, 0, 0);
+    let (mut f_last, mut snapshot_records, mut crossed) = (0, 0, 0);
     let mut ts_recv_range: Option<(u64, u64)> = None;
     let mut ts_event_range: Option<(u64, u64)> = None;
     let mut books: BTreeMap<BookKey, u64> = BTreeMap::new();
     while let Some((_, msg)) = stream.next_mbo()? {
         counts[msg.action as u8 as usize] += 1;
         let bits = msg.flags.raw();
-        snapshot += u64::from(bits & flags::SNAPSHOT != 0);
+        snapshot_records += u64::from(bits & flags::SNAPSHOT != 0);
         widen(&mut ts_recv_range, msg.ts_recv);
         widen(&mut ts_event_range, msg.hd.ts_event);
         *books
@@ -65,7 +66,7 @@ pub fn info(source: Source<'_>) -> Result<Info> {
         metadata,
         by_action,
         f_last,
-        snapshot,
+        snapshot_records,
         crossed_boundaries: crossed,
         ts_recv_range,
         ts_event_range,

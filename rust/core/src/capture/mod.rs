@@ -316,10 +316,10 @@ impl<S: Boundary> MboVisitor for Pass<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::session::{simulate_dbn_bytes, SimConfig};
+    use crate::synth::session::{simulate_dbn_bytes, SessionConfig};
 
     fn session() -> Vec<u8> {
-        let config = SimConfig {
+        let config = SessionConfig {
             records: 20_000,
             instruments: 2,
             ..Default::default()

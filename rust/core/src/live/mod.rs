@@ -34,7 +34,7 @@ use rustc_hash::FxHashMap;
 use crate::book::market::{BookKey, Market};
 use crate::dbn::PushFramer;
 use crate::error::Result;
-use crate::replay::timing::{Histogram, HistogramSnapshot};
+use crate::replay::timing::{Histogram, HistogramCounts};
 
 use gaps::GapTracker;
 use persist::PersistQueue;
@@ -57,18 +57,15 @@ pub struct LiveTimings {
 }
 
 impl LiveTimings {
-    pub fn snapshots(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+    pub fn counts(&self) -> Vec<(&'static str, HistogramCounts)> {
         vec![
-            ("live_apply", self.apply.snapshot()),
-            (
-                "live_receipt_to_applied",
-                self.receipt_to_applied.snapshot(),
-            ),
+            ("live_apply", self.apply.counts()),
+            ("live_receipt_to_applied", self.receipt_to_applied.counts()),
             (
                 "live_receipt_to_published",
-                self.receipt_to_published.snapshot(),
+                self.receipt_to_published.counts(),
             ),
-            ("live_tick", self.tick.snapshot()),
+            ("live_tick", self.tick.counts()),
         ]
     }
 }

@@ -78,7 +78,7 @@ mod tests {
 
     /// A simulated session: its DBN bytes and the length of their metadata.
     fn simulated(records: u64) -> (Vec<u8>, usize) {
-        let config = crate::synth::session::SimConfig {
+        let config = crate::synth::session::SessionConfig {
             records,
             ..Default::default()
         };

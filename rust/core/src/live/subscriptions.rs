@@ -248,7 +248,7 @@ mod tests {
         }
         assert!(trades > 0 && books > 0);
         live.published();
-        let t = live.timings().receipt_to_published.snapshot();
+        let t = live.timings().receipt_to_published.counts();
         assert!(t.count > 0 && t.count <= live.stats().records);
         live.unsubscribe(id);
         assert!(live.tick().is_empty());
@@ -282,6 +282,6 @@ mod tests {
         let (out, due) = live.publish(Duration::ZERO);
         assert!(!out.is_empty() && due.is_none());
         live.published();
-        assert_eq!(live.timings().receipt_to_published.snapshot().count, 2);
+        assert_eq!(live.timings().receipt_to_published.counts().count, 2);
     }
 }

@@ -330,10 +330,10 @@ mod tests {
         assert_eq!(frames.len(), 1);
         assert!(player.done());
         let timings = player.replay.recording().timings();
-        let (advance, applied) = (timings.advance.snapshot(), timings.apply_stream.snapshot());
+        let (advance, applied) = (timings.advance.counts(), timings.apply_stream.counts());
         assert_eq!((advance.count, applied.count), (3, 6));
-        assert_eq!(timings.frame.snapshot().count, 3);
-        assert_eq!(timings.apply_load.snapshot().count, 6);
+        assert_eq!(timings.frame.counts().count, 3);
+        assert_eq!(timings.apply_load.counts().count, 6);
     }
 
     #[test]

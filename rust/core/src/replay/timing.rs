@@ -70,7 +70,7 @@ impl Default for Histogram {
 
 /// A copy of a histogram's counters at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HistogramSnapshot {
+pub struct HistogramCounts {
     /// Non-cumulative counts per bucket (see [`bucket_bound_ns`]).
     pub buckets: Vec<u64>,
     pub count: u64,
@@ -104,8 +104,8 @@ impl Histogram {
         }
     }
 
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        HistogramSnapshot {
+    pub fn counts(&self) -> HistogramCounts {
+        HistogramCounts {
             buckets: self
                 .buckets
                 .iter()
@@ -137,14 +137,14 @@ pub struct Timings {
 }
 
 impl Timings {
-    /// `(name, snapshot)` of every histogram.
-    pub fn snapshots(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+    /// `(name, counts)` of every histogram.
+    pub fn counts(&self) -> Vec<(&'static str, HistogramCounts)> {
         vec![
-            ("apply_load", self.apply_load.snapshot()),
-            ("apply_seek", self.apply_seek.snapshot()),
-            ("apply_stream", self.apply_stream.snapshot()),
-            ("advance", self.advance.snapshot()),
-            ("frame", self.frame.snapshot()),
+            ("apply_load", self.apply_load.counts()),
+            ("apply_seek", self.apply_seek.counts()),
+            ("apply_stream", self.apply_stream.counts()),
+            ("advance", self.advance.counts()),
+            ("frame", self.frame.counts()),
         ]
     }
 }
@@ -196,7 +196,7 @@ mod tests {
         h.record_batch(Duration::from_nanos(1_000), 10); // 100 ns each
         h.record(Duration::from_nanos(3));
         h.record_batch(Duration::from_nanos(5), 0); // nothing applied: nothing recorded
-        let s = h.snapshot();
+        let s = h.counts();
         assert_eq!((s.count, s.sum_ns), (11, 1_003));
         assert_eq!(s.buckets[bucket_of(100)], 10); // (96, 112]
         assert_eq!(s.buckets[0], 1);

@@ -203,7 +203,7 @@ mod tests {
     use crate::store::Layout;
 
     fn session() -> Vec<u8> {
-        let config = crate::synth::session::SimConfig {
+        let config = crate::synth::session::SessionConfig {
             seed: 2,
             records: 60_000,
             instruments: 2,

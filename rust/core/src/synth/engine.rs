@@ -51,7 +51,7 @@ pub struct Submitted {
 
 /// Why an operation was refused. Nothing is emitted and the book is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EngineError {
+pub enum MatchingError {
     /// Sizes must be at least 1.
     ZeroSize,
     /// A price that is not a multiple of the tick size.
@@ -68,35 +68,35 @@ pub enum EngineError {
     BadParameter(String),
 }
 
-impl fmt::Display for EngineError {
+impl fmt::Display for MatchingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EngineError::ZeroSize => f.write_str("order size must be >= 1"),
-            EngineError::OffTick { price, tick } => {
+            MatchingError::ZeroSize => f.write_str("order size must be >= 1"),
+            MatchingError::OffTick { price, tick } => {
                 write!(f, "price {price} is not a multiple of the tick size {tick}")
             }
-            EngineError::UnknownOrder(id) => write!(f, "no resting order with id {id}"),
-            EngineError::TimeWentBack { ts, last } => {
+            MatchingError::UnknownOrder(id) => write!(f, "no resting order with id {id}"),
+            MatchingError::TimeWentBack { ts, last } => {
                 write!(f, "ts_event {ts} is before the previous event's {last}")
             }
-            EngineError::NotDuringPreOpen => {
+            MatchingError::NotDuringPreOpen => {
                 f.write_str("market, IOC and FOK orders cannot be sent before the open")
             }
-            EngineError::NotInPreOpen => f.write_str("the engine is not in its pre-open phase"),
-            EngineError::BadParameter(message) => f.write_str(message),
+            MatchingError::NotInPreOpen => f.write_str("the engine is not in its pre-open phase"),
+            MatchingError::BadParameter(message) => f.write_str(message),
         }
     }
 }
 
-impl std::error::Error for EngineError {}
+impl std::error::Error for MatchingError {}
 
-impl From<EngineError> for Error {
-    fn from(err: EngineError) -> Self {
+impl From<MatchingError> for Error {
+    fn from(err: MatchingError) -> Self {
         Error::bad_argument(err.to_string())
     }
 }
 
-pub type EngineResult<T> = std::result::Result<T, EngineError>;
+pub type MatchingResult<T> = std::result::Result<T, MatchingError>;
 
 #[derive(Clone, Copy, Debug)]
 struct Order {
@@ -140,7 +140,7 @@ fn reaches(side: Side, limit: Option<i64>, level: i64) -> bool {
 
 /// The matching engine of one instrument.
 #[derive(Clone, Debug)]
-pub struct Engine {
+pub struct MatchingEngine {
     pub tick: i64,
     /// Its records, and how they are stamped (channel, latencies).
     pub emitter: RecordEmitter,
@@ -153,15 +153,15 @@ pub struct Engine {
     last_ts_event: u64,
 }
 
-impl Engine {
+impl MatchingEngine {
     /// A continuous-trading engine. `tick` is the price increment in 1e-9 units (> 0).
-    pub fn new(instrument_id: u32, publisher_id: u16, tick: i64) -> EngineResult<Self> {
+    pub fn new(instrument_id: u32, publisher_id: u16, tick: i64) -> MatchingResult<Self> {
         if tick <= 0 {
-            return Err(EngineError::BadParameter(format!(
+            return Err(MatchingError::BadParameter(format!(
                 "tick size must be > 0, not {tick}"
             )));
         }
-        Ok(Engine {
+        Ok(MatchingEngine {
             tick,
             emitter: RecordEmitter::new(instrument_id, publisher_id),
             pre_open: false,
@@ -211,9 +211,9 @@ impl Engine {
         kind: OrderKind,
         size: u32,
         tif: TimeInForce,
-    ) -> EngineResult<Submitted> {
+    ) -> MatchingResult<Submitted> {
         if size == 0 {
-            return Err(EngineError::ZeroSize);
+            return Err(MatchingError::ZeroSize);
         }
         let limit = match kind {
             OrderKind::Limit { price } => {
@@ -224,7 +224,7 @@ impl Engine {
         };
         self.check_ts(ts)?;
         if self.pre_open && (limit.is_none() || tif != TimeInForce::Gtc) {
-            return Err(EngineError::NotDuringPreOpen);
+            return Err(MatchingError::NotDuringPreOpen);
         }
         let order_id = self.next_order_id;
         self.next_order_id += 1;
@@ -279,11 +279,11 @@ impl Engine {
     }
 
     /// Cancel a resting order completely. Returns the size it had.
-    pub fn cancel(&mut self, ts: u64, order_id: u64) -> EngineResult<u32> {
+    pub fn cancel(&mut self, ts: u64, order_id: u64) -> MatchingResult<u32> {
         let order = *self
             .orders
             .get(&order_id)
-            .ok_or(EngineError::UnknownOrder(order_id))?;
+            .ok_or(MatchingError::UnknownOrder(order_id))?;
         self.check_ts(ts)?;
         self.last_ts_event = ts;
         self.unrest(order_id);
@@ -305,13 +305,13 @@ impl Engine {
         order_id: u64,
         price: i64,
         size: u32,
-    ) -> EngineResult<Submitted> {
+    ) -> MatchingResult<Submitted> {
         let old = *self
             .orders
             .get(&order_id)
-            .ok_or(EngineError::UnknownOrder(order_id))?;
+            .ok_or(MatchingError::UnknownOrder(order_id))?;
         if size == 0 {
-            return Err(EngineError::ZeroSize);
+            return Err(MatchingError::ZeroSize);
         }
         self.check_tick(price)?;
         self.check_ts(ts)?;
@@ -363,11 +363,11 @@ impl Engine {
 
     /// End the pre-open at `price`: every order that can trade there does, in price-time
     /// priority on each side, and the engine goes over to continuous trading. `price` should be
-    /// the book's uncross price (see [`Engine::open`]); at any other price the book may stay
+    /// the book's uncross price (see [`MatchingEngine::open`]); at any other price the book may stay
     /// crossed. Returns the volume traded.
-    pub fn open_at(&mut self, ts: u64, price: i64) -> EngineResult<u64> {
+    pub fn open_at(&mut self, ts: u64, price: i64) -> MatchingResult<u64> {
         if !self.pre_open {
-            return Err(EngineError::NotInPreOpen);
+            return Err(MatchingError::NotInPreOpen);
         }
         self.check_tick(price)?;
         self.check_ts(ts)?;
@@ -411,9 +411,9 @@ impl Engine {
     /// End the pre-open at the book's indicative uncross price (maximum volume, then minimum
     /// imbalance, then nearest `reference`; see `crate::auction`). A book that does not cross
     /// just opens. Returns the uncross (price, volume), if any.
-    pub fn open(&mut self, ts: u64, reference: Option<i64>) -> EngineResult<Option<(i64, u64)>> {
+    pub fn open(&mut self, ts: u64, reference: Option<i64>) -> MatchingResult<Option<(i64, u64)>> {
         if !self.pre_open {
-            return Err(EngineError::NotInPreOpen);
+            return Err(MatchingError::NotInPreOpen);
         }
         self.check_ts(ts)?;
         let uncross = crate::book::auction::indicative_uncross(&self.to_book(), reference);
@@ -515,7 +515,7 @@ impl Engine {
         .map(|(&price, _)| price)
     }
 
-    /// `(side, price, size)` of a resting order, without the queue search of [`Engine::order`].
+    /// `(side, price, size)` of a resting order, without the queue search of [`MatchingEngine::order`].
     pub fn resting(&self, order_id: u64) -> Option<(Side, i64, u32)> {
         self.orders
             .get(&order_id)
@@ -544,9 +544,9 @@ impl Engine {
 
     // ---- internals ----
 
-    fn check_tick(&self, price: i64) -> EngineResult<()> {
+    fn check_tick(&self, price: i64) -> MatchingResult<()> {
         if price.rem_euclid(self.tick) != 0 || price == dbn::UNDEF_PRICE {
-            return Err(EngineError::OffTick {
+            return Err(MatchingError::OffTick {
                 price,
                 tick: self.tick,
             });
@@ -554,9 +554,9 @@ impl Engine {
         Ok(())
     }
 
-    fn check_ts(&self, ts: u64) -> EngineResult<()> {
+    fn check_ts(&self, ts: u64) -> MatchingResult<()> {
         if ts < self.last_ts_event {
-            return Err(EngineError::TimeWentBack {
+            return Err(MatchingError::TimeWentBack {
                 ts,
                 last: self.last_ts_event,
             });
@@ -701,11 +701,11 @@ mod tests {
         6_000 * TICK + ticks * TICK
     }
 
-    fn engine() -> Engine {
-        Engine::new(42, 1, TICK).unwrap()
+    fn engine() -> MatchingEngine {
+        MatchingEngine::new(42, 1, TICK).unwrap()
     }
 
-    fn gtc(e: &mut Engine, ts: u64, side: Side, ticks: i64, size: u32) -> Submitted {
+    fn gtc(e: &mut MatchingEngine, ts: u64, side: Side, ticks: i64, size: u32) -> Submitted {
         let kind = OrderKind::Limit { price: px(ticks) };
         e.submit(ts, side, kind, size, TimeInForce::Gtc).unwrap()
     }
@@ -728,7 +728,7 @@ mod tests {
     }
 
     /// Replaying the engine's records through a core book reproduces its levels and queues.
-    fn assert_round_trip(engine: &Engine, market: &mut Market) {
+    fn assert_round_trip(engine: &MatchingEngine, market: &mut Market) {
         let mut slot = None;
         for msg in engine.records() {
             slot = Some(market.apply(msg));
@@ -939,27 +939,27 @@ mod tests {
         let limit = OrderKind::Limit { price: px(0) };
         assert_eq!(
             e.submit(1, Side::Bid, limit, 0, TimeInForce::Gtc),
-            Err(EngineError::ZeroSize)
+            Err(MatchingError::ZeroSize)
         );
         let off = OrderKind::Limit { price: px(0) + 1 };
         assert!(matches!(
             e.submit(1, Side::Bid, off, 1, TimeInForce::Gtc),
-            Err(EngineError::OffTick { .. })
+            Err(MatchingError::OffTick { .. })
         ));
-        assert_eq!(e.cancel(1, 99), Err(EngineError::UnknownOrder(99)));
+        assert_eq!(e.cancel(1, 99), Err(MatchingError::UnknownOrder(99)));
         assert_eq!(
             e.modify(1, 99, px(0), 1),
-            Err(EngineError::UnknownOrder(99))
+            Err(MatchingError::UnknownOrder(99))
         );
         let id = gtc(&mut e, 5, Side::Bid, 0, 1).order_id;
         assert!(matches!(
             e.cancel(4, id),
-            Err(EngineError::TimeWentBack { .. })
+            Err(MatchingError::TimeWentBack { .. })
         ));
-        assert_eq!(e.modify(6, id, px(0), 0), Err(EngineError::ZeroSize));
-        assert!(Engine::new(1, 1, 0).is_err());
+        assert_eq!(e.modify(6, id, px(0), 0), Err(MatchingError::ZeroSize));
+        assert!(MatchingEngine::new(1, 1, 0).is_err());
         assert!(e.open_at(7, px(0)).is_err());
-        let err: Error = EngineError::UnknownOrder(7).into();
+        let err: Error = MatchingError::UnknownOrder(7).into();
         assert!(matches!(err, Error::BadArgument { .. }));
         assert_eq!(e.records().len(), 1);
         assert_eq!(e.cancel(6, id), Ok(1));

@@ -1,11 +1,11 @@
-//! Synthetic market sessions: agent-style order flow into one [`Engine`] per instrument, written
+//! Synthetic market sessions: agent-style order flow into one [`MatchingEngine`] per instrument, written
 //! as GLBX.MDP3-shaped MBO records. Deterministic per seed on every platform (the random numbers
 //! of `rng.rs`).
 //!
 //! A session:
 //! 1. **Pre-open** (CME's 15 minutes, from `start`): limit orders only, no matching. A share of
 //!    them is placed through the other side, so the books cross. Cancels and modifies too.
-//! 2. **Open** at `start + 15 min`: each engine runs its opening uncross ([`Engine::open`]),
+//! 2. **Open** at `start + 15 min`: each engine runs its opening uncross ([`MatchingEngine::open`]),
 //!    recorded as one `T` (side `N`) and the fills, then the `C`/`M`s.
 //! 3. **Continuous trading**: per event, one instrument (uniformly) and one action:
 //!    - add: a limit order at the touch or a few ticks behind it (geometric distance), or
@@ -33,7 +33,7 @@ use dbn::MboMsg;
 use crate::book::Side;
 use crate::dbn::writer::{DbnOptions, MboWriter};
 use crate::error::{Error, Result};
-use crate::synth::engine::{Engine, OrderKind, TimeInForce};
+use crate::synth::engine::{MatchingEngine, OrderKind, TimeInForce};
 use crate::synth::rng::Rng;
 
 /// 2025-09-24 21:45:00 UTC: CME's pre-open (the day of `CLX5_mbo.dbn`).
@@ -47,7 +47,7 @@ pub const DEFAULT_START_PRICE: i64 = 64_810_000_000;
 
 /// What to generate.
 #[derive(Clone, Debug)]
-pub struct SimConfig {
+pub struct SessionConfig {
     pub seed: u64,
     /// Target record count: the session ends at the first event boundary at or after it.
     pub records: u64,
@@ -65,9 +65,9 @@ pub struct SimConfig {
     pub pre_open_events: Option<u64>,
 }
 
-impl Default for SimConfig {
+impl Default for SessionConfig {
     fn default() -> Self {
-        SimConfig {
+        SessionConfig {
             seed: 1,
             records: 1_000_000,
             instruments: 1,
@@ -80,7 +80,7 @@ impl Default for SimConfig {
     }
 }
 
-impl SimConfig {
+impl SessionConfig {
     pub fn validate(&self) -> Result<()> {
         if self.records == 0 {
             return Err(Error::bad_argument("records must be >= 1, not 0"));
@@ -200,7 +200,7 @@ const P_PRE_OPEN_CROSS: f64 = 0.3;
 const GONE: u64 = 0;
 
 struct Instrument {
-    engine: Engine,
+    engine: MatchingEngine,
     /// Ids that may still rest, oldest first; `GONE` slots and filled orders are compacted
     /// away once they make up half of it.
     live: Vec<u64>,
@@ -215,9 +215,9 @@ enum Phase {
     Continuous,
 }
 
-/// An order-flow generator: call [`Simulator::fill`] until it returns false.
-pub struct Simulator {
-    config: SimConfig,
+/// An order-flow generator: call [`SessionGenerator::fill`] until it returns false.
+pub struct SessionGenerator {
+    config: SessionConfig,
     rng: Rng,
     books: Vec<Instrument>,
     phase: Phase,
@@ -231,13 +231,13 @@ pub struct Simulator {
     emitted: u64,
 }
 
-impl Simulator {
-    pub fn new(config: &SimConfig) -> Result<Self> {
+impl SessionGenerator {
+    pub fn new(config: &SessionConfig) -> Result<Self> {
         config.validate()?;
         let reference = config.start_price - config.start_price.rem_euclid(config.tick);
         let mut books = Vec::with_capacity(config.instruments as usize);
         for instrument_id in 1..=config.instruments {
-            let mut engine = Engine::new(instrument_id, config.publisher_id, config.tick)
+            let mut engine = MatchingEngine::new(instrument_id, config.publisher_id, config.tick)
                 .map_err(Error::from)?;
             engine.set_pre_open(true);
             books.push(Instrument {
@@ -246,7 +246,7 @@ impl Simulator {
                 reference,
             });
         }
-        Ok(Simulator {
+        Ok(SessionGenerator {
             rng: Rng::new(config.seed),
             books,
             phase: Phase::PreOpen,
@@ -579,8 +579,8 @@ fn continuous_event(rng: &mut Rng, book: &mut Instrument, ts: u64) {
 // ---- entry points ----
 
 /// A whole session in memory.
-pub fn simulate(config: &SimConfig) -> Result<Vec<MboMsg>> {
-    let mut sim = Simulator::new(config)?;
+pub fn simulate(config: &SessionConfig) -> Result<Vec<MboMsg>> {
+    let mut sim = SessionGenerator::new(config)?;
     let target = usize::try_from(config.records).unwrap_or(usize::MAX);
     let mut out = Vec::with_capacity(target.min(1 << 26) + 1024);
     sim.fill(&mut out, usize::MAX);
@@ -593,8 +593,8 @@ const CHUNK: usize = 1 << 16;
 /// Stream a session as DBN to `writer` in chunks (constant memory). Generation runs on a
 /// second thread while this one encodes (and compresses), so the two overlap; the output does
 /// not depend on the threading. Returns the record count.
-pub fn simulate_to_writer<W: Write>(config: &SimConfig, writer: W, zstd: bool) -> Result<u64> {
-    let mut sim = Simulator::new(config)?;
+pub fn simulate_to_writer<W: Write>(config: &SessionConfig, writer: W, zstd: bool) -> Result<u64> {
+    let mut sim = SessionGenerator::new(config)?;
     let mut writer = MboWriter::new(writer, &config.dbn_options(zstd), None)?;
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<MboMsg>>(4);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<MboMsg>>();
@@ -623,7 +623,7 @@ pub fn simulate_to_writer<W: Write>(config: &SimConfig, writer: W, zstd: bool) -
 }
 
 /// A session as DBN bytes.
-pub fn simulate_dbn_bytes(config: &SimConfig, zstd: bool) -> Result<Vec<u8>> {
+pub fn simulate_dbn_bytes(config: &SessionConfig, zstd: bool) -> Result<Vec<u8>> {
     let target = usize::try_from(config.records).unwrap_or(usize::MAX);
     let guess = if zstd {
         target.min(1 << 24) * 14
@@ -636,7 +636,7 @@ pub fn simulate_dbn_bytes(config: &SimConfig, zstd: bool) -> Result<Vec<u8>> {
 }
 
 /// A session written to `path` (zstd when it ends in `.zst`). Returns the record count.
-pub fn simulate_to_file(config: &SimConfig, path: &str) -> Result<u64> {
+pub fn simulate_to_file(config: &SessionConfig, path: &str) -> Result<u64> {
     config.validate()?;
     let output_error = |source: io::Error| Error::Output {
         path: path.to_owned(),
@@ -656,12 +656,12 @@ mod tests {
     use super::*;
     use crate::book::market::Market;
 
-    fn config(seed: u64, records: u64, instruments: u32) -> SimConfig {
-        SimConfig {
+    fn config(seed: u64, records: u64, instruments: u32) -> SessionConfig {
+        SessionConfig {
             seed,
             records,
             instruments,
-            ..SimConfig::default()
+            ..SessionConfig::default()
         }
     }
 
@@ -724,9 +724,9 @@ mod tests {
         for bad in [config(1, 0, 1), config(1, 1, 0)] {
             assert!(matches!(simulate(&bad), Err(Error::BadArgument { .. })));
         }
-        let bad_tick = SimConfig {
+        let bad_tick = SessionConfig {
             tick: 0,
-            ..SimConfig::default()
+            ..SessionConfig::default()
         };
         assert!(simulate(&bad_tick).is_err());
     }

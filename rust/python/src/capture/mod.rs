@@ -148,7 +148,7 @@ pub fn info<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py,
     out.set_item("skipped_records", info.skipped)?;
     out.set_item("by_action", by_action)?;
     out.set_item("f_last", info.f_last)?;
-    out.set_item("snapshot_records", info.snapshot)?;
+    out.set_item("snapshot_records", info.snapshot_records)?;
     out.set_item("crossed_boundaries", info.crossed_boundaries)?;
     out.set_item("ts_recv_range", info.ts_recv_range)?;
     out.set_item("ts_event_range", info.ts_event_range)?;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use mbo_fast_core::book::snapshot::Stamp;
 use mbo_fast_core::replay::player::Player;
-use mbo_fast_core::replay::timing::{bucket_bound_ns, HistogramSnapshot};
+use mbo_fast_core::replay::timing::{bucket_bound_ns, HistogramCounts};
 use mbo_fast_core::{Recording, Replay};
 
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
@@ -194,8 +194,8 @@ impl PyReplay {
     /// the cursor's lock.
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let recording = Arc::clone(&self.recording);
-        let snapshots = py.detach(move || recording.timings().snapshots());
-        timings_dict(py, snapshots)
+        let counts = py.detach(move || recording.timings().counts());
+        timings_dict(py, counts)
     }
 
     fn record<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyDict>> {
@@ -225,13 +225,13 @@ impl PyReplay {
 /// `LiveMarket`).
 pub fn timings_dict<'py>(
     py: Python<'py>,
-    snapshots: Vec<(&'static str, HistogramSnapshot)>,
+    counts: Vec<(&'static str, HistogramCounts)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let bounds: Vec<u64> = (0..mbo_fast_core::replay::timing::BUCKETS)
         .filter_map(bucket_bound_ns)
         .collect();
     let out = PyDict::new(py);
-    for (name, snap) in snapshots {
+    for (name, snap) in counts {
         let hist = PyDict::new(py);
         hist.set_item("bounds_ns", &bounds)?;
         hist.set_item("buckets", snap.buckets)?;

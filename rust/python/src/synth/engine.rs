@@ -1,9 +1,11 @@
-//! `Engine`: the matching engine of one instrument, recording GLBX-shaped MBO records.
+//! `MatchingEngine`: the matching engine of one instrument, recording GLBX-shaped MBO records.
 
 use std::sync::Mutex;
 
 use mbo_fast_core::capture::RecordColumns;
-use mbo_fast_core::synth::engine::{Engine, EngineError, OrderKind, Submitted, TimeInForce};
+use mbo_fast_core::synth::engine::{
+    MatchingEngine, MatchingError, OrderKind, Submitted, TimeInForce,
+};
 use mbo_fast_core::Error;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -14,7 +16,7 @@ use crate::capture::columns;
 use crate::dbn::{options, write_records};
 use crate::errors::{to_py, EnterCore};
 
-fn engine_err(err: EngineError) -> PyErr {
+fn engine_err(err: MatchingError) -> PyErr {
     to_py(Error::from(err))
 }
 
@@ -46,26 +48,26 @@ fn submitted(s: Submitted) -> (u64, u32, u32) {
 }
 
 struct State {
-    engine: Engine,
+    engine: MatchingEngine,
     /// Records taken so far: the `index` of the next record handed out.
     taken: u64,
 }
 
 /// A price-time priority matching engine for one instrument that records GLBX.MDP3-shaped
 /// MBO records for everything it does.
-#[pyclass(frozen, name = "Engine", module = "mbo_fast._core")]
-pub struct PyEngine {
+#[pyclass(frozen, name = "MatchingEngine", module = "mbo_fast._core")]
+pub struct PyMatchingEngine {
     state: Mutex<State>,
 }
 
-impl PyEngine {
-    fn with<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+impl PyMatchingEngine {
+    fn with<T>(&self, f: impl FnOnce(&mut MatchingEngine) -> T) -> T {
         f(&mut lock(&self.state).engine)
     }
 }
 
 #[pymethods]
-impl PyEngine {
+impl PyMatchingEngine {
     #[new]
     #[pyo3(signature = (
         instrument_id, publisher_id, tick, channel_id=0, first_order_id=1, first_sequence=1,
@@ -82,7 +84,8 @@ impl PyEngine {
         recv_latency_ns: Option<u64>,
         pre_open: bool,
     ) -> PyResult<Self> {
-        let mut engine = Engine::new(instrument_id, publisher_id, tick).map_err(engine_err)?;
+        let mut engine =
+            MatchingEngine::new(instrument_id, publisher_id, tick).map_err(engine_err)?;
         engine.emitter.channel_id = channel_id;
         engine.set_next_order_id(first_order_id);
         engine.set_next_sequence(first_sequence);
@@ -90,7 +93,7 @@ impl PyEngine {
             engine.emitter.recv_latency_ns = latency;
         }
         engine.set_pre_open(pre_open);
-        Ok(PyEngine {
+        Ok(PyMatchingEngine {
             state: Mutex::new(State { engine, taken: 0 }),
         })
     }
@@ -228,6 +231,7 @@ impl PyEngine {
     fn __repr__(&self) -> String {
         self.with(|e| {
             format!(
+                // the public class is `mbo_fast.Engine`, whose repr this is
                 "Engine(instrument_id={}, publisher_id={}, tick={}, orders={}, pending={})",
                 e.instrument_id(),
                 e.publisher_id(),

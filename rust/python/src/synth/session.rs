@@ -1,6 +1,6 @@
 //! `simulate`: a synthetic session as DBN bytes or a file, generated with the GIL released.
 
-use mbo_fast_core::synth::session::{self, SimConfig};
+use mbo_fast_core::synth::session::{self, SessionConfig};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -27,8 +27,8 @@ pub fn simulate_session<'py>(
     publisher_id: u16,
     pre_open_events: Option<u64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let defaults = SimConfig::default();
-    let config = SimConfig {
+    let defaults = SessionConfig::default();
+    let config = SessionConfig {
         seed,
         records,
         instruments,
