@@ -349,12 +349,7 @@ mod tests {
     /// a stretch, round-trip, and a snapshot plus the records after it equals the full replay.
     #[test]
     fn clx5_snapshots_round_trip_and_continue_like_the_original() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/CLX5_mbo.dbn"
-        );
-        let Ok(bytes) = std::fs::read(path) else {
-            eprintln!("skipped: {path} not found");
+        let Some(bytes) = crate::testing::clx5() else {
             return;
         };
         let mut stream = crate::dbn::MboStream::open(Source::Bytes(&bytes)).unwrap();

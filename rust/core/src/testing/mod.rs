@@ -1,4 +1,7 @@
-//! Record builders for unit tests.
+//! Record builders and the sample data for unit tests.
+
+#[allow(dead_code)] // the integration tests use the rest
+pub mod data;
 
 use dbn::{FlagSet, MboMsg, RecordHeader};
 
@@ -32,13 +35,10 @@ pub fn mbo(action: u8, side: u8, order_id: u64, price: i64, size: u32, flags: u8
     mbo_for(1, 1, action, side, order_id, price, size, flags)
 }
 
-/// The sample file `CLX5_mbo.dbn`, if it is there.
+/// The bytes of the sample file `CLX5_mbo.dbn`, or `None` when it is absent (the calling test
+/// is then skipped, and says so).
 pub fn clx5() -> Option<Vec<u8>> {
-    const CLX5: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/CLX5_mbo.dbn"
-    );
-    std::fs::read(CLX5).ok()
+    data::sample_bytes(data::CLX5)
 }
 
 /// A tiny xorshift: deterministic split points without a dependency.
