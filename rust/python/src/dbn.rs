@@ -160,7 +160,7 @@ pub struct PyMboChunks {
 #[pymethods]
 impl PyMboChunks {
     #[new]
-    #[pyo3(signature = (source, chunk_bytes=1 << 20))]
+    #[pyo3(signature = (source, chunk_bytes=1048576))]
     fn new(py: Python<'_>, source: RawSource<'_>, chunk_bytes: usize) -> PyResult<Self> {
         let owned = OwnedSource::new(source);
         // SAFETY: the chunks that read `unbounded` are stored beside `owned` and dropped first.

@@ -253,7 +253,7 @@ impl PyRecording {
 
     /// The JSON-lines depth export of records `[start, end)` (default: all), a chunk at a
     /// time (`DepthExport.next_chunk`), the books restored at `start`.
-    #[pyo3(signature = (depth, instrument_id=None, publisher_id=None, start=0, end=None, chunk_bytes=1 << 18))]
+    #[pyo3(signature = (depth, instrument_id=None, publisher_id=None, start=0, end=None, chunk_bytes=262144))]
     #[allow(clippy::too_many_arguments)]
     fn export_depth(
         &self,

@@ -32,7 +32,7 @@ impl PyDepthExport {
 #[pymethods]
 impl PyDepthExport {
     #[new]
-    #[pyo3(signature = (source, depth, instrument_id=None, publisher_id=None, chunk_bytes=1 << 18))]
+    #[pyo3(signature = (source, depth, instrument_id=None, publisher_id=None, chunk_bytes=262144))]
     fn new(
         py: Python<'_>,
         source: RawSource<'_>,
