@@ -4,28 +4,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use mbo_fast_core::live::LiveMarket;
-use mbo_fast_core::replay::player::Frame;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::book::lock;
 use crate::errors::{to_py, EnterCore};
 use crate::replay::cursor::timings_dict;
+use crate::replay::player::{to_py_frames, PyFrame};
 
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
 pub struct PyLiveMarket {
     live: Mutex<LiveMarket>,
     /// `read_fd` wrote a wake byte the event loop has not acknowledged (`woken()`) yet.
     wake_pending: AtomicBool,
-}
-
-type PyFrame<'py> = (&'static str, i64, Bound<'py, PyBytes>);
-
-fn to_py_frames(py: Python<'_>, frames: Vec<Frame>) -> Vec<PyFrame<'_>> {
-    frames
-        .into_iter()
-        .map(|f| (f.kind.name(), f.index, PyBytes::new(py, f.json.as_bytes())))
-        .collect()
 }
 
 #[pymethods]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mbo_fast_core::book::consolidated::{Consolidated, ConsolidatedLevel};
 use mbo_fast_core::book::json;
 use mbo_fast_core::book::snapshot::{self, Stamp};
-use mbo_fast_core::{Book, BookKey, Market, Replay, Side, Top, UNDEF_PRICE};
+use mbo_fast_core::{Book, BookKey, Market, Replay, RestingOrder, Side, Top, UNDEF_PRICE};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -29,6 +29,18 @@ pub fn parse_side(side: &str) -> PyResult<Side> {
             "side must be 'B'/'bid' or 'A'/'ask', not {side:?}"
         ))),
     }
+}
+
+/// A resting order as Python sees it: `(side, price, size, queue_position)`.
+pub type RestingTuple = (String, i64, u32, usize);
+
+pub fn resting_tuple(o: RestingOrder) -> RestingTuple {
+    (
+        char::from(o.side.as_byte()).to_string(),
+        o.price,
+        o.size,
+        o.queue_position,
+    )
 }
 
 fn optional_price(price: i64) -> Option<i64> {
@@ -185,13 +197,8 @@ impl PyBook {
         Ok(self.with_book(|book| book.orders_at(side, price)))
     }
 
-    fn order(&self, order_id: u64) -> Option<(String, i64, u32, usize)> {
-        self.with_book(|book| {
-            book.order(order_id).map(|o| {
-                let side = char::from(o.side.as_byte()).to_string();
-                (side, o.price, o.size, o.queue_position)
-            })
-        })
+    fn order(&self, order_id: u64) -> Option<RestingTuple> {
+        self.with_book(|book| book.order(order_id).map(resting_tuple))
     }
 
     #[getter]

@@ -23,9 +23,11 @@ impl PyPlayer {
     }
 }
 
-type PyFrame<'py> = (&'static str, i64, Bound<'py, PyBytes>);
+/// A frame as Python gets it: `(event, id, json)`.
+pub type PyFrame<'py> = (&'static str, i64, Bound<'py, PyBytes>);
 
-fn to_py_frames(py: Python<'_>, frames: Vec<Frame>) -> Vec<PyFrame<'_>> {
+/// Frames as `(event, id, json)` tuples (shared by `Player` and `LiveMarket`).
+pub fn to_py_frames(py: Python<'_>, frames: Vec<Frame>) -> Vec<PyFrame<'_>> {
     frames
         .into_iter()
         .map(|f| (f.kind.name(), f.index, PyBytes::new(py, f.json.as_bytes())))

@@ -11,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::book::{lock, parse_side};
+use crate::book::{lock, parse_side, resting_tuple, RestingTuple};
 use crate::capture::columns;
 use crate::dbn::{options, write_records};
 use crate::errors::{to_py, EnterCore};
@@ -176,13 +176,8 @@ impl PyMatchingEngine {
         Ok(self.with(|e| e.queue(side, price)))
     }
 
-    fn order(&self, order_id: u64) -> Option<(String, i64, u32, usize)> {
-        self.with(|e| {
-            e.order(order_id).map(|o| {
-                let side = char::from(o.side.as_byte()).to_string();
-                (side, o.price, o.size, o.queue_position)
-            })
-        })
+    fn order(&self, order_id: u64) -> Option<RestingTuple> {
+        self.with(|e| e.order(order_id).map(resting_tuple))
     }
 
     #[getter]
