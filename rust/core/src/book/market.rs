@@ -103,8 +103,8 @@ impl Market {
             .collect()
     }
 
-    /// The indicative uncross of one book (see [`crate::auction`]); `None` when the book does not
-    /// exist or is not crossed.
+    /// The indicative uncross of one book (see [`crate::book::auction`]); `None` when the book
+    /// does not exist or is not crossed.
     pub fn indicative_uncross(
         &self,
         instrument_id: u32,

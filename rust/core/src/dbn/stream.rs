@@ -2,11 +2,14 @@
 //!
 //! The `dbn` crate does the format work: zstd detection and decompression (`DynReader`),
 //! metadata parsing (`MetadataDecoder`), record headers and the `MboMsg` layout. Records are
-//! framed here, in place over the input: bytes already in memory are never copied, plain files
-//! of 4 MiB and more are memory-mapped (`mapped.rs`), smaller files and zstd streams are read in
-//! 256 KiB chunks (small enough to stay in L2). That halves decoding time against `dbn`'s
-//! buffered decoder (which copies every record into its own buffer) and lets every error carry
-//! the exact byte offset of the record that caused it, truncation included.
+//! framed here, in place over the input (`input.rs`): bytes already in memory are never
+//! copied, plain files of 4 MiB and more are memory-mapped (`mapped.rs`), smaller files and
+//! zstd streams are read in 256 KiB chunks (small enough to stay in L2). That halves decoding
+//! time against `dbn`'s buffered decoder (which copies every record into its own buffer) and
+//! lets every error carry the exact byte offset of the record that caused it, truncation
+//! included. A tight loop walks whole records; everything else (the end of the bytes at hand,
+//! a record cut by it, a corrupt header, the end of the stream) goes through the framer every
+//! reader shares (`framer.rs`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -288,7 +291,8 @@ impl<'a> MboStream<'a> {
                     // SAFETY: at least `size_of::<MboMsg>()` plain-old-data bytes, aligned.
                     f.visit(index, unsafe { &*ptr });
                 } else {
-                    // SAFETY: as in `next_mbo`: at least `size_of::<MboMsg>()` plain-old-data bytes.
+                    // SAFETY: as in `decode_mbo`: at least `size_of::<MboMsg>()` plain-old-data
+                    // bytes.
                     let msg = unsafe { std::ptr::read_unaligned(ptr) };
                     f.visit(index, &msg);
                 }

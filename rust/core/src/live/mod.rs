@@ -19,7 +19,7 @@
 //!   framer took from the input (56 bytes, 64 on a `ts_out` stream), never re-encoded from the
 //!   decoded copy nor cut by a length read from it, in [`PersistChunk`]s that carry their record
 //!   count and `ts_recv` range, so that a store never parses record bytes;
-//! - [`pump`]: the live socket's read-decode-apply loop.
+//! - [`pump()`]: the live socket's read-decode-apply loop.
 
 mod gaps;
 pub mod persist;

@@ -8,10 +8,10 @@
 //! count comes from the index (the database row), and decoding checks the frame against it, so a
 //! corrupt or foreign blob is a typed error, never a wrong record.
 //!
-//! **Checkpoint**: every book of a market as the core's snapshot records (`snapshot.rs`: applied
-//! to an empty market they rebuild the same levels, queues and flags), grouped by book behind a
-//! directory, so one book can be restored without the others, and each book's anomaly counters
-//! (which the records cannot carry). Layout before compression, little-endian:
+//! **Checkpoint**: every book of a market as the core's snapshot records (`book/snapshot.rs`:
+//! applied to an empty market they rebuild the same levels, queues and flags), grouped by book
+//! behind a directory, so one book can be restored without the others, and each book's anomaly
+//! counters (which the records cannot carry). Layout before compression, little-endian:
 //! `b"MBOCKPT1"`, u32 book count, then per book `instrument_id u32, publisher_id u16, pad u16,
 //! first record u32, records u32, 9 × u64 anomalies` (88 bytes), then the records (56 bytes each,
 //! unshuffled: checkpoints are a few percent of the data).

@@ -1,6 +1,6 @@
 //! Records in, blocks out: [`BlockWriter`] applies each record to a market (for checkpoints and
 //! per-book statistics) and cuts the stream into blocks; [`encode`] compresses one. They are
-//! separate steps so an import can run them on two threads ([`super::import`]).
+//! separate steps so an import can run them on two threads ([`super::build_blocks`]).
 
 use std::collections::BTreeMap;
 
