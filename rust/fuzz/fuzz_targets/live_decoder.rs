@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mbo_fast_core::capture::read_records;
 use mbo_fast_core::book::json::market_json;
+use mbo_fast_core::capture::read_records;
 use mbo_fast_core::live::LiveMarket;
 use mbo_fast_core::{Error, Market, Source};
 
