@@ -35,6 +35,8 @@ test: setup test-tools lint rust-test bench-check deploy-check js-test py-test
 test-tools:
 	scripts/setup-test-tools.sh
 
+# Formatting, clippy, ruff, mypy --strict, and stubtest: _core.pyi against the built extension
+# (the one make setup installs), so the stub cannot drift from the bindings.
 lint:
 	cargo fmt --all --check
 	cargo fmt --manifest-path rust/fuzz/Cargo.toml --check
@@ -42,6 +44,7 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict python/mbo_fast
 	$(BIN)/mypy --strict server/mbo_fast_server
+	$(BIN)/python -m mypy.stubtest mbo_fast._core
 
 # Offline checks of the deployment files (seconds): Dockerfile, Prometheus config and rules,
 # Kubernetes manifests (bundled schemas), compose/workflow/dependabot schemas, YAML style.
