@@ -4,6 +4,8 @@
 #   prometheus  promtool for `make deploy-check`, the server binary for tests/deploy/test_deploy.py
 #   postgresql  a throwaway cluster on loopback for the PostgreSQL block store's tests
 #               (tests/support/postgres_server.py starts it; the Debian service is not used)
+#   nats-server a throwaway JetStream server on loopback for the live bus's tests
+#               (tests/support/nats_server.py)
 # Needs root (or passwordless sudo) and apt-get; elsewhere it says what is missing and the tests
 # that need it skip (deploy-check needs promtool).
 set -euo pipefail
@@ -13,8 +15,9 @@ missing=()
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } \
   || missing+=(prometheus)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+{ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]; } || missing+=(nats-server)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test tools present: chromium, prometheus, postgresql"
+  echo "test tools present: chromium, prometheus, postgresql, nats-server"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -37,8 +37,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--live",
         metavar="URL",
-        help="ingest a live DBN feed: tcp://HOST:PORT (mbo-fast feed) or "
-        "databento:DATASET:SYMBOLS (databento Live client, DBN_KEY)",
+        help="ingest a live DBN feed: tcp://HOST:PORT (mbo-fast feed), "
+        "databento:DATASET:SYMBOLS (databento Live client, DBN_KEY), or be a replica of an "
+        "ingest: nats://HOST:PORT/NAME",
+    )
+    p.add_argument(
+        "--publish",
+        metavar="NATS_URL",
+        help="publish the --live feed for replicas: nats://HOST:PORT/NAME (JetStream)",
     )
     p.add_argument(
         "--db",
@@ -60,6 +66,7 @@ def serve(args: argparse.Namespace) -> int:
         "files": args.files,
         "databento": args.databento,
         "live": args.live,
+        "live_publish": args.publish,
         "host": args.host,
         "port": args.port,
         "db": args.db,

@@ -19,6 +19,8 @@ from typing import Any
 from mbo_fast import databento_io
 from mbo_fast.store import store_label
 
+from .bus import replica_url_ok, safe_url
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -73,6 +75,12 @@ class Config:
     # a per-channel sequence jump above this is a gap; 0 (default): forward jumps are not gaps,
     # since symbol-filtered feeds skip sequence numbers legitimately (reconnects still mark stale)
     live_max_seq_jump: int = 0
+    # publish the live feed to NATS JetStream for serve replicas: "nats://HOST:PORT/NAME" (the
+    # replicas' --live); unpublished bytes held at most bus_max_pending_mb (then publishing
+    # stops, counted); the stream keeps at most bus_max_stream_mb (oldest discarded)
+    live_publish: str = ""
+    bus_max_pending_mb: int = 256
+    bus_max_stream_mb: int = 4096
     live_persist: bool = True  # store live records as blocks in the block store, off the loop
     live_persist_every_s: float = 0.5
     # blocks held while the block store is unavailable (retried every live_persist_every_s);
@@ -111,6 +119,8 @@ class Config:
         out["databento"] = list(self.databento)
         out["allowed_hosts"] = list(self.allowed_hosts)
         out["db"] = store_label(self.db_path)
+        out["live"] = safe_url(self.live) if self.live.startswith("nats://") else self.live
+        out["live_publish"] = safe_url(self.live_publish) if self.live_publish else ""
         return out
 
 
@@ -264,9 +274,20 @@ def _validate(cfg: Config) -> Config:
         ("live_idle_timeout_s", 0 <= cfg.live_idle_timeout_s <= 3600, "must be in 0..3600"),
         (
             "live",
-            cfg.live == "" or _live_ok(cfg.live) or _databento_ok(cfg.live),
-            "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS (of one kind) or empty",
+            cfg.live == ""
+            or _live_ok(cfg.live)
+            or _databento_ok(cfg.live)
+            or replica_url_ok(cfg.live),
+            "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS (of one kind), "
+            "nats://HOST:PORT/NAME (a replica) or empty",
         ),
+        (
+            "live_publish",
+            cfg.live_publish == "" or (replica_url_ok(cfg.live_publish) and bool(cfg.live)),
+            "must be nats://HOST:PORT/NAME (NAME: letters, digits, _ or -), with a live feed",
+        ),
+        ("bus_max_pending_mb", 1 <= cfg.bus_max_pending_mb <= 65_536, "must be in [1, 65536]"),
+        ("bus_max_stream_mb", 1 <= cfg.bus_max_stream_mb <= 1 << 24, "must be in [1, 16777216]"),
         ("live_persist_every_s", 0 < cfg.live_persist_every_s <= 60, "must be in (0, 60]"),
         (
             "live_persist_max_pending_mb",

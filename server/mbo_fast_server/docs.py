@@ -286,6 +286,11 @@ _LIVE_STATUS = {
                     **_int(),
                     "description": "records held while the block store is unavailable",
                 },
+                "bus": {
+                    "type": "object",
+                    "description": "an ingest publishing to NATS JetStream (--publish): url "
+                    "(no credentials), stream, state, published/pending/lost bytes, last_error",
+                },
                 "persist_lost": {
                     **_int(),
                     "description": "records not stored: more held than live_persist_max_pending_mb",

@@ -121,8 +121,16 @@ class LiveIngest:
         self.metrics = state.metrics
         self.url = url
         self.databento: tuple[str, list[str]] | None = None
+        self.replica = url.startswith("nats://")  # a serve replica of an ingest, over the bus
+        self.label = url  # what status and logs show (a NATS URL without its credentials)
+        if self.replica:
+            from .bus import safe_url
+
+            self.label = safe_url(url)
         if url.startswith("databento:"):
             self.databento = parse_databento(url)
+            self.host, self.port = "", 0
+        elif self.replica:
             self.host, self.port = "", 0
         else:
             self.host, self.port = parse_url(url)
@@ -139,7 +147,13 @@ class LiveIngest:
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._db_client: Any = None
-        target = self._databento_loop if self.databento else self._read_loop
+        target = (
+            self._databento_loop
+            if self.databento
+            else self._bus_loop
+            if self.replica
+            else self._read_loop
+        )
         self._thread = threading.Thread(target=target, name="mbo-live", daemon=True)
         self._tick_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,7 +164,17 @@ class LiveIngest:
         self._gaps_seen = 0
         self._records_seen = 0
         self.rate = 0.0
-        self.store = state.store if self.config.live_persist else None
+        # the ingest stores the session; its replicas would only store copies of it
+        self.store = state.store if self.config.live_persist and not self.replica else None
+        self.publisher: Any = None  # the bus (NATS JetStream) this ingest publishes to
+        self.bus_messages = 0
+        if self.config.live_publish:
+            from .bus import BusPublisher, split_replica_url
+
+            server, name = split_replica_url(self.config.live_publish)
+            self.publisher = BusPublisher(
+                server, name, self.config.bus_max_pending_mb, self.config.bus_max_stream_mb
+            )
         self.persisted = 0  # live records stored as blocks
         self.persist_dropped = 0
         self.persist_pending = 0  # records cut into blocks, waiting for the store to return
@@ -169,7 +193,11 @@ class LiveIngest:
     def start(self) -> None:
         self.metrics.rust_timings.live.append(self.market)
         self._loop = asyncio.get_running_loop()
-        if self.databento is None and hasattr(self.market, "read_fd"):
+        if self.publisher is not None:
+            self.publisher.start()
+        # read_fd keeps the bytes in Rust: not when they go on to the bus, nor for a replica
+        direct = self.databento is None and self.publisher is None and not self.replica
+        if direct and hasattr(self.market, "read_fd"):
             self._wake_pipe = os.pipe()
             for fd in self._wake_pipe:
                 os.set_blocking(fd, False)
@@ -181,7 +209,10 @@ class LiveIngest:
 
     def _ingest(self, data: bytes) -> None:
         """Reader thread: decode and apply (GIL released), then have the loop publish."""
-        if self.market.feed(data) and not self._wake and self._loop is not None:
+        applied = self.market.feed(data)
+        if self.publisher is not None:
+            self.publisher.offer(self.connections, data)
+        if applied and not self._wake and self._loop is not None:
             self._wake = True
             self._loop.call_soon_threadsafe(self._on_applied)
 
@@ -306,7 +337,7 @@ class LiveIngest:
         """Count a failed or lost connection; log it (one line per LOG_EVERY_S at most)."""
         self.last_error = message
         self.metrics.live_errors.labels(reason).inc()
-        self._fail_log.note("live feed %s: %s; retrying", self.url, message, reason=reason)
+        self._fail_log.note("live feed %s: %s; retrying", self.label, message, reason=reason)
 
     def _read_loop(self) -> None:
         delay = BACKOFF_MIN_S
@@ -427,6 +458,48 @@ class LiveIngest:
             delay = min(delay * 2, BACKOFF_MAX_S)
         self.connection = "stopped"
 
+    def _bus_loop(self) -> None:
+        """`--live nats://HOST:PORT/NAME`: a replica. The ingest's feed bytes are replayed from
+        the bus into this market (the same bytes in the same order as every other replica), a
+        failed subscription retried with backoff, resuming after the last message applied."""
+        from .bus import BusSubscriber
+
+        def on_state(state: str) -> None:
+            up = state == "connected"
+            if up and self.connection != "connected":
+                self._connect_log.note("live bus connected: %s", self.label)
+            self.connection = "connected" if up else "backoff"
+            self.metrics.live_connected.set(1 if up else 0)
+
+        def on_reconnect() -> None:  # the ingest's feed reconnected: metadata follows
+            self.market.reconnect()
+            self.reconnects += 1
+            self.metrics.live_reconnects.inc()
+
+        subscriber = BusSubscriber(self.url, self._ingest, on_reconnect, on_state)
+        self.connections = 1
+        delay = BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                subscriber.run(self._stop)
+            except DecodeError as exc:
+                self._fail("garbage", f"the bus carried bytes that are not DBN: {exc}")
+            except Exception as exc:  # NATS unreachable, the stream missing, …
+                if self._stop.is_set():
+                    pass
+                elif type(exc).__name__ == "NotFoundError":
+                    self._fail("connect", f"no stream {subscriber.stream} yet: no ingest published")
+                else:
+                    self._fail("closed", f"bus: {type(exc).__name__}: {exc}")
+            self.bus_messages = subscriber.messages
+            self.metrics.live_connected.set(0)
+            if self._stop.is_set():
+                break
+            self.connection = "backoff"
+            self._stop.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        self.connection = "stopped"
+
     async def close(self) -> None:
         self._stop.set()
         sock = self._sock
@@ -444,6 +517,8 @@ class LiveIngest:
                 await self._tick_task
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._thread.join, 2.0)
+        if self.publisher is not None:
+            await loop.run_in_executor(None, self.publisher.close)
         if self._wake_pipe is not None and not self._thread.is_alive():
             loop.remove_reader(self._wake_pipe[0])
             for fd in self._wake_pipe:
@@ -473,7 +548,7 @@ class LiveIngest:
     def status(self) -> dict[str, Any]:
         stats = self.market.stats()
         return {
-            "url": self.url,
+            "url": self.label,
             "connection": self.connection,
             "connections": self.connections,
             "reconnects": self.reconnects,
@@ -485,6 +560,7 @@ class LiveIngest:
             "persisted": self.persisted,
             "persist_pending": self.persist_pending,
             "persist_lost": self.persist_dropped,
+            **({"bus": self.publisher.status()} if self.publisher is not None else {}),
             **stats,
         }
 

@@ -1,0 +1,222 @@
+"""Live over the bus (server/mbo_fast_server/bus.py), against a real NATS JetStream server on
+loopback (tests/support/nats_server.py; skipped where nats-server or nats-py is missing): an
+ingest publishes the feed, replicas replay it, and every replica's market equals the ingest's
+and the file's — a replica started after the feed ended included, across a NATS restart, and
+across a replica's own restart. The NATS URL's credentials never reach a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server_helpers import make_config, ready
+
+mbo_fast = pytest.importorskip("mbo_fast")
+from mbo_fast import _core, feed  # noqa: E402
+from mbo_fast_server import create_app  # noqa: E402
+from mbo_fast_server.state import STATE  # noqa: E402
+
+
+@pytest.fixture
+def nats() -> Iterator[Any]:
+    pytest.importorskip("nats", reason="nats-py not installed (requirements-dev.txt)")
+    from nats_server import NatsServer
+
+    try:
+        server = NatsServer()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc}: scripts/setup-test-tools.sh installs it")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+async def _until(cond: Any, timeout: float = 20.0) -> None:
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def _server(aiohttp_client: Any, clx5: Path, db: Path, **over: Any) -> Any:
+    app = create_app(make_config(clx5, db, live_persist_every_s=0.05, **over))
+    client = await aiohttp_client(app)
+    await ready(app)
+    return client
+
+
+def _market(client: Any) -> Any:
+    return client.server.app[STATE].live.market
+
+
+def _file_market(clx5: Path) -> Any:
+    market = _core.LiveMarket(0)
+    market.feed(clx5.read_bytes())
+    return market
+
+
+async def test_replicas_replay_the_ingest_exactly(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=20_000)  # ~2 s: the first replica follows it live
+    _, port = await pub.start("127.0.0.1", 0)
+    bus = f"{nats.url}/clx"
+    try:
+        ingest = await _server(
+            aiohttp_client,
+            clx5_path,
+            tmp_path / "i.db",
+            live=f"tcp://127.0.0.1:{port}",
+            live_publish=bus,
+        )
+        first = await _server(aiohttp_client, clx5_path, tmp_path / "r1.db", live=bus)
+        last = len(data) - 1
+        await _until(lambda: _market(ingest).index == last and _market(first).index == last)
+        # a replica started after the feed ended replays the whole stream
+        late = await _server(aiohttp_client, clx5_path, tmp_path / "r2.db", live=bus)
+        await _until(lambda: _market(late).index == last)
+        want = _file_market(clx5_path).to_json()
+        for client in (ingest, first, late):
+            assert _market(client).to_json() == want
+        status = await (await ingest.get("/api/v1/live/status")).json()
+        assert status["bus"]["lost_bytes"] == 0 and status["bus"]["pending_bytes"] == 0
+        assert status["bus"]["published_bytes"] > 0
+        replica = await (await late.get("/api/v1/live/status")).json()
+        assert replica["connection"] == "connected" and replica["index"] == last
+        assert replica["persisted"] == 0, "replicas leave storing to the ingest"
+    finally:
+        await pub.close()
+
+
+async def test_a_nats_restart_loses_nothing(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=8_000)  # ~5 s
+    _, port = await pub.start("127.0.0.1", 0)
+    bus = f"{nats.url}/clx"
+    try:
+        ingest = await _server(
+            aiohttp_client,
+            clx5_path,
+            tmp_path / "i.db",
+            live=f"tcp://127.0.0.1:{port}",
+            live_publish=bus,
+        )
+        replica = await _server(aiohttp_client, clx5_path, tmp_path / "r.db", live=bus)
+        await _until(lambda: _market(replica).index > 1000)
+        await asyncio.to_thread(nats.stop)
+        await asyncio.sleep(1.0)  # the ingest goes on applying; its bytes wait
+        assert _market(ingest).index > _market(replica).index
+        await asyncio.to_thread(nats.start)
+        last = len(data) - 1
+        await _until(lambda: _market(replica).index == last, timeout=40)
+        assert _market(replica).to_json() == _file_market(clx5_path).to_json()
+        publisher = ingest.server.app[STATE].live.publisher
+        assert publisher.lost == 0 and publisher.pending == 0
+    finally:
+        await pub.close()
+
+
+async def test_a_replica_restart_resumes_after_its_last_message(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    """The subscriber resumes after the last message it applied (a failed subscription or a
+    lost consumer), applying nothing twice."""
+    from mbo_fast_server.bus import BusPublisher, BusSubscriber
+
+    raw = clx5_path.read_bytes()
+    publisher = BusPublisher(nats.url, "direct", 16, 64)
+    publisher.start()
+    half = len(raw) // 2
+    publisher.offer(1, raw[:half])
+    await _until(lambda: publisher.pending == 0)
+    market = _core.LiveMarket(0)
+    subscriber = BusSubscriber(f"{nats.url}/direct", market.feed, market.reconnect, lambda s: None)
+    import threading
+
+    stop = threading.Event()
+    runner = asyncio.create_task(asyncio.to_thread(subscriber.run, stop))
+    await _until(lambda: subscriber.last_seq > 0 and market.stats()["bytes"] == half)
+    stop.set()
+    await runner
+    publisher.offer(1, raw[half:])
+    await _until(lambda: publisher.pending == 0)
+    stop.clear()
+    runner = asyncio.create_task(asyncio.to_thread(subscriber.run, stop))
+    await _until(lambda: market.stats()["bytes"] == len(raw))
+    stop.set()
+    await runner
+    publisher.close()
+    assert market.to_json() == _file_market(clx5_path).to_json()
+    assert market.stats()["records"] == 38_212
+
+
+async def test_credentials_in_a_nats_url_never_reach_a_log(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mbo_fast_server.bus import safe_url
+
+    caplog.set_level(logging.DEBUG)
+    url = "nats://ingest:s3cret-pass@127.0.0.1:1/clx"
+    assert safe_url(url) == "nats://127.0.0.1:1/clx"
+    client = await _server(aiohttp_client, clx5_path, tmp_path / "r.db", live=url)
+    await asyncio.sleep(0.5)  # it fails to connect, and says so
+    status = await (await client.get("/api/v1/live/status")).json()
+    assert status["connection"] in ("backoff", "connecting")
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert "127.0.0.1:1" in logged and "s3cret-pass" not in logged
+    assert "s3cret-pass" not in str(status)
+
+
+async def test_sse_clients_on_different_replicas_see_the_same_trades_and_ids(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    """Event ids are record indexes, the same on every replica: a client moving to another
+    replica with Last-Event-ID finds the same numbering; trades arrive with the same ids and
+    bodies wherever a client is."""
+    import json
+
+    from server_helpers import CLX5_IID, read_events
+
+    data = feed.load([str(clx5_path)])
+    last = len(data) - 1
+    bus = f"{nats.url}/clx"
+    replicas = [
+        await _server(
+            aiohttp_client, clx5_path, tmp_path / f"r{i}.db", live=bus, status_every_s=0.2
+        )
+        for i in range(2)
+    ]
+    streams = [await r.get(f"/api/v1/live?instrument_id={CLX5_IID}&depth=5") for r in replicas]
+    pub = feed.Feed(data, rate=20_000)
+    _, port = await pub.start("127.0.0.1", 0)
+    try:
+        await _server(
+            aiohttp_client,
+            clx5_path,
+            tmp_path / "i.db",
+            live=f"tcp://127.0.0.1:{port}",
+            live_publish=bus,
+        )
+
+        def done(ev: dict[str, Any]) -> bool:
+            return ev.get("event") == "status" and json.loads(ev["data"])["index"] == last
+
+        seen = await asyncio.wait_for(asyncio.gather(*(read_events(s, done) for s in streams)), 60)
+    finally:
+        await pub.close()
+    trades = [[(ev["id"], ev["data"]) for ev in evs if ev.get("event") == "trade"] for evs in seen]
+    assert trades[0] and trades[0] == trades[1]
+    recs = mbo_fast.read_records(str(clx5_path))
+    is_trade = (recs["action"] == ord("T")) & (recs["instrument_id"] == CLX5_IID)
+    assert [int(i) for i, _ in trades[0]] == recs["index"][is_trade].tolist()
