@@ -223,6 +223,20 @@ class Recording:
         limit: int = 1000,
     ) -> tuple[bytes, int, int | None]:
         """(JSON items, rows, index of the last row) of one page of history."""
+    def raster(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        start: int,
+        end: int,
+        buckets: int,
+        price_lo: int = 0,
+        price_step: int = 1,
+        rows: int = 0,
+        max_trades: int = 100_000,
+    ) -> tuple[dict[str, Any], bytes]:
+        """One book's heatmap over (start, end]: (header scalars, little-endian arrays: bid,
+        ask, trade price i64; sizes [bucket][row], trade bucket, size, count u32; side u8)."""
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
     def export_depth(
         self,
