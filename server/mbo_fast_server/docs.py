@@ -559,6 +559,44 @@ def build(cfg: Config) -> dict[str, Any]:
                 _ok(_CONSOLIDATED),
             )
         },
+        "/api/v1/heatmap": {
+            "get": _op(
+                "one book's liquidity heatmap over (start, end]: resting size (bid + ask) of "
+                "`rows` price rows from `price_lo` by `price_step` at the end of each of "
+                "`buckets` equal time buckets, the best bid/ask per bucket and the trades per "
+                "bucket, price and aggressor (the core, from the stored blocks). Binary, "
+                "little-endian: `MBOR`, u32 n, an n-byte JSON header (the query; trades, "
+                "max_size, records, position_start, position_end, truncated) padded to 8 "
+                "bytes, then bid_px i64[buckets], ask_px i64[buckets] (i64::MAX: empty side), "
+                "trade_price i64[trades], sizes u32[buckets*rows] (sizes[b*rows+r]), "
+                "trade_bucket u32[trades], trade_size u32[trades], trade_count u32[trades], "
+                "trade_side u8[trades] (B, A or N). buckets*rows <= 2,000,000; 503 when 4 "
+                "rasters are being computed",
+                [
+                    *book,
+                    _param("start", "the range's start (exclusive)", _TIME_PARAM, required=True),
+                    _param(
+                        "end",
+                        "the range's end (inclusive), after start",
+                        _TIME_PARAM,
+                        required=True,
+                    ),
+                    _param("buckets", "time buckets", _int(1, 4000), required=True),
+                    _param("rows", "price rows (default 0: no size grid)", _int(0, 2000)),
+                    _param(
+                        "price_lo",
+                        "price of row 0 (1e-9 units; needed when rows > 0)",
+                        _int(-I64, I64),
+                    ),
+                    _param(
+                        "price_step",
+                        "price rows' height (1e-9 units; needed when rows > 0)",
+                        _int(1, I64),
+                    ),
+                ],
+                _ok({"type": "string", "format": "binary"}, "application/octet-stream"),
+            )
+        },
         "/api/v1/sim/orders": {
             "get": _op(
                 "simulated limit orders (mbo_fast.Backtest, zero latency) as they stand after "
