@@ -237,9 +237,13 @@ _SIM_ORDER = _obj(
         "instrument_id": _int(0, U32),
         "publisher_id": _int(0, U16),
         "side": {"enum": ["B", "A"]},
-        "price": _int(1, I64 - 1),
-        "size": _int(1, U32),
-        "index": _int(),
+        "price": {**_int(1, I64 - 1), "description": "the current price (after any modify)"},
+        "size": {**_int(1, U32), "description": "the current size (after any modify)"},
+        "index": {**_int(), "description": "the record it was placed after"},
+        "entry_ts": {
+            **_null(_TS),
+            "description": "when it (last) joined its queue; null until placed",
+        },
         "status": {
             "enum": ["scheduled", "pending", "open", "filled", "cancelled"],
             "description": "scheduled: placed at a later index than asked about",
@@ -637,6 +641,42 @@ def build(cfg: Config) -> dict[str, Any]:
                 "forget every simulated order of a source",
                 [_param("source", "source id (needed when several are served)", _SOURCE_ID)],
                 _ok(_obj({"source": _SOURCE_ID, "deleted": _int()})),
+            ),
+        },
+        "/api/v1/sim/cancel": {
+            "post": _op(
+                "cancel simulated order `id` after record `index` (not before it was placed: "
+                "a 400; an order filled by then stays filled). Answers the order as it stands "
+                "after `index`",
+                [],
+                _ok(_obj({"source": _SOURCE_ID, "index": _int(), "order": _SIM_ORDER})),
+                body=_obj(
+                    {
+                        "id": _int(),
+                        "index": {**_int(), "description": "below the record count"},
+                        "source": _SOURCE_ID,
+                    },
+                    optional=("source",),
+                ),
+            ),
+        },
+        "/api/v1/sim/modify": {
+            "post": _op(
+                "change simulated order `id`'s price and/or size after record `index` (a new "
+                "price or a larger size re-queues it at the back; a smaller size keeps its "
+                "place). Answers the order as it stands after `index`",
+                [],
+                _ok(_obj({"source": _SOURCE_ID, "index": _int(), "order": _SIM_ORDER})),
+                body=_obj(
+                    {
+                        "id": _int(),
+                        "index": {**_int(), "description": "below the record count"},
+                        "source": _SOURCE_ID,
+                        "price": {**_int(1, I64 - 1), "description": "1e-9 units"},
+                        "size": _int(1, 1_000_000),
+                    },
+                    optional=("source", "price", "size"),
+                ),
             ),
         },
         "/healthz": {"get": _op("liveness", [], _ok(_obj({"status": {"const": "ok"}})), ())},
