@@ -11,6 +11,7 @@
 //! priced `price_lo + r·price_step` up to the next row, both sides summed.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dbn::{MboMsg, UNDEF_PRICE};
 
@@ -156,11 +157,51 @@ fn sample(book: &crate::book::Book, q: &RasterQuery, row: &mut [u32]) {
     }
 }
 
-/// The raster of `q` over `recording`.
+/// Blocks at least this many in a range are decoded by two threads.
+const PARALLEL_BLOCKS: usize = 8;
+
+/// The raster of `q` over `recording`. Decoding the blocks is most of the work when they are not
+/// cached: a helper thread decodes the range's blocks from its end backwards into the shared
+/// cache while this one reads from its start, until they meet.
 pub fn raster(recording: &Recording, q: &RasterQuery) -> Result<Raster> {
     check(q)?;
     let from = recording.position_at_ts(q.start)?;
     let to = recording.position_at_ts(q.end)?;
+    let blocks = match (
+        recording.block_of(from),
+        to.checked_sub(1).and_then(|l| recording.block_of(l)),
+    ) {
+        (Some((first, _)), Some((last, _))) if last + 1 >= first + PARALLEL_BLOCKS => {
+            Some((first, last))
+        }
+        _ => None,
+    };
+    let Some((first, last)) = blocks else {
+        return sample_range(recording, q, from, to, &AtomicUsize::new(0));
+    };
+    let reading = AtomicUsize::new(first);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for n in (first..=last).rev() {
+                if n <= reading.load(Ordering::Relaxed) + 1 {
+                    break;
+                }
+                if recording.block(n).is_err() {
+                    break; // the reading pass meets the same error and reports it
+                }
+            }
+        });
+        sample_range(recording, q, from, to, &reading)
+    })
+}
+
+fn sample_range(
+    recording: &Recording,
+    q: &RasterQuery,
+    from: usize,
+    to: usize,
+    reading: &AtomicUsize,
+) -> Result<Raster> {
     let mut market = market_at(recording, from, Some(q.key))?;
     let mut out = Raster {
         buckets: q.buckets,
@@ -224,7 +265,14 @@ pub fn raster(recording: &Recording, q: &RasterQuery) -> Result<Raster> {
         }
     };
 
-    recording.for_each(from, to, |_, msg: &MboMsg| {
+    let mut block_end = 0usize;
+    recording.for_each(from, to, |i, msg: &MboMsg| {
+        if i >= block_end {
+            if let Some((n, meta)) = recording.block_of(i) {
+                reading.store(n, Ordering::Relaxed);
+                block_end = meta.end() as usize;
+            }
+        }
         running = running.max(msg.ts_recv);
         while running > next_end && b + 1 < q.buckets {
             close_bucket(b, &market, &mut dirty, &mut sampled, &mut pending, &mut out);
