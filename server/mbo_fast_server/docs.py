@@ -563,6 +563,31 @@ def build(cfg: Config) -> dict[str, Any]:
                 _ok(_CONSOLIDATED),
             )
         },
+        "/api/v1/first_book": {
+            "get": _op(
+                "where to open a book: its first event boundary with both sides (else its "
+                "first boundary, else its first record), and whether the data says what "
+                "rested before it (`start`: snapshot, clear, records; `unknown_orders`: "
+                "records naming orders never seen, over the 50,000 records after it)",
+                book,
+                _ok(
+                    _obj(
+                        {
+                            "source": _SOURCE_ID,
+                            "instrument_id": _int(0, U32),
+                            "publisher_id": _int(0, U16),
+                            "index": _null(_int()),
+                            "ts_recv": _null(_TS),
+                            "two_sided": {"type": "boolean"},
+                            "first_boundary": {"type": "boolean"},
+                            "start": {"enum": ["snapshot", "clear", "records", "empty"]},
+                            "unknown_orders": _COUNT,
+                            "complete": {"type": "boolean"},
+                        }
+                    )
+                ),
+            )
+        },
         "/api/v1/heatmap": {
             "get": _op(
                 "one book's liquidity heatmap over (start, end]: resting size (bid + ask) of "
