@@ -503,6 +503,11 @@ class LiveMarket:
     def index(self) -> int: ...
     def publishers(self, instrument_id: int) -> list[int]:
         """The publishers with a book for `instrument_id` so far, ascending."""
+    def book_keys(self) -> list[tuple[int, int]]:
+        """Every (instrument_id, publisher_id) with a book so far, sorted."""
+    def book_state(self, instrument_id: int, publisher_id: int) -> tuple[int, str]:
+        """(index of the last record applied, the book's JSON as Book.to_dict has it, or
+        "null" before its first record), read together."""
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...
     def stats(self) -> dict[str, int | bool]:
         """records, bytes, gaps, missed, stale_books, connections, metadata."""

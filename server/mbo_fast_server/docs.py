@@ -548,6 +548,72 @@ def build(cfg: Config) -> dict[str, Any]:
                 (400,),
             )
         },
+        "/api/v1/live/books": {
+            "get": _op(
+                "the books the live feed has sent so far (symbol, stale), the live record "
+                "index and the store id of the live session's source (`configured` false and "
+                "no books without --live)",
+                [],
+                _ok(
+                    _obj(
+                        {
+                            "configured": {"type": "boolean"},
+                            "source": _null(_SOURCE_ID),
+                            "index": _null(_int(-1)),
+                            "books": _array(
+                                _obj(
+                                    {
+                                        "instrument_id": _int(0, U32),
+                                        "publisher_id": _int(0, U16),
+                                        "symbol": {"type": ["string", "null"]},
+                                        "stale": {"type": "boolean"},
+                                    }
+                                )
+                            ),
+                        }
+                    )
+                ),
+                (400,),
+            )
+        },
+        "/api/v1/live/book": {
+            "get": _op(
+                "one live book now (`configured` false without --live): levels {price, size, "
+                "count[, orders]} best first and the index of the last record applied, read "
+                "together",
+                [
+                    iid,
+                    _param(
+                        "publisher_id",
+                        "publisher id (default: the instrument's only live publisher; 1 before "
+                        "its first record; a 400 when it has several)",
+                        _int(0, U16),
+                    ),
+                    _param("depth", "levels per side (default 10)", depth),
+                    orders,
+                ],
+                _ok(
+                    {
+                        "oneOf": [
+                            _obj({"configured": {"const": False}}),
+                            _obj(
+                                {
+                                    "configured": {"const": True},
+                                    "instrument_id": _int(0, U32),
+                                    "publisher_id": _int(0, U16),
+                                    "index": _null(_int()),
+                                    "stale": {"type": "boolean"},
+                                    "bids": _array(_LEVEL),
+                                    "asks": _array(_LEVEL),
+                                    "crossed": {"type": "boolean"},
+                                    "order_count": _COUNT,
+                                }
+                            ),
+                        ]
+                    }
+                ),
+            )
+        },
         "/api/v1/consolidated": {
             "get": _op(
                 "one instrument's book summed over all its publishers (same source) after "

@@ -226,6 +226,27 @@ impl PyLiveMarket {
             .collect()
     }
 
+    /// Every `(instrument_id, publisher_id)` with a book so far, sorted.
+    fn book_keys(&self) -> Vec<(u32, u16)> {
+        let mut keys = lock(&self.live).market().keys();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// `(index, JSON)`: the index of the last record applied and the book as `Book.to_dict()`
+    /// has it (levels, queues, anomalies; `null` before its first record), read together.
+    fn book_state(&self, py: Python<'_>, instrument_id: u32, publisher_id: u16) -> (i64, String) {
+        py.detach(|| {
+            let live = lock(&self.live);
+            let mut json = String::new();
+            match live.market().book(instrument_id, publisher_id) {
+                Some(book) => mbo_fast_core::export::write_book_json(&mut json, book),
+                None => json.push_str("null"),
+            }
+            (live.index(), json)
+        })
+    }
+
     fn is_stale(&self, instrument_id: u32, publisher_id: u16) -> bool {
         lock(&self.live).is_stale((instrument_id, publisher_id))
     }
