@@ -30,8 +30,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INPUT = ROOT / "bench-data" / "CLX5_x50.dbn"
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+
+DEFAULT_INPUT = inputs.CLX5_X50
 
 
 def load(path: Path, workdir: Path, n: int) -> ModuleType:

@@ -2,8 +2,11 @@
 
     .venv/bin/asv run --python=same            # or: make asv
 
-Input: $MBO_FAST_BENCH_FILE if set, else bench-data/CLX5_x50.dbn when built
-(benchmarks/make_input.py, 1.91 M records), else ../shared/data/CLX5_mbo.dbn (38 k records).
+Input, the first of: the file named by $MBO_FAST_BENCH_FILE; a simulated session of
+$MBO_FAST_BENCH_SIMULATED records (generated on the fly: `make bench-check` uses 100,000, the same
+with or without the sample data); bench-data/CLX5_x50.dbn when built (benchmarks/make_input.py,
+1.91 M records); the sample file CLX5_mbo.dbn (38 k records, see inputs.py); a simulated session
+of 1,000,000 records.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from pathlib import Path
 
 import mbo_fast
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import inputs
 
 
 def _source() -> str:
-    env = os.environ.get("MBO_FAST_BENCH_FILE")
-    if env:
-        return str(Path(env).resolve())
-    big = ROOT / "bench-data" / "CLX5_x50.dbn"
-    if big.is_file():
-        return str(big)
-    return str(ROOT.parent / "shared" / "data" / "CLX5_mbo.dbn")
+    file = os.environ.get("MBO_FAST_BENCH_FILE")
+    if file:
+        return str(Path(file).resolve())
+    simulated = os.environ.get("MBO_FAST_BENCH_SIMULATED")
+    if simulated:
+        return inputs.simulated_session(int(simulated))
+    for path in (inputs.CLX5_X50, inputs.CLX5):
+        if path.is_file():
+            return str(path)
+    return inputs.simulated_session(1_000_000)
 
 
 SOURCE = _source()

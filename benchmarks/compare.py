@@ -45,8 +45,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_INPUT = ROOT / "bench-data" / "CLX5_x50.dbn"
+DEFAULT_INPUT = inputs.CLX5_X50
 UNDEF_PRICE = 2**63 - 1
 F_LAST = 0x80
 

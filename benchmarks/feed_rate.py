@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
-from pathlib import Path
 
 from mbo_fast import feed
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MBO_FAST_DATA_DIR", ROOT.parent / "shared" / "data"))
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
 
 
 async def measure(data: feed.FeedData, rate: int, seconds: float) -> dict[str, float]:
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--rates", type=int, nargs="+", default=[50_000, 500_000, 1_000_000])
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
-    data = feed.load([str(DATA / "CLX5_mbo.dbn")], resequence=True)
+    data = feed.load([inputs.sample_file()], resequence=True)
     for rate in args.rates:
         print(json.dumps(asyncio.run(measure(data, rate, args.seconds))), flush=True)
 

@@ -11,7 +11,8 @@ shifted by k * 10**digits (so no order of one copy is seen in another). Before e
 one clear record (action R, side N, flags 0: not an event boundary) for every
 (instrument_id, publisher_id) book of the source, so every copy starts from empty books and
 rebuilds exactly the books of the original. The metadata's end and symbology intervals are widened
-to cover the new time range. MBO records are 56 bytes (64 with ts_out), the same in DBN v1-v3.
+to cover the new time range. MBO records are 56 bytes (64 with ts_out), the same in DBN v1-v3; their
+layout is the core's (`mbo_fast.records.MBO_DTYPE`).
 """
 
 from __future__ import annotations
@@ -27,34 +28,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SRC = ROOT.parent / "shared" / "data" / "CLX5_mbo.dbn"
-DEFAULT_OUT_DIR = ROOT / "bench-data"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-RTYPE_MBO = 0xA0
-UNDEF_PRICE = 2**63 - 1
+from mbo_fast import UNDEF_PRICE
+from mbo_fast.records import MBO_DTYPE, MBO_LENGTH, MBO_RTYPE, empty
 
-# The DBN MBO record (RecordHeader + body), little endian, 56 bytes.
-MBO_DTYPE = np.dtype(
-    [
-        ("length", "u1"),
-        ("rtype", "u1"),
-        ("publisher_id", "<u2"),
-        ("instrument_id", "<u4"),
-        ("ts_event", "<u8"),
-        ("order_id", "<u8"),
-        ("price", "<i8"),
-        ("size", "<u4"),
-        ("flags", "u1"),
-        ("channel_id", "u1"),
-        ("action", "S1"),
-        ("side", "S1"),
-        ("ts_recv", "<u8"),
-        ("ts_in_delta", "<i4"),
-        ("sequence", "<u4"),
-    ]
-)
-assert MBO_DTYPE.itemsize == 56
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+
+DEFAULT_SRC = inputs.CLX5
+DEFAULT_OUT_DIR = inputs.BENCH_DATA
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def read_plain(path: Path) -> bytes:
@@ -75,7 +59,7 @@ def split(data: bytes) -> tuple[bytes, np.ndarray]:
     if (len(data) - body) % MBO_DTYPE.itemsize:
         raise SystemExit("record bytes are not a whole number of 56-byte MBO records (ts_out?)")
     recs = np.frombuffer(data, dtype=MBO_DTYPE, offset=body)
-    if not (np.all(recs["length"] == 14) and np.all(recs["rtype"] == RTYPE_MBO)):
+    if not (np.all(recs["length"] == MBO_LENGTH) and np.all(recs["rtype"] == MBO_RTYPE)):
         raise SystemExit("the source holds records other than 56-byte MBO records")
     return data[:body], recs
 
@@ -127,16 +111,14 @@ def clear_records(first: np.ndarray, recs: np.ndarray) -> np.ndarray:
     keys = recs["instrument_id"].astype(np.uint64) << np.uint64(16) | recs["publisher_id"]
     _, idx = np.unique(keys, return_index=True)
     idx.sort()
-    out = np.zeros(len(idx), dtype=MBO_DTYPE)
-    out["length"] = 14
-    out["rtype"] = RTYPE_MBO
+    out = empty(len(idx))
     out["publisher_id"] = recs["publisher_id"][idx]
     out["instrument_id"] = recs["instrument_id"][idx]
     out["ts_event"] = first["ts_event"]
     out["ts_recv"] = first["ts_recv"]
     out["price"] = UNDEF_PRICE
-    out["action"] = b"R"
-    out["side"] = b"N"
+    out["action"] = ord("R")
+    out["side"] = ord("N")
     out["channel_id"] = recs["channel_id"][idx]
     out["sequence"] = recs["sequence"][idx]
     return out

@@ -22,15 +22,18 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import mbo_fast
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = ROOT.parent / "shared" / "data" / "CLX5_mbo.dbn"
+if __package__:
+    from . import inputs
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+
+DEFAULT_SAMPLE = inputs.CLX5
 LEVELS = 5
 TOLERANCE = 0.25
 F_LAST = 0x80

@@ -24,8 +24,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,29 +32,23 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+try:  # run as a file (python benchmarks/scale_bench.py) or imported as benchmarks.scale_bench
+    import processes
+    from inputs import BENCH_DATA
+except ImportError:  # pragma: no cover
+    from benchmarks import processes
+    from benchmarks.inputs import BENCH_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-EXE = shutil.which("mbo-fast", path=os.path.dirname(sys.executable)) or "mbo-fast"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+MBO_FAST = processes.MBO_FAST
 
 
 def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+    """A process's peak resident memory so far (Linux: VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def get(url: str, timeout: float = 60) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        body: bytes = resp.read()
-        return body
 
 
 def pct(values: list[float], q: float) -> float:
@@ -64,50 +56,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-class Server:
-    """`mbo-fast serve` as a child process on loopback."""
-
-    def __init__(self, db: Path, files: list[Path], data_dir: Path) -> None:
-        self.port = free_port()
-        env = dict(os.environ)
-        env.update(
-            {
-                "MBO_DB": str(db),
-                "MBO_DATA_DIR": str(data_dir),
-                "MBO_LOG_LEVEL": "warning",
-                "MBO_MAX_STREAMS": "2000",
-            }
-        )
-        args = [EXE, "serve", "--port", str(self.port)]
-        for f in files:
-            args += ["--file", str(f)]
-        self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 3600) -> float:
-        while time.monotonic() - self.t0 < timeout:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the server exited ({self.proc.returncode})")
-            try:
-                if json.loads(get(f"{self.base}/readyz", 5)).get("ready"):
-                    return time.monotonic() - self.t0
-            except Exception:
-                pass
-            time.sleep(0.05)
-        raise SystemExit("the server was not ready in time")
-
-    def json(self, path: str) -> Any:
-        return json.loads(get(self.base + path))
-
-    def stop(self) -> float:
-        rss = peak_rss_mb(self.proc.pid)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        return rss
+def serve(db: Path, files: list[Path]) -> Any:
+    """`mbo-fast serve` over `db` (importing `files` first), timed from its start."""
+    settings = {"MBO_DB": str(db), "MBO_MAX_STREAMS": "2000"}
+    if files:
+        settings["MBO_FILES"] = os.pathsep.join(str(f) for f in files)
+    return processes.serve(settings=settings, ready_timeout=3600)
 
 
 def first_snapshot_s(base: str, iid: int, start: int) -> float:
@@ -121,6 +75,48 @@ def first_snapshot_s(base: str, iid: int, start: int) -> float:
     return time.perf_counter() - t0
 
 
+def queries(base: str, count: int) -> dict[str, float]:
+    """Books at random indexes and times, 10,000-row BBO pages, SSE first snapshots."""
+    inst = processes.get_json(f"{base}/api/v1/instruments")["instruments"]
+    (src,) = processes.get_json(f"{base}/api/v1/sources")["sources"]
+    out: dict[str, float] = {}
+    n, ts0, ts1 = src["records"], src["ts_recv_first"], src["ts_recv_last"]
+    rng = random.Random(1)
+    book_ms, time_ms, page_ms, snap_ms = [], [], [], []
+    for _ in range(count):
+        iid = rng.choice(inst)["instrument_id"]
+        t = time.perf_counter()
+        processes.get(
+            f"{base}/api/v1/book?instrument_id={iid}&index={rng.randrange(n)}"
+            "&depth=1000&orders=true"
+        )
+        book_ms.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        processes.get(
+            f"{base}/api/v1/book?instrument_id={iid}&ts={rng.randrange(ts0, ts1)}"
+            "&depth=1000&orders=true"
+        )
+        time_ms.append((time.perf_counter() - t) * 1e3)
+    for _ in range(max(20, count // 5)):
+        iid = rng.choice(inst)["instrument_id"]
+        t = time.perf_counter()
+        body = processes.get(
+            f"{base}/api/v1/bbo?instrument_id={iid}&after={rng.randrange(n // 2)}&limit=10000"
+        )
+        page_ms.append((time.perf_counter() - t) * 1e3)
+        assert len(json.loads(body)["items"]) == 10_000
+        snap_ms.append(first_snapshot_s(base, iid, rng.randrange(n)) * 1e3)
+    for name, values in (
+        ("book_index", book_ms),
+        ("book_ts", time_ms),
+        ("bbo_page_10k", page_ms),
+        ("sse_first_snapshot", snap_ms),
+    ):
+        out[f"{name}_p50_ms"] = round(pct(values, 0.5), 2)
+        out[f"{name}_p99_ms"] = round(pct(values, 0.99), 2)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=20_000_000)
@@ -129,14 +125,14 @@ def main() -> int:
     ap.add_argument("--sse-clients", type=int, default=0, help="also run sse_load.py with N")
     ap.add_argument("--keep", action="store_true", help="keep the databases (bench-data/)")
     args = ap.parse_args()
-    data = ROOT / "bench-data"
+    data = BENCH_DATA
     data.mkdir(exist_ok=True)
     session = data / f"scale-{args.records}-{args.instruments}.dbn.zst"
     if not session.exists():
         tmp = data / f"partial-{session.name}"  # keeps .zst: simulate compresses by suffix
         subprocess.run(
             [
-                EXE,
+                *MBO_FAST,
                 "simulate",
                 "--seed",
                 "7",
@@ -157,7 +153,7 @@ def main() -> int:
         db = work / "store.sqlite3"
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [EXE, "import", str(session), "--db", str(db)], stdout=subprocess.PIPE, text=True
+            [*MBO_FAST, "import", str(session), "--db", str(db)], stdout=subprocess.PIPE, text=True
         )
         peak = 0.0
         while proc.poll() is None:
@@ -179,50 +175,16 @@ def main() -> int:
             db_vs_file=round(db_bytes / session.stat().st_size, 3),
         )
         # 3. a server that imports while it serves
-        server = Server(work / "serving.sqlite3", [session], work)
-        out["serve_import_ready_s"] = round(server.wait_ready(), 2)
-        out["serve_import_peak_rss_mb"] = round(server.stop())
+        t0 = time.monotonic()
+        with serve(work / "serving.sqlite3", [session]) as server:
+            out["serve_import_ready_s"] = round(time.monotonic() - t0, 2)
+            out["serve_import_peak_rss_mb"] = round(peak_rss_mb(server.proc.pid))
         # 4. restart over the imported database, and 5. queries
-        server = Server(db, [], work)
-        out["restart_ready_s"] = round(server.wait_ready(), 3)
-        inst = server.json("/api/v1/instruments")["instruments"]
-        (src,) = server.json("/api/v1/sources")["sources"]
-        n, ts0, ts1 = src["records"], src["ts_recv_first"], src["ts_recv_last"]
-        rng = random.Random(1)
-        book_ms, time_ms, page_ms, snap_ms = [], [], [], []
-        for _ in range(args.queries):
-            iid = rng.choice(inst)["instrument_id"]
-            t = time.perf_counter()
-            get(
-                f"{server.base}/api/v1/book?instrument_id={iid}&index={rng.randrange(n)}"
-                "&depth=1000&orders=true"
-            )
-            book_ms.append((time.perf_counter() - t) * 1e3)
-            t = time.perf_counter()
-            get(
-                f"{server.base}/api/v1/book?instrument_id={iid}&ts={rng.randrange(ts0, ts1)}"
-                "&depth=1000&orders=true"
-            )
-            time_ms.append((time.perf_counter() - t) * 1e3)
-        for _ in range(max(20, args.queries // 5)):
-            iid = rng.choice(inst)["instrument_id"]
-            t = time.perf_counter()
-            body = get(
-                f"{server.base}/api/v1/bbo?instrument_id={iid}"
-                f"&after={rng.randrange(n // 2)}&limit=10000"
-            )
-            page_ms.append((time.perf_counter() - t) * 1e3)
-            assert len(json.loads(body)["items"]) == 10_000
-            snap_ms.append(first_snapshot_s(server.base, iid, rng.randrange(n)) * 1e3)
-        for name, values in (
-            ("book_index", book_ms),
-            ("book_ts", time_ms),
-            ("bbo_page_10k", page_ms),
-            ("sse_first_snapshot", snap_ms),
-        ):
-            out[f"{name}_p50_ms"] = round(pct(values, 0.5), 2)
-            out[f"{name}_p99_ms"] = round(pct(values, 0.99), 2)
-        out["serving_peak_rss_mb"] = round(server.stop())
+        t0 = time.monotonic()
+        with serve(db, []) as server:
+            out["restart_ready_s"] = round(time.monotonic() - t0, 3)
+            out.update(queries(server.base, args.queries))
+            out["serving_peak_rss_mb"] = round(peak_rss_mb(server.proc.pid))
         # 6. many playback clients (their own server process over the same database)
         if args.sse_clients:
             load = subprocess.run(

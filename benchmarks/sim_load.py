@@ -13,32 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get_json(url: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())  # type: ignore[no-any-return]
+if __package__:
+    from . import processes
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import processes
 
 
 async def _place(base: str, n: int, iid: int, orders: int, first: int) -> None:
@@ -126,29 +112,10 @@ def main() -> int:
     ap.add_argument("--first", type=int, default=0, help="first order's record index")
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mbo-sim-load-")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MBO_")}
-    env.update(MBO_PORT=str(port), MBO_DATA_DIR=tmp, MBO_LOG_LEVEL="warning")
-    if args.file:
-        env["MBO_FILES"] = str(Path(args.file).resolve())
-    exe = Path(sys.executable).with_name("mbo-fast")
-    proc = subprocess.Popen([str(exe), "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if _get_json(base + "/readyz")["ready"]:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        inst = _get_json(base + "/api/v1/instruments")["instruments"][0]
-        _run(base, inst["records"], inst["instrument_id"], args)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-        shutil.rmtree(tmp, ignore_errors=True)
+    settings = {"MBO_FILES": str(Path(args.file).resolve())} if args.file else {}
+    with processes.serve(settings=settings) as server:
+        inst = processes.get_json(server.base + "/api/v1/instruments")["instruments"][0]
+        _run(server.base, inst["records"], inst["instrument_id"], args)
     return 0
 
 

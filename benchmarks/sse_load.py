@@ -30,36 +30,16 @@ import multiprocessing as mp
 import os
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from typing import Any
 
+if __package__:
+    from . import processes
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import processes
+
 _DUE = re.compile(rb'"due_ns":(\d+)')
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,46 +140,21 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON only")
     args = ap.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="mbo-sse-load-")
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "MBO_PORT": str(port),
-            "MBO_HOST": "127.0.0.1",
-            "MBO_DATA_DIR": tmp,
-            "MBO_DB": os.path.abspath(args.db) if args.db else os.path.join(tmp, "bench.sqlite3"),
-            "MBO_MAX_STREAMS": str(args.clients + 50),
-            "MBO_FRAME_RATE": str(args.frame_rate),
-            "MBO_STATUS_EVERY_S": str(args.status_every),
-            "MBO_LOG_LEVEL": "warning",
-        }
-    )
+    settings = {
+        "MBO_MAX_STREAMS": str(args.clients + 50),
+        "MBO_FRAME_RATE": str(args.frame_rate),
+        "MBO_STATUS_EVERY_S": str(args.status_every),
+    }
+    if args.db:
+        settings["MBO_DB"] = os.path.abspath(args.db)
     if args.file:
-        env["MBO_FILES"] = os.path.abspath(args.file)
-    exe = shutil.which("mbo-fast", path=os.path.dirname(sys.executable)) or "mbo-fast"
-    server = subprocess.Popen(
-        [exe, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                err = server.stderr.read().decode() if server.stderr else ""
-                raise SystemExit(f"server exited: {err[-2000:]}")
-            try:
-                if get_json(f"{base}/readyz").get("ready"):
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server not ready after 120 s")
-            time.sleep(0.2)
-        inst = get_json(f"{base}/api/v1/instruments")["instruments"]
+        settings["MBO_FILES"] = os.path.abspath(args.file)
+    with processes.serve(settings=settings) as server:
+        base = server.base
+        inst = processes.get_json(f"{base}/api/v1/instruments")["instruments"]
         iid = args.instrument_id if args.instrument_id is not None else inst[0]["instrument_id"]
         records = next(i["records"] for i in inst if i["instrument_id"] == iid)
-        src = get_json(f"{base}/api/v1/sources")["sources"][0]
+        src = processes.get_json(f"{base}/api/v1/sources")["sources"][0]
         n = int(src["records"])
         iid_source = f"&source={src['source']}"
         rng = random.Random(args.seed)
@@ -219,22 +174,15 @@ def main() -> int:
         for p in procs:
             p.start()
         time.sleep(max(0.0, t_start - time.monotonic()))
-        cpu0, w0 = cpu_seconds(server.pid), time.monotonic()
-        ccpu0 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
+        cpu0, w0 = processes.cpu_seconds(server.proc.pid), time.monotonic()
+        ccpu0 = sum(processes.cpu_seconds(p.pid) for p in procs if p.pid is not None)
         time.sleep(max(0.0, window[1] - time.monotonic()))
-        cpu1, w1 = cpu_seconds(server.pid), time.monotonic()
-        ccpu1 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
-        metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+        cpu1, w1 = processes.cpu_seconds(server.proc.pid), time.monotonic()
+        ccpu1 = sum(processes.cpu_seconds(p.pid) for p in procs if p.pid is not None)
+        metrics = processes.get(f"{base}/metrics").decode()
         results = [q.get(timeout=60) for _ in procs]
         for p in procs:
             p.join(10)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     def metric(prefix: str) -> float:
         return sum(

@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MBO_FAST_DATA_DIR", ROOT.parent / "shared" / "data"))
+if __package__:
+    from . import inputs, processes
+else:  # run as a file: benchmarks/ is sys.path[0]
+    import inputs
+    import processes
+
 CHROMIUM = os.environ.get("MBO_CHROMIUM", "/usr/bin/chromium")
 DISPLAY_HZ = 60
 
@@ -48,25 +47,6 @@ _RAF_JS = """async (ms) => {
   off();
   return { deltas: deltas.slice(1), books };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(base: str, timeout: float = 60.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                if json.loads(r.read())["ready"]:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready")
 
 
 def summarize(m: dict[str, Any], seconds: float) -> dict[str, float]:
@@ -120,27 +100,13 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    clx5 = str(DATA / "CLX5_mbo.dbn")
-    fport, sport = free_port(), free_port()
-    cli = [sys.executable, "-m", "mbo_fast"]
-    quiet = subprocess.DEVNULL
-    with tempfile.TemporaryDirectory() as tmp:
-        pace = ["--rate", str(args.rate), "--loop", "--resequence"]
-        feed = subprocess.Popen(
-            [*cli, "feed", clx5, "--port", str(fport), *pace], stdout=quiet, stderr=quiet
-        )
-        env = {**os.environ, "MBO_LOG_LEVEL": "warning", "MBO_FRAME_RATE": str(args.frame_rate)}
-        where = ["--data-dir", tmp, "--db", str(Path(tmp) / "db.sqlite3")]
+    clx5 = inputs.sample_file()
+    pace = ["--rate", str(args.rate), "--loop", "--resequence"]
+    settings = {"MBO_FRAME_RATE": str(args.frame_rate)}
+    with processes.feed([clx5], *pace) as fport:
         live = ["--live", f"tcp://127.0.0.1:{fport}"]
-        server = subprocess.Popen(
-            [*cli, "serve", "--file", clx5, "--port", str(sport), *where, *live],
-            env=env,
-            stdout=quiet,
-            stderr=quiet,
-        )
-        base = f"http://127.0.0.1:{sport}"
-        try:
-            wait_ready(base)
+        with processes.serve("--file", clx5, *live, settings=settings) as server:
+            base = server.base
             with sync_playwright() as p:
                 browser = p.chromium.launch(
                     executable_path=CHROMIUM,
@@ -173,14 +139,6 @@ def main() -> None:
                     out = summarize(m, args.seconds)
                     print(json.dumps({"hide": args.hide, "idle": args.idle, **out}), flush=True)
                 browser.close()
-        finally:
-            for proc in (server, feed):
-                proc.terminate()
-            for proc in (server, feed):
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 if __name__ == "__main__":

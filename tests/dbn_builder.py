@@ -1,26 +1,43 @@
 """Build DBN MBO byte streams from record tuples, and load the real sample files as tuples.
 
 The metadata header comes from `databento_dbn.Metadata(...)`; the 56-byte MBO records are
-packed with `struct` (the layout is the same in DBN v1, v2 and v3). Packing by hand lets tests
-write action/side bytes that `databento_dbn.MBOMsg` refuses (unknown actions, odd sides).
+packed through the core's record layout, `mbo_fast.records.MBO_DTYPE` (the same in DBN v1, v2 and
+v3), with the 8-byte ts_out appended when asked. Packing by hand lets tests write action/side
+bytes that `databento_dbn.MBOMsg` refuses (unknown actions, odd sides).
 `tests/test_reference_model.py` checks that re-packing a real file reproduces its bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import databento_dbn as dbn
+import numpy as np
 
 from reference_book import Rec
 
-# header: length (4-byte words), rtype, publisher_id, instrument_id, ts_event;
-# body: order_id, price, size, flags, channel_id, action, side, ts_recv, ts_in_delta, sequence.
-MBO_STRUCT = struct.Struct("<BBHIQQqIBBccQiI")
-MBO_RTYPE = 0xA0
-assert MBO_STRUCT.size == 56
+
+@functools.cache
+def record_dtype(ts_out: bool = False) -> np.dtype:
+    """The MBO record as the core lays it out; with `ts_out`, the 8-byte send time appended (64
+    bytes). Imported on first use: conftest imports this module before the guard that skips the
+    tests when the core is not built."""
+    from mbo_fast.records import MBO_DTYPE
+
+    if not ts_out:
+        return MBO_DTYPE
+    names = list(MBO_DTYPE.names)
+    return np.dtype(
+        {
+            "names": [*names, "ts_out"],
+            "formats": [MBO_DTYPE.fields[n][0] for n in names] + ["<u8"],
+            "offsets": [MBO_DTYPE.fields[n][1] for n in names] + [MBO_DTYPE.itemsize],
+            "itemsize": MBO_DTYPE.itemsize + 8,
+        }
+    )
 
 
 def metadata_bytes(
@@ -45,47 +62,43 @@ def metadata_bytes(
     return bytes(meta)
 
 
-def _byte(v: str | bytes | int) -> bytes:
+def _code(v: str | bytes | int) -> int:
+    """An action/side field: a 1-character str (latin-1), a single byte, or its value."""
     if isinstance(v, int):
-        return bytes([v])
-    if isinstance(v, str):
-        return v.encode("latin-1")
-    return bytes(v)
+        return v
+    raw = v.encode("latin-1") if isinstance(v, str) else bytes(v)
+    if len(raw) != 1:
+        raise ValueError(f"an action or side is one byte, got {v!r}")
+    return raw[0]
+
+
+def pack_records(records: Sequence[Rec], ts_out: Sequence[int] | None = None) -> bytes:
+    """MBO records (56 bytes each, or 64 with each one's trailing `ts_out`)."""
+    from mbo_fast.records import MBO_RTYPE
+
+    dtype = record_dtype(ts_out is not None)
+    out = np.zeros(len(records), dtype=dtype)
+    out["length"] = dtype.itemsize // 4  # DBN record lengths count 4-byte words
+    out["rtype"] = MBO_RTYPE
+    for name, column in zip(Rec._fields, zip(*records)):
+        out[name] = [_code(v) for v in column] if name in ("action", "side") else column
+    if ts_out is not None:
+        out["ts_out"] = ts_out
+    return out.tobytes()
 
 
 def pack_record(rec: Rec, *, ts_out: int | None = None) -> bytes:
     """One MBO record (56 bytes, or 64 with a trailing ts_out)."""
-    length = 14 if ts_out is None else 16
-    body = MBO_STRUCT.pack(
-        length,
-        MBO_RTYPE,
-        rec.publisher_id,
-        rec.instrument_id,
-        rec.ts_event,
-        rec.order_id,
-        rec.price,
-        rec.size,
-        rec.flags,
-        rec.channel_id,
-        _byte(rec.action),
-        _byte(rec.side),
-        rec.ts_recv,
-        rec.ts_in_delta,
-        rec.sequence,
-    )
-    if ts_out is not None:
-        body += struct.pack("<Q", ts_out)
-    return body
+    return pack_records([rec], None if ts_out is None else [ts_out])
 
 
 def build_dbn(
     records: Iterable[Rec], *, version: int = 3, ts_out: bool = False, zstd: bool = False
 ) -> bytes:
     """DBN bytes (metadata + records) for `records`; optionally zstd-compressed."""
-    parts = [metadata_bytes(version, ts_out=ts_out)]
-    for rec in records:
-        parts.append(pack_record(rec, ts_out=rec.ts_recv if ts_out else None))
-    data = b"".join(parts)
+    rows = list(records)
+    stamps = [rec.ts_recv for rec in rows] if ts_out else None
+    data = metadata_bytes(version, ts_out=ts_out) + pack_records(rows, stamps)
     if zstd:
         data = zstd_compress(data)
     return data

@@ -8,6 +8,8 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import require_core
 
 mbo_fast = require_core()
@@ -105,6 +107,43 @@ async def test_slow_subscriber_is_dropped_fast_one_is_not(clx5_path: Path) -> No
     finally:
         slow.close()
         await pub.close()
+
+
+async def test_a_zstd_file_is_fed_as_its_records(esh4_path: Path) -> None:
+    # The core frames the decompressed stream: the file's own metadata, then its MBO records
+    # exactly as it holds them (ESH4 is DBN v1; they are no longer re-encoded).
+    data = feed.load([str(esh4_path)])
+    chunks = _core.MboChunks(str(esh4_path))
+    assert data.metadata == chunks.metadata and data.metadata[:4] == b"DBN\x01"
+    assert data.record_len == 56 and len(data) == 68_792
+    pub = feed.Feed(data, rate=2_000_000)
+    host, port = await pub.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        live = _core.LiveMarket(0)
+        while live.stats()["records"] < len(data):
+            live.feed(await asyncio.wait_for(reader.read(1 << 16), 5))
+        writer.close()
+        market = _core.Market()
+        market.apply(str(esh4_path))
+        assert live.to_json() == market.to_json()
+    finally:
+        await pub.close()
+
+
+def test_records_of_different_lengths_are_refused(tmp_path: Path, clx5_path: Path) -> None:
+    raw = clx5_path.read_bytes()
+    meta = 8 + int.from_bytes(raw[4:8], "little")
+    # the same records with ts_out appended (64 bytes each)
+    body = b"".join(
+        bytes([16]) + raw[i + 1 : i + 56] + bytes(8) for i in range(meta, meta + 56 * 100, 56)
+    )
+    ts_out = tmp_path / "ts_out.dbn"
+    ts_out.write_bytes(raw[:meta] + body)
+    data = feed.load([str(ts_out)])
+    assert (data.record_len, len(data), bytes(data.chunk(0, 1))) == (64, 100, body[:64])
+    with pytest.raises(ValueError, match="different lengths"):
+        feed.load([str(ts_out), str(clx5_path)])
 
 
 def test_cli_parses_feed() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from . import _core
-from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Player, Uncross
+from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .engine import Engine, Submitted, write_dbn
@@ -31,6 +31,7 @@ __all__ = [
     "Bbo",
     "Book",
     "Columns",
+    "Consolidated",
     "DecodeError",
     "DepthExport",
     "Engine",
@@ -214,6 +215,17 @@ class Market:
         publishers quoting the best price."""
         return self._inner.consolidated_bbo(instrument_id)
 
+    def consolidated(self, instrument_id: int, depth: int = 10) -> Consolidated:
+        """The top `depth` levels per side of one instrument summed over its publishers: sizes
+        and counts added per price, with the publishers quoting it."""
+        return self._inner.consolidated(instrument_id, depth)
+
+    def book_state_json(
+        self, instrument_id: int, publisher_id: int, depth: int | None = None, orders: bool = False
+    ) -> bytes:
+        """`Book.state_json` of one book; an empty book's when it has no record (no KeyError)."""
+        return self._inner.book_state_json(instrument_id, publisher_id, depth, orders)
+
     def to_json(self) -> str:
         return self._inner.to_json()
 
@@ -290,6 +302,10 @@ class Replay:
 
     def consolidated_bbo(self, instrument_id: int) -> Bbo:
         return self._inner.consolidated_bbo(instrument_id)
+
+    def consolidated(self, instrument_id: int, depth: int = 10) -> Consolidated:
+        """`Market.consolidated` at the current position."""
+        return self._inner.consolidated(instrument_id, depth)
 
     def record(self, index: int) -> dict[str, Any]:
         return self._inner.record(index)

@@ -5,6 +5,39 @@ from typing import Any, Literal, final
 
 from numpy.typing import NDArray
 
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_METADATA_LEN",
+    "UNDEF_PRICE",
+    "Backtest",
+    "Bbo",
+    "BlockBuilder",
+    "BlockImport",
+    "Book",
+    "Consolidated",
+    "DepthExport",
+    "Fill",
+    "LiveMarket",
+    "Market",
+    "MatchingEngine",
+    "MboChunks",
+    "OrderState",
+    "Player",
+    "Recording",
+    "Replay",
+    "Uncross",
+    "__version__",
+    "block_cache_stats",
+    "export_depth_jsonl",
+    "info",
+    "mbo_record_fields",
+    "read_bbo_columns",
+    "read_depth_columns",
+    "read_records",
+    "set_block_cache_budget",
+    "simulate_session",
+    "write_dbn_columns",
+]
 __version__: str
 UNDEF_PRICE: int
 # read_depth's most levels per side (more: ValueError).
@@ -16,7 +49,7 @@ MAX_METADATA_LEN: int
 # (plain or zstd). `mbo_fast` normalises os.PathLike, bytes-likes and DBNStore to these.
 _RawSource = str | bytes
 
-SideName = Literal["B", "A", "bid", "ask"]
+_SideName = Literal["B", "A", "bid", "ask"]
 
 # Columns: names -> numpy arrays. 1-D for read_bbo; px/sz/ct are 2-D (rows, depth) for read_depth.
 _Columns = dict[str, NDArray[Any]]
@@ -25,10 +58,13 @@ _Columns = dict[str, NDArray[Any]]
 # read, and OutOfMemoryError (an MboError and a MemoryError) when its output (or what it holds in
 # memory) outgrows the memory the process can get: an error, never an abort.
 def read_bbo_columns(
-    source: _RawSource, instrument_id: int | None, publisher_id: int | None
+    source: _RawSource, instrument_id: int | None = None, publisher_id: int | None = None
 ) -> _Columns: ...
 def read_depth_columns(
-    source: _RawSource, depth: int, instrument_id: int | None, publisher_id: int | None
+    source: _RawSource,
+    depth: int,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
 ) -> _Columns:
     """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
     memory the process can get."""
@@ -44,25 +80,38 @@ def info(source: _RawSource) -> dict[str, Any]:
 def export_depth_jsonl(
     source: _RawSource,
     depth: int,
-    path: str | None,
-    instrument_id: int | None,
-    publisher_id: int | None,
+    path: str | None = None,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
 ) -> bytes | int:
     """One JSON line per F_LAST boundary: written to `path` (returns the line count) or returned."""
+
+@final
+class MboChunks:
+    """A stream's MBO records as raw bytes a chunk at a time: iterate for (chunk, record_len),
+    whole records exactly as framed (records of other types left out), all record_len bytes
+    long, about chunk_bytes a chunk. The source is kept for the object's lifetime."""
+
+    def __new__(cls, source: _RawSource, chunk_bytes: int = 1048576) -> MboChunks: ...
+    @property
+    def metadata(self) -> bytes:
+        """The stream's prelude and metadata as it holds them (decompressed)."""
+    def __iter__(self) -> MboChunks: ...
+    def __next__(self) -> tuple[bytes, int]: ...
 
 @final
 class DepthExport:
     """`export_depth_jsonl`'s lines a chunk at a time (the core's resumable capture pass); the
     source (a path, or the bytes object) is kept for the object's lifetime."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         source: _RawSource,
         depth: int,
         instrument_id: int | None = None,
         publisher_id: int | None = None,
         chunk_bytes: int = 262144,
-    ) -> None: ...
+    ) -> DepthExport: ...
     def next_chunk(self) -> bytes:
         """The next whole lines, about `chunk_bytes` (b"" at the end), made with the GIL
         released; DecodeError after the lines before a corrupt record."""
@@ -78,7 +127,7 @@ class Bbo:
     ask_px: int | None
     ask_sz: int
     ask_ct: int
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Book:
@@ -89,9 +138,9 @@ class Book:
     @property
     def publisher_id(self) -> int: ...
     def bbo(self) -> Bbo: ...
-    def levels(self, side: SideName, depth: int | None = None) -> list[tuple[int, int, int]]:
+    def levels(self, side: _SideName, depth: int | None = None) -> list[tuple[int, int, int]]:
         """(price, size, count) per level, best first."""
-    def orders(self, side: SideName, price: int) -> list[tuple[int, int]]:
+    def orders(self, side: _SideName, price: int) -> list[tuple[int, int]]:
         """(order_id, size) resting at `price`, in queue (priority) order."""
     def order(self, order_id: int) -> tuple[str, int, int, int] | None:
         """(side, price, size, queue_position) of a resting order, or None."""
@@ -113,12 +162,30 @@ class Book:
         `reference`, default the mid of best bid and ask, then the lower); None if not crossed."""
     def to_dict(self) -> dict[str, Any]:
         """The `mbo-fast book` JSON shape of this book."""
+    def state_json(self, depth: int | None = None, orders: bool = False) -> bytes:
+        """The state part of the `/api/v1/book` document: {"bids", "asks", "order_count",
+        "crossed", "consistent", "maybe_bad", "uncross"}, the top `depth` levels (all: None) as
+        {"price", "size", "count"} objects, with "orders": [[order_id, size], ...] when `orders`."""
+
+@final
+class Consolidated:
+    """One instrument's top levels per side summed over its publishers."""
+
+    @property
+    def bids(self) -> list[tuple[int, int, int, list[int]]]:
+        """(price, size, count, publishers) per level, best first."""
+    @property
+    def asks(self) -> list[tuple[int, int, int, list[int]]]: ...
+    @property
+    def crossed(self) -> bool: ...
+    def to_json(self) -> bytes:
+        """{"bids": [...], "asks": [...], "crossed": ...}, levels as {"price", "size", "count"}."""
 
 @final
 class Market:
     """Every book of a stream. apply() decodes and applies with the GIL released."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Market: ...
     def apply(self, source: _RawSource) -> int:
         """Apply all records of a DBN file or bytes; returns the number of records read."""
     @property
@@ -127,6 +194,12 @@ class Market:
     def books(self) -> list[Book]:
         """All books, sorted by (instrument_id, publisher_id)."""
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
+    def consolidated(self, instrument_id: int, depth: int) -> Consolidated:
+        """The top `depth` levels per side summed over the instrument's publishers."""
+    def book_state_json(
+        self, instrument_id: int, publisher_id: int, depth: int | None = None, orders: bool = False
+    ) -> bytes:
+        """Book.state_json of one book; an empty book's when it has no record."""
     def to_json(self) -> str:
         """The `mbo-fast book` JSON document for every book."""
     def snapshot_dbn(
@@ -139,7 +212,7 @@ class Market:
 class Replay:
     """A cursor over a source held as compressed blocks; checkpoints make any seek fast."""
 
-    def __init__(self, source: _RawSource, checkpoint_every: int | None = None) -> None:
+    def __new__(cls, source: _RawSource, checkpoint_every: int | None = None) -> Replay:
         """A checkpoint every checkpoint_every records (default 32,768), never taking more room
         than the records."""
     def __len__(self) -> int: ...
@@ -164,6 +237,7 @@ class Replay:
     def book(self, instrument_id: int, publisher_id: int) -> Book: ...
     def books(self) -> list[Book]: ...
     def consolidated_bbo(self, instrument_id: int) -> Bbo: ...
+    def consolidated(self, instrument_id: int, depth: int) -> Consolidated: ...
     def record(self, index: int) -> dict[str, Any]: ...
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
     def snapshot_dbn(
@@ -254,14 +328,14 @@ class BlockImport:
     """A stream cut into stored blocks on background threads: iterate for (meta, data,
     checkpoint or None), then summary()."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         source: _RawSource,
         block_records: int = 4096,
         checkpoint_every: int = 32768,
         skip: int = 0,
         queue: int = 16,
-    ) -> None: ...
+    ) -> BlockImport: ...
     def __iter__(self) -> BlockImport: ...
     def __next__(self) -> tuple[_BlockMeta, bytes, bytes | None]: ...
     def summary(self) -> dict[str, Any] | None: ...
@@ -271,7 +345,7 @@ class BlockImport:
 class BlockBuilder:
     """Blocks built from records arriving in pieces (a live session)."""
 
-    def __init__(self, block_records: int = 4096, checkpoint_every: int = 32768) -> None: ...
+    def __new__(cls, block_records: int = 4096, checkpoint_every: int = 32768) -> BlockBuilder: ...
     def push(self, records: bytes) -> list[tuple[_BlockMeta, bytes, bytes | None]]: ...
     def flush(self) -> tuple[_BlockMeta, bytes, bytes | None] | None: ...
     @property
@@ -328,14 +402,14 @@ class Uncross:
     """Cumulative ask size at prices <= price."""
     imbalance: int
     """bid_volume - ask_volume."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
-class Engine:
+class MatchingEngine:
     """Price-time priority matching engine for one instrument; records GLBX.MDP3-shaped MBO."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         instrument_id: int,
         publisher_id: int,
         tick: int,
@@ -344,7 +418,7 @@ class Engine:
         first_sequence: int = 1,
         recv_latency_ns: int | None = None,
         pre_open: bool = False,
-    ) -> None: ...
+    ) -> MatchingEngine: ...
     @property
     def instrument_id(self) -> int: ...
     @property
@@ -379,19 +453,40 @@ def write_dbn_columns(
 ) -> bytes | int:
     """MBO columns (read_records' names and dtypes) as a DBN stream, to `path` or as bytes."""
 
-# Backtest (order injection against history). Tuples are wrapped by mbo_fast.backtest.
-# fill: (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry,
-#        volume_ahead_at_entry)
-_FillTuple = tuple[int, int, int | None, int, int, str, int, int]
-# order: (order_id, (instrument_id, publisher_id), side, price, size, filled, remaining, status,
-#         request_ts, entry_ts, orders_ahead_at_entry, volume_ahead_at_entry)
-_OrderTuple = tuple[int, tuple[int, int], str, int, int, int, int, str, int, int | None, int, int]
+# Backtest (order injection against history); mbo_fast.backtest builds its Fill and OrderState
+# from these by name.
+@final
+class Fill:
+    order_id: int
+    ts: int
+    record_index: int | None
+    price: int
+    size: int
+    kind: str
+    orders_ahead_at_entry: int
+    volume_ahead_at_entry: int
+
+@final
+class OrderState:
+    order_id: int
+    instrument_id: int
+    publisher_id: int
+    side: str
+    price: int
+    size: int
+    filled: int
+    remaining: int
+    status: str
+    request_ts: int
+    entry_ts: int | None
+    orders_ahead_at_entry: int
+    volume_ahead_at_entry: int
 
 @final
 class Backtest:
     """Simulated limit orders against real MBO history; the historical books are untouched."""
 
-    def __init__(self, source: _RawSource, latency_ns: int = 0) -> None: ...
+    def __new__(cls, source: _RawSource, latency_ns: int = 0) -> Backtest: ...
     @staticmethod
     def from_replay(replay: Replay, position: int = 0, latency_ns: int = 0) -> Backtest:
         """Over the replay's records (shared), from its nearest checkpoint at or before
@@ -433,9 +528,9 @@ class Backtest:
         every: int | None = None,
     ) -> tuple[str, int | None]:
         """Advance to the target or the next pause: ("done"|"boundary"|"scheduled"|"record", n)."""
-    def fills(self) -> list[_FillTuple]: ...
-    def orders(self) -> list[_OrderTuple]: ...
-    def order(self, order_id: int) -> _OrderTuple: ...
+    def fills(self) -> list[Fill]: ...
+    def orders(self) -> list[OrderState]: ...
+    def order(self, order_id: int) -> OrderState: ...
     def queue_position(self, order_id: int) -> tuple[int, int] | None: ...
     def ahead(self, order_id: int) -> list[tuple[int, int]]: ...
     def orders_at(
@@ -467,7 +562,7 @@ class LiveMarket:
     sequence-gap detection per channel (a jump > max_seq_jump; 0 disables), stale books (after a
     gap or reconnect, until an R or snapshot record) and per-(book, depth) subscriptions."""
 
-    def __init__(self, max_seq_jump: int = 1) -> None: ...
+    def __new__(cls, max_seq_jump: int = 1) -> LiveMarket: ...
     def feed(self, data: bytes | bytearray | memoryview) -> int:
         """Decode and apply (GIL released); returns records applied. DecodeError on garbage."""
     def read_fd(self, fd: int, wake_fd: int) -> None:

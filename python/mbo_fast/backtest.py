@@ -197,20 +197,25 @@ class Backtest:
             calls += 1
 
     def fills(self) -> list[Fill]:
-        return [Fill(*f) for f in self._inner.fills()]
+        return [_fill(f) for f in self._inner.fills()]
 
     def fill_columns(self) -> dict[str, np.ndarray[Any, Any]]:
         """fills() as numpy columns (record_index -1 for entry fills)."""
         fills = self._inner.fills()
+        record_index = [-1 if f.record_index is None else f.record_index for f in fills]
         return {
-            "order_id": np.array([f[0] for f in fills], dtype=np.uint64),
-            "ts": np.array([f[1] for f in fills], dtype=np.uint64),
-            "record_index": np.array([-1 if f[2] is None else f[2] for f in fills], dtype=np.int64),
-            "price": np.array([f[3] for f in fills], dtype=np.int64),
-            "size": np.array([f[4] for f in fills], dtype=np.uint32),
-            "kind": np.array([f[5] for f in fills], dtype="U7"),
-            "orders_ahead_at_entry": np.array([f[6] for f in fills], dtype=np.uint32),
-            "volume_ahead_at_entry": np.array([f[7] for f in fills], dtype=np.uint64),
+            "order_id": np.array([f.order_id for f in fills], dtype=np.uint64),
+            "ts": np.array([f.ts for f in fills], dtype=np.uint64),
+            "record_index": np.array(record_index, dtype=np.int64),
+            "price": np.array([f.price for f in fills], dtype=np.int64),
+            "size": np.array([f.size for f in fills], dtype=np.uint32),
+            "kind": np.array([f.kind for f in fills], dtype="U7"),
+            "orders_ahead_at_entry": np.array(
+                [f.orders_ahead_at_entry for f in fills], dtype=np.uint32
+            ),
+            "volume_ahead_at_entry": np.array(
+                [f.volume_ahead_at_entry for f in fills], dtype=np.uint64
+            ),
         }
 
     def orders(self) -> list[OrderState]:
@@ -245,8 +250,32 @@ class Backtest:
         return self._inner.levels(instrument_id, publisher_id, side, depth)
 
 
-def _state(o: _core._OrderTuple) -> OrderState:
-    oid, (iid, pid), side, price, size, filled, remaining, status, req, entry, n, vol = o
+def _fill(f: _core.Fill) -> Fill:
+    return Fill(
+        order_id=f.order_id,
+        ts=f.ts,
+        record_index=f.record_index,
+        price=f.price,
+        size=f.size,
+        kind=f.kind,
+        orders_ahead_at_entry=f.orders_ahead_at_entry,
+        volume_ahead_at_entry=f.volume_ahead_at_entry,
+    )
+
+
+def _state(o: _core.OrderState) -> OrderState:
     return OrderState(
-        oid, iid, pid, side, price, size, filled, remaining, status, req, entry, n, vol
+        order_id=o.order_id,
+        instrument_id=o.instrument_id,
+        publisher_id=o.publisher_id,
+        side=o.side,
+        price=o.price,
+        size=o.size,
+        filled=o.filled,
+        remaining=o.remaining,
+        status=o.status,
+        request_ts=o.request_ts,
+        entry_ts=o.entry_ts,
+        orders_ahead_at_entry=o.orders_ahead_at_entry,
+        volume_ahead_at_entry=o.volume_ahead_at_entry,
     )

@@ -7,13 +7,19 @@
     mbo-fast bench FILE [--repeat N]
     mbo-fast import FILE… [--db PATH]
     mbo-fast db list|upgrade [PATH]
-    mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
     mbo-fast simulate [--seed N] [--records N] [--instruments N] [-o OUT.dbn[.zst]]
     mbo-fast fetch --dataset D --symbols S[,S…] --start T --end T -o OUT.dbn.zst (needs DBN_KEY)
 
 FILE is a DBN MBO file (plain or zstd) or `-` for standard input. Every book computation is one
 call into the compiled core; this module only parses arguments, formats output and reports errors.
 Exit status: 0 success, 2 bad usage or unreadable input, 1 unexpected failure.
+
+Other packages add commands through the entry-point group `mbo_fast.commands` (see
+`_add_plugin_commands`); the server (server/, package mbo_fast_server) adds
+
+    mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
+
+so this library never imports the server. Without it, `serve` is listed as not installed.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
+import importlib.metadata
 import json
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any, Callable, TypeVar
 
 import numpy as np
@@ -535,7 +542,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 # Argument parsing and error handling
 
 
-def _count(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (for plugin commands too)."""
     try:
         value = int(text)
     except ValueError:
@@ -545,7 +553,8 @@ def _count(text: str) -> int:
     return value
 
 
-def _uint(text: str) -> int:
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (for plugin commands too)."""
     try:
         value = int(text)
     except ValueError:
@@ -575,8 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def filters(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--instrument-id", type=_uint, metavar="N", help="only this instrument")
-        p.add_argument("--publisher-id", type=_uint, metavar="N", help="only this publisher")
+        p.add_argument(
+            "--instrument-id", type=non_negative_int, metavar="N", help="only this instrument"
+        )
+        p.add_argument(
+            "--publisher-id", type=non_negative_int, metavar="N", help="only this publisher"
+        )
 
     p = add("bbo", "best bid/offer CSV, one row per F_LAST record")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="write here instead of stdout")
@@ -588,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_book)
 
     p = add("export", "MBP-N depth snapshots as JSON lines, one per F_LAST record")
-    p.add_argument("--depth", type=_count, required=True, metavar="N", help="levels per side")
+    p.add_argument("--depth", type=positive_int, required=True, metavar="N", help="levels per side")
     p.add_argument("-o", "--output", metavar="OUT.jsonl", help="write here instead of stdout")
     filters(p)
     p.set_defaults(func=_cmd_export)
@@ -598,18 +611,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = add("bench", "time read_bbo, read_depth(10) and Market.apply on FILE")
-    p.add_argument("--repeat", type=_count, default=5, metavar="N", help="best of N (default 5)")
+    p.add_argument(
+        "--repeat", type=positive_int, default=5, metavar="N", help="best of N (default 5)"
+    )
     p.set_defaults(func=_cmd_bench)
 
     help_ = "generate a synthetic session (pre-open, opening auction, continuous trading) as DBN"
     p = sub.add_parser("simulate", help=help_, description=help_)
-    p.add_argument("--seed", type=_uint, default=1, metavar="N", help="random seed (default 1)")
     p.add_argument(
-        "--records", type=_count, default=1_000_000, metavar="N", help="at least N records"
+        "--seed", type=non_negative_int, default=1, metavar="N", help="random seed (default 1)"
     )
-    p.add_argument("--instruments", type=_count, default=1, metavar="N", help="default 1")
-    p.add_argument("--tick", type=_count, metavar="N", help="tick in 1e-9 units (default 0.01)")
-    p.add_argument("--start-price", type=_count, metavar="N", help="1e-9 units (default 64.81)")
+    p.add_argument(
+        "--records", type=positive_int, default=1_000_000, metavar="N", help="at least N records"
+    )
+    p.add_argument("--instruments", type=positive_int, default=1, metavar="N", help="default 1")
+    p.add_argument(
+        "--tick", type=positive_int, metavar="N", help="tick in 1e-9 units (default 0.01)"
+    )
+    p.add_argument(
+        "--start-price", type=positive_int, metavar="N", help="1e-9 units (default 64.81)"
+    )
     p.add_argument("--zstd", action="store_true", help="compress standard output with zstd")
     p.add_argument(
         "-o", "--output", metavar="OUT.dbn", help="write here (.zst: compressed), not stdout"
@@ -636,7 +657,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feed", help=feed_help, description=feed_help)
     p.add_argument("files", nargs="+", metavar="FILE", help="DBN MBO file(s), sent in order")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=_uint, default=9000, help="port (default 9000; 0: any)")
+    p.add_argument(
+        "--port", type=non_negative_int, default=9000, help="port (default 9000; 0: any)"
+    )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, metavar="N", help="records per second")
     pace.add_argument("--speed", type=float, metavar="X", help="recorded time x X")
@@ -648,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-buffer",
-        type=_count,
+        type=positive_int,
         default=8 << 20,
         metavar="BYTES",
         help="drop a subscriber with more than this unsent (default 8 MiB)",
@@ -667,35 +690,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", metavar="PATH", help="the database (default: the server's)")
     p.set_defaults(func=_cmd_db)
 
-    serve_help = "HTTP/SSE server over the books (package mbo_fast_server, in server/)"
-    p = sub.add_parser("serve", help=serve_help, description=serve_help)
-    p.add_argument(
-        "--file",
-        dest="files",
-        action="append",
-        metavar="PATH",
-        help="DBN MBO file to serve (repeatable; default: a simulated session)",
-    )
-    p.add_argument(
-        "--databento",
-        nargs=4,
-        metavar=("DATASET", "SYMBOLS", "START", "END"),
-        help="fetch MBO history with the databento client (DBN_KEY) into the cache, then serve it",
-    )
-    p.add_argument("--host", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=_uint, help="port (default 8080; 0 picks a free one)")
-    p.add_argument(
-        "--live",
-        metavar="URL",
-        help="ingest a live DBN feed: tcp://HOST:PORT (mbo-fast feed) or "
-        "databento:DATASET:SYMBOLS (databento Live client, DBN_KEY)",
-    )
-    p.add_argument("--db", metavar="PATH", help="SQLite database (default in --data-dir)")
-    p.add_argument("--data-dir", metavar="DIR", help="cache for generated data and the database")
-    p.add_argument("--config", metavar="TOML", help="configuration file (flags > MBO_* env > it)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.set_defaults(func=_cmd_serve)
+    _add_plugin_commands(sub)
     return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Commands of other packages. An entry point in the group COMMANDS_GROUP, named after its
+# command, names a function `register(commands)` that adds the command's subparser to the
+# argparse subparsers `commands` and sets its handler (`set_defaults(func=handler)`, handler:
+# Namespace -> exit status). Each is loaded when the parser is built: keep `register`'s module
+# light and import the command's machinery in its handler.
+
+COMMANDS_GROUP = "mbo_fast.commands"
+# Commands that packages of this repository provide (help, how to install): listed, with how to
+# get them, when missing.
+_OPTIONAL_COMMANDS = {"serve": ("HTTP/SSE server over the books", "pip install ./server")}
+_ANY_ARGUMENTS = "_mbo_fast_any_arguments"  # set on stand-in commands, which take any argument
+
+
+def _command_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The entry points of COMMANDS_GROUP, one per name (the first found), by name."""
+    group: Iterable[importlib.metadata.EntryPoint]
+    if sys.version_info >= (3, 10):
+        group = importlib.metadata.entry_points(group=COMMANDS_GROUP)
+    else:  # Python 3.9: a dict of groups
+        group = importlib.metadata.entry_points().get(COMMANDS_GROUP, ())
+    unique: dict[str, importlib.metadata.EntryPoint] = {}
+    for entry in group:
+        unique.setdefault(entry.name, entry)
+    return [unique[name] for name in sorted(unique)]
+
+
+def _add_plugin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the installed packages' commands; a missing or broken one becomes a stand-in that
+    says why and how to fix it (the other commands keep working)."""
+    for entry in _command_entry_points():
+        if entry.name in commands.choices:  # never replaces a built-in command
+            continue
+        try:
+            register = entry.load()
+            register(commands)
+        except Exception as exc:
+            if entry.name not in commands.choices:
+                why = " ".join(f"{type(exc).__name__}: {exc}".split())
+                _add_stand_in(
+                    commands,
+                    entry.name,
+                    "cannot be loaded",
+                    f"the {entry.name} command of {entry.value} cannot be loaded ({why})",
+                )
+    for name, (help_, install) in _OPTIONAL_COMMANDS.items():
+        if name not in commands.choices:
+            _add_stand_in(
+                commands,
+                name,
+                f"{help_} (not installed: {install})",
+                f"the {name} command is not installed: {install}",
+            )
+
+
+def _add_stand_in(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_: str,
+    message: str,
+) -> None:
+    """A command that takes any arguments and fails with `message` (exit status 2)."""
+
+    def fail(args: argparse.Namespace) -> int:
+        raise CliError(message)
+
+    p = commands.add_parser(name, help=help_, description=message)
+    p.set_defaults(func=fail, **{_ANY_ARGUMENTS: True})
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -794,27 +860,6 @@ def _cmd_feed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:  # imported lazily: the server is a separate package with its own dependencies
-        server = importlib.import_module("mbo_fast_server.main")
-    except ImportError as exc:
-        raise CliError(
-            f"the server is not installed ({exc}): pip install ./server (scripts/setup.sh does)"
-        ) from None
-    flags = {
-        "files": args.files,
-        "databento": args.databento,
-        "live": args.live,
-        "host": args.host,
-        "port": args.port,
-        "db": args.db,
-        "data_dir": args.data_dir,
-        "log_level": args.log_level,
-    }
-    status: int = server.main(flags, config_file=args.config)
-    return status
-
-
 def _error(message: str) -> None:
     try:
         sys.stderr.write(f"{PROG}: error: {message}\n")
@@ -855,7 +900,10 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to sys.exit)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on a usage error, 0 on --help/--version
+    # exits 2 on a usage error, 0 on --help/--version
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, _ANY_ARGUMENTS, False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     file: str | None = getattr(args, "file", None)
     if getattr(args, "output", None) == "-":
         args.output = None  # `-o -`: standard output

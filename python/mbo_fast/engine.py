@@ -87,7 +87,7 @@ class Engine:
         recv_latency_ns: int | None = None,
         pre_open: bool = False,
     ) -> None:
-        self._inner = _core.Engine(
+        self._inner = _core.MatchingEngine(
             instrument_id,
             publisher_id,
             tick,

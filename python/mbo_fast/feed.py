@@ -8,10 +8,11 @@ first subscriber connects; later subscribers get the metadata, then join at the 
 A subscriber whose transport buffer exceeds `max_buffer` bytes cannot keep up: it is
 disconnected with a logged reason, never slowing the others.
 
-Uncompressed files made of MBO records only are sent byte for byte; anything else (zstd, other
-record types) is re-encoded from its MBO records (`write_dbn_columns`). `resequence` rewrites
-each channel's sequence numbers to be contiguous (a file filtered to a few instruments has
-jumps everywhere, which a live consumer would take for gaps).
+The records are the files' MBO records exactly as the core frames them (`_core.MboChunks`: a
+zstd file decompressed, records of other types left out), behind the first file's metadata as
+that file holds it. Their length is the files' (56 bytes, 64 with `ts_out`), and must be one for
+all of them. `resequence` rewrites each channel's sequence numbers to be contiguous (a file
+filtered to a few instruments has jumps everywhere, which a live consumer would take for gaps).
 """
 
 from __future__ import annotations
@@ -21,82 +22,80 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._source import to_raw_source
+from .records import MBO_DTYPE
 
 log = logging.getLogger("mbo_fast.feed")
 
-MBO_LEN = 56
-_MBO_RTYPE = 0xA0
-_SEQ_OFFSET = 52
-_CHANNEL_OFFSET = 37
-_TS_RECV_OFFSET = 40
+MBO_LEN = MBO_DTYPE.itemsize
 SLOT_S = 0.001
 
 
 @dataclass
 class FeedData:
-    """A DBN stream cut into its metadata and fixed-size MBO records."""
+    """A DBN stream cut into its metadata and MBO records of one length."""
 
     metadata: bytes
-    records: memoryview  # n × 56 bytes
+    records: memoryview  # n × record_len bytes
     ts_recv: np.ndarray  # uint64, one per record
+    record_len: int = MBO_LEN
 
     def __len__(self) -> int:
         return len(self.ts_recv)
 
     def chunk(self, start: int, stop: int) -> memoryview:
-        return self.records[start * MBO_LEN : stop * MBO_LEN]
+        return self.records[start * self.record_len : stop * self.record_len]
 
 
-def _split(raw: bytes) -> tuple[bytes, bytes] | None:
-    """(metadata, records) of an uncompressed all-MBO DBN stream, else None."""
-    if raw[:3] != b"DBN" or len(raw) < 8:
-        return None
-    meta_len = 8 + int.from_bytes(raw[4:8], "little")
-    body = raw[meta_len:]
-    if len(body) % MBO_LEN:
-        return None
-    view = np.frombuffer(body, dtype=np.uint8).reshape(-1, MBO_LEN)
-    if not (np.all(view[:, 0] == MBO_LEN // 4) and np.all(view[:, 1] == _MBO_RTYPE)):
-        return None
-    return raw[:meta_len], body
+def _record_dtype(record_len: int) -> np.dtype[Any]:
+    """The MBO record layout for records `record_len` bytes apart (56, or 64 with ts_out)."""
+    fields = MBO_DTYPE.fields
+    assert fields is not None
+    return np.dtype(
+        {
+            "names": list(fields),
+            "formats": [fields[name][0] for name in fields],
+            "offsets": [fields[name][1] for name in fields],
+            "itemsize": record_len,
+        }
+    )
 
 
 def load(files: Sequence[str], resequence: bool = False) -> FeedData:
-    """The records of `files`, in order, behind the first file's metadata."""
+    """The MBO records of `files`, in order, behind the first file's metadata. ValueError when
+    the files' records are not all of one length."""
     metadata = b""
     parts: list[bytes] = []
+    lengths: set[int] = set()
     for path in files:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        split = _split(raw)
-        if split is None:  # zstd or mixed records: re-encode the MBO records
-            cols = _core.read_records(to_raw_source(path))
-            encoded = _core.write_dbn_columns(cols)
-            split = _split(encoded) if isinstance(encoded, bytes) else None
-            if split is None:  # pragma: no cover - write_dbn_columns writes MBO records only
-                raise ValueError(f"{path}: cannot frame its records")
+        chunks = _core.MboChunks(to_raw_source(path))
         if not metadata:
-            metadata = split[0]
-        parts.append(split[1])
+            metadata = chunks.metadata
+        for chunk, record_len in chunks:
+            parts.append(chunk)
+            lengths.add(record_len)
+    if len(lengths) > 1:
+        raise ValueError(f"records of different lengths ({sorted(lengths)} bytes) cannot be fed")
+    record_len = lengths.pop() if lengths else MBO_LEN
     body = bytearray(b"".join(parts))
-    view = np.frombuffer(body, dtype=np.uint8).reshape(-1, MBO_LEN)
-    ts_recv = view[:, _TS_RECV_OFFSET : _TS_RECV_OFFSET + 8].copy().view("<u8").ravel()
+    view = np.frombuffer(body, dtype=_record_dtype(record_len))
+    ts_recv = view["ts_recv"].copy()
     if resequence and len(view):
-        seq = view[:, _SEQ_OFFSET : _SEQ_OFFSET + 4].copy().view("<u4").ravel()
-        chan = view[:, _CHANNEL_OFFSET]
+        seq = view["sequence"].copy()
+        chan = view["channel_id"]
         new = np.empty_like(seq)
         for c in np.unique(chan):
             mask = chan == c
             # records sharing a sequence keep sharing it; distinct ones become contiguous
             changed = np.concatenate(([1], (np.diff(seq[mask].astype(np.int64)) != 0)))
             new[mask] = np.cumsum(changed).astype(np.uint32)
-        view[:, _SEQ_OFFSET : _SEQ_OFFSET + 4] = new.view(np.uint8).reshape(-1, 4)
-    return FeedData(metadata, memoryview(bytes(body)), ts_recv)
+        view["sequence"] = new
+    return FeedData(metadata, memoryview(bytes(body)), ts_recv, record_len)
 
 
 @dataclass(eq=False)

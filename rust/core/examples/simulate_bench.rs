@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use mbo_fast_core::simulate::{simulate, simulate_dbn_bytes, SimConfig, Simulator};
+use mbo_fast_core::synth::session::{
+    simulate, simulate_dbn_bytes, SessionConfig, SessionGenerator,
+};
 
 fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
@@ -23,14 +25,14 @@ fn main() {
         .nth(1)
         .map_or(10_000_000, |a| a.parse().expect("records"));
     for instruments in [1, 2] {
-        let config = SimConfig {
+        let config = SessionConfig {
             records,
             instruments,
-            ..SimConfig::default()
+            ..SessionConfig::default()
         };
         let (t, n) = best(3, || {
             // Generation alone, in 64k-record chunks (what the streaming writers do).
-            let mut sim = Simulator::new(&config).unwrap();
+            let mut sim = SessionGenerator::new(&config).unwrap();
             let mut chunk = Vec::with_capacity(1 << 16);
             let mut n = 0;
             loop {

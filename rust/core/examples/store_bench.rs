@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mbo_fast_core::decode::Source;
+use mbo_fast_core::dbn::Source;
 use mbo_fast_core::store::{build_blocks, market_at, BlockCache, Layout, MemoryBlocks, Recording};
 
 fn main() {

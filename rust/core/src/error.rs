@@ -93,4 +93,38 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// The I/O variants keep the underlying error: a caller (or a log with the whole chain) sees
+/// the OS error itself, not only its text in the message.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Source { source, .. } | Error::Output { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+    use crate::dbn::{MboStream, Source};
+
+    #[test]
+    fn io_errors_keep_their_source() {
+        let err = MboStream::open(Source::Path("/nonexistent/x.dbn"))
+            .err()
+            .unwrap();
+        let source = err.source().expect("the I/O error");
+        let io = source.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        let output = Error::Output {
+            path: "out".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert!(output.source().is_some());
+        assert!(Error::decode("bad", Some(1)).source().is_none());
+    }
+}

@@ -1,38 +1,39 @@
 //! mbo-fast core: exact L3 order books from Databento MBO data. No Python in here: the
 //! `mbo-fast-python` crate binds it.
+//!
+//! One folder per subsystem, one file per part:
+//! - [`dbn`]: DBN streams in and out: framing, metadata, inputs (mapped windows, readers), the
+//!   MBO record stream, the writer.
+//! - [`book`]: one L3 book (ladder, order queues), every book of a stream (`Market`), the
+//!   indicative uncross, snapshot records.
+//! - [`capture`]: passes over a stream that capture books at event boundaries (BBO, depth,
+//!   records as columns; the JSON-lines export; the stream summary).
+//! - [`replay`]: seekable cursors over a recording, the streaming player, latency histograms.
+//! - [`store`]: the block store (a stream as compressed blocks plus checkpoints).
+//! - [`live`]: live ingest (gaps and stale books, subscriptions, persistence, the socket pump).
+//! - [`synth`]: synthetic data (the matching engine, its records, whole sessions).
+//! - [`backtest`]: simulated orders against history.
 
-pub mod auction;
 pub mod backtest;
 pub mod book;
 pub mod capture;
-pub mod decode;
-pub mod encode;
-pub mod engine;
+pub mod dbn;
 pub mod error;
-pub mod export;
-pub mod fmt;
 #[cfg(target_os = "linux")]
 pub mod hugepages;
-pub mod info;
 pub mod live;
-#[cfg(unix)]
-mod mapped;
-pub mod market;
-pub mod playback;
 pub mod replay;
-pub mod simulate;
-pub mod snapshot;
 pub mod store;
+pub mod synth;
 #[cfg(test)]
 mod testing;
-pub mod timing;
 
-pub use auction::{indicative_uncross, Uncross};
+pub use book::auction::{indicative_uncross, Uncross};
+pub use book::market::{BookKey, Market};
 pub use book::{Anomalies, Book, Level, RestingOrder, Side, Top};
-pub use decode::{MboStream, Source};
+pub use dbn::{MboStream, Source};
 pub use error::{Error, Result};
-pub use market::{BookKey, Market};
 pub use replay::Replay;
 pub use store::Recording;
 
-pub use dbn::{flags, MboMsg, UNDEF_PRICE};
+pub use ::dbn::{flags, MboMsg, UNDEF_PRICE};

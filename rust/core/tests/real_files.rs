@@ -1,18 +1,18 @@
-//! Facts about the two sample files in `../shared/data` (skipped when the files are absent).
+//! Facts about the two sample files (skipped, saying so, when they are absent: see
+//! `src/testing/data.rs`).
 
-use std::path::PathBuf;
+#[path = "../src/testing/data.rs"]
+#[allow(dead_code)] // the unit tests use the rest
+mod data;
 
-use mbo_fast_core::info::info;
+use mbo_fast_core::capture::info::info;
 use mbo_fast_core::{Side, Source};
 
 fn sample(name: &str) -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    path.exists().then(|| path.to_string_lossy().into_owned())
+    data::sample_path(name).map(|path| path.to_string_lossy().into_owned())
 }
 
-fn total_anomalies(info: &mbo_fast_core::info::Info) -> mbo_fast_core::Anomalies {
+fn total_anomalies(info: &mbo_fast_core::capture::info::Info) -> mbo_fast_core::Anomalies {
     let mut total = mbo_fast_core::Anomalies::default();
     for book in info.market.books() {
         total.add(&book.anomalies);
@@ -22,7 +22,7 @@ fn total_anomalies(info: &mbo_fast_core::info::Info) -> mbo_fast_core::Anomalies
 
 #[test]
 fn clx5_facts() {
-    let Some(path) = sample("CLX5_mbo.dbn") else {
+    let Some(path) = sample(data::CLX5) else {
         return;
     };
     let info = info(Source::Path(&path)).unwrap();
@@ -45,14 +45,14 @@ fn clx5_facts() {
 
 #[test]
 fn esh4_facts() {
-    let Some(path) = sample("esh4-glbx-mdp3-20231225.mbo.dbn.zst") else {
+    let Some(path) = sample(data::ESH4) else {
         return;
     };
     let info = info(Source::Path(&path)).unwrap();
     assert_eq!(info.records, 68_792);
     assert_eq!(info.f_last, 47_022);
     assert_eq!(info.crossed_boundaries, 891);
-    assert_eq!(info.snapshot, 8_725);
+    assert_eq!(info.snapshot_records, 8_725);
 }
 
 /// Files of 4 MiB and more are memory-mapped (read in windows); smaller ones and bytes are not.
@@ -62,7 +62,7 @@ fn mapped_files_read_like_bytes() {
     use mbo_fast_core::capture::{read_bbo, Filter};
     use mbo_fast_core::Error;
 
-    let Some(path) = sample("CLX5_mbo.dbn") else {
+    let Some(path) = sample(data::CLX5) else {
         return;
     };
     let original = std::fs::read(&path).unwrap();

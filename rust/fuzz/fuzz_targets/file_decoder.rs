@@ -26,14 +26,16 @@ fuzz_target!(|data: &[u8]| {
         bbo.is_ok(),
         "read_records and read_bbo disagree"
     );
-    let info = typed(mbo_fast_core::info::info(source), |i| i.records as usize);
+    let info = typed(mbo_fast_core::capture::info::info(source), |i| {
+        i.records as usize
+    });
     assert_eq!(info, records, "info and read_records disagree");
     let applied = typed(Market::new().apply_stream(source), |&n| n as usize);
     assert_eq!(
         applied, records,
         "Market::apply_stream and read_records disagree"
     );
-    if let Ok(mut replay) = Replay::open(source, Some(16), None) {
+    if let Ok(mut replay) = Replay::open(source, Some(16)) {
         assert_eq!(
             Ok(replay.len()),
             records,
@@ -43,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         if len > 0 {
             let target = usize::from(data.last().copied().unwrap_or(0)) * 7 % len;
             replay.seek_index(target).unwrap();
-            replay.step(50);
+            replay.step(50).unwrap();
         }
     }
 });

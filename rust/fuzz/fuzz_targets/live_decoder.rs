@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mbo_fast_core::book::json::market_json;
 use mbo_fast_core::capture::read_records;
-use mbo_fast_core::export::market_json;
 use mbo_fast_core::live::LiveMarket;
 use mbo_fast_core::{Error, Market, Source};
 
@@ -52,6 +52,6 @@ fuzz_target!(|input: &[u8]| {
         }
     }
     live.reconnect();
-    let good = mbo_fast_core::encode::to_dbn_bytes(&[], &Default::default()).unwrap();
+    let good = mbo_fast_core::dbn::writer::to_dbn_bytes(&[], &Default::default()).unwrap();
     live.feed(&good).expect("a good stream after a reconnect");
 });

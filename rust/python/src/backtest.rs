@@ -4,34 +4,87 @@
 
 use std::sync::{Arc, Mutex};
 
-use mbo_fast_core::backtest::{At, Backtest, Pause, SimOrder, Stop, Until};
+use mbo_fast_core::backtest::{At, Backtest, Fill, Pause, SimOrder, Stop, Until};
 use mbo_fast_core::{Side, Top};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::books::{lock, parse_side, Bbo};
-use crate::errors::to_py;
-use crate::replay::PyReplay;
+use crate::book::{lock, parse_side, Bbo};
+use crate::errors::{to_py, EnterCore};
+use crate::replay::cursor::PyReplay;
 use crate::source::RawSource;
 
-/// (order_id, ts, record_index, price, size, kind, orders_ahead_at_entry, volume_ahead_at_entry)
-type FillTuple = (u64, u64, Option<u64>, i64, u32, &'static str, u32, u64);
-/// (order_id, (instrument_id, publisher_id), side, price, size, filled, remaining, status,
-///  request_ts, entry_ts, orders_ahead_at_entry, volume_ahead_at_entry)
-type OrderTuple = (
-    u64,
-    (u32, u16),
-    String,
-    i64,
-    u32,
-    u32,
-    u32,
-    &'static str,
-    u64,
-    Option<u64>,
-    u32,
-    u64,
-);
+/// A fill of a simulated order (`mbo_fast.backtest.Fill` is built from it by name).
+#[pyclass(frozen, get_all, name = "Fill", module = "mbo_fast._core")]
+pub struct PyFill {
+    order_id: u64,
+    /// ts_recv of the trade record, or the arrival time for `entry` fills.
+    ts: u64,
+    /// The trade record that filled the order; None for `entry` fills.
+    record_index: Option<u64>,
+    price: i64,
+    size: u32,
+    /// "entry", "queue" or "through".
+    kind: &'static str,
+    orders_ahead_at_entry: u32,
+    volume_ahead_at_entry: u64,
+}
+
+impl From<&Fill> for PyFill {
+    fn from(f: &Fill) -> Self {
+        PyFill {
+            order_id: f.order_id,
+            ts: f.ts,
+            record_index: f.record_index,
+            price: f.price,
+            size: f.size,
+            kind: f.kind.as_str(),
+            orders_ahead_at_entry: f.orders_ahead_at_entry,
+            volume_ahead_at_entry: f.volume_ahead_at_entry,
+        }
+    }
+}
+
+/// A simulated order's state (`mbo_fast.backtest.OrderState` is built from it by name).
+#[pyclass(frozen, get_all, name = "OrderState", module = "mbo_fast._core")]
+pub struct PyOrderState {
+    order_id: u64,
+    instrument_id: u32,
+    publisher_id: u16,
+    /// "B" or "A".
+    side: String,
+    price: i64,
+    size: u32,
+    filled: u32,
+    remaining: u32,
+    /// "pending", "open", "filled" or "cancelled".
+    status: &'static str,
+    request_ts: u64,
+    /// When the order (last) joined its queue; None while pending.
+    entry_ts: Option<u64>,
+    orders_ahead_at_entry: u32,
+    volume_ahead_at_entry: u64,
+}
+
+impl From<&SimOrder> for PyOrderState {
+    fn from(o: &SimOrder) -> Self {
+        PyOrderState {
+            order_id: o.id,
+            instrument_id: o.key.0,
+            publisher_id: o.key.1,
+            side: char::from(o.side.as_byte()).to_string(),
+            price: o.price,
+            size: o.size,
+            filled: o.filled,
+            remaining: o.remaining,
+            status: o.status.as_str(),
+            request_ts: o.request_ts,
+            entry_ts: o.entry_ts,
+            orders_ahead_at_entry: o.orders_ahead_at_entry,
+            volume_ahead_at_entry: o.volume_ahead_at_entry,
+        }
+    }
+}
 
 #[pyclass(frozen, name = "Backtest", module = "mbo_fast._core")]
 pub struct PyBacktest {
@@ -56,32 +109,13 @@ fn size_arg(size: i64) -> PyResult<u32> {
         .ok_or_else(|| PyValueError::new_err(format!("size must be in 1..=2**32-1, not {size}")))
 }
 
-fn order_tuple(o: &SimOrder) -> OrderTuple {
-    (
-        o.id,
-        o.key,
-        char::from(o.side.as_byte()).to_string(),
-        o.price,
-        o.size,
-        o.filled,
-        o.remaining,
-        o.status.as_str(),
-        o.request_ts,
-        o.entry_ts,
-        o.orders_ahead_at_entry,
-        o.volume_ahead_at_entry,
-    )
-}
-
 #[pymethods]
 impl PyBacktest {
     #[new]
     #[pyo3(signature = (source, latency_ns=0))]
     fn new(py: Python<'_>, source: RawSource<'_>, latency_ns: u64) -> PyResult<Self> {
         let source = source.as_source();
-        let backtest = py
-            .detach(move || Backtest::open(source, latency_ns))
-            .map_err(to_py)?;
+        let backtest = py.enter_core(move || Backtest::open(source, latency_ns))?;
         Ok(PyBacktest {
             inner: Arc::new(Mutex::new(backtest)),
         })
@@ -98,9 +132,8 @@ impl PyBacktest {
         latency_ns: u64,
     ) -> PyResult<Self> {
         let recording = Arc::clone(replay.recording());
-        let backtest = py
-            .detach(move || Backtest::from_recording(recording, position, latency_ns))
-            .map_err(to_py)?;
+        let backtest =
+            py.enter_core(move || Backtest::from_recording(recording, position, latency_ns))?;
         Ok(PyBacktest {
             inner: Arc::new(Mutex::new(backtest)),
         })
@@ -208,9 +241,7 @@ impl PyBacktest {
             }
         };
         let inner = Arc::clone(&self.inner);
-        let stop = py
-            .detach(move || lock(&inner).run(until, pause))
-            .map_err(to_py)?;
+        let stop = py.enter_core(move || lock(&inner).run(until, pause))?;
         Ok(match stop {
             Stop::Done => ("done", None),
             Stop::Boundary(index) => ("boundary", Some(index)),
@@ -219,33 +250,22 @@ impl PyBacktest {
         })
     }
 
-    fn fills(&self) -> Vec<FillTuple> {
+    fn fills(&self) -> Vec<PyFill> {
+        lock(&self.inner).fills().iter().map(PyFill::from).collect()
+    }
+
+    fn orders(&self) -> Vec<PyOrderState> {
         lock(&self.inner)
-            .fills()
+            .orders()
             .iter()
-            .map(|f| {
-                (
-                    f.order_id,
-                    f.ts,
-                    f.record_index,
-                    f.price,
-                    f.size,
-                    f.kind.as_str(),
-                    f.orders_ahead_at_entry,
-                    f.volume_ahead_at_entry,
-                )
-            })
+            .map(PyOrderState::from)
             .collect()
     }
 
-    fn orders(&self) -> Vec<OrderTuple> {
-        lock(&self.inner).orders().iter().map(order_tuple).collect()
-    }
-
-    fn order(&self, order_id: u64) -> PyResult<OrderTuple> {
+    fn order(&self, order_id: u64) -> PyResult<PyOrderState> {
         lock(&self.inner)
             .order(order_id)
-            .map(order_tuple)
+            .map(PyOrderState::from)
             .map_err(to_py)
     }
 

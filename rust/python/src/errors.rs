@@ -3,7 +3,8 @@
 
 use mbo_fast_core::Error;
 use pyo3::exceptions::PyValueError;
-use pyo3::PyErr;
+use pyo3::marker::Ungil;
+use pyo3::{PyErr, PyResult, Python};
 
 pyo3::import_exception!(mbo_fast.errors, DecodeError);
 pyo3::import_exception!(mbo_fast.errors, OutOfMemoryError);
@@ -29,5 +30,25 @@ pub fn to_py(err: Error) -> PyErr {
         Error::BadArgument { message } => PyValueError::new_err(message),
         Error::Store { message } => StoreError::new_err(message),
         Error::OutOfMemory { bytes, .. } => OutOfMemoryError::new_err((err.to_string(), bytes)),
+    }
+}
+
+/// Release the GIL, run a call into the core, and map its error to the Python exception: how
+/// every binding runs work that takes time (after polars' `py.enter_polars`), written once.
+pub trait EnterCore {
+    fn enter_core<T, F>(self, f: F) -> PyResult<T>
+    where
+        F: Ungil + FnOnce() -> mbo_fast_core::Result<T>,
+        T: Send;
+}
+
+impl EnterCore for Python<'_> {
+    #[inline]
+    fn enter_core<T, F>(self, f: F) -> PyResult<T>
+    where
+        F: Ungil + FnOnce() -> mbo_fast_core::Result<T>,
+        T: Send,
+    {
+        self.detach(f).map_err(to_py)
     }
 }

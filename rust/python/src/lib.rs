@@ -1,20 +1,16 @@
 //! The private `mbo_fast._core` extension module: bindings only. Book logic lives in
 //! `mbo-fast-core`; the public API is the `mbo_fast` Python package.
 
-mod auction;
 mod backtest;
-mod books;
-mod columns;
-mod engine;
+mod book;
+mod capture;
+mod dbn;
 mod errors;
-mod export;
 mod live;
-mod playback;
-mod read;
 mod replay;
-mod simulate;
 mod source;
 mod store;
+mod synth;
 
 use pyo3::prelude::*;
 
@@ -30,29 +26,33 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("UNDEF_PRICE", mbo_fast_core::UNDEF_PRICE)?;
     m.add("MAX_DEPTH", mbo_fast_core::capture::MAX_DEPTH)?;
-    m.add("MAX_METADATA_LEN", mbo_fast_core::decode::MAX_METADATA_LEN)?;
-    m.add_class::<books::Bbo>()?;
-    m.add_class::<auction::Uncross>()?;
-    m.add_class::<books::PyBook>()?;
-    m.add_class::<books::PyMarket>()?;
-    m.add_class::<replay::PyReplay>()?;
-    m.add_class::<playback::PyPlayer>()?;
+    m.add("MAX_METADATA_LEN", mbo_fast_core::dbn::MAX_METADATA_LEN)?;
+    m.add_class::<book::Bbo>()?;
+    m.add_class::<book::auction::Uncross>()?;
+    m.add_class::<book::PyBook>()?;
+    m.add_class::<book::PyConsolidated>()?;
+    m.add_class::<book::market::PyMarket>()?;
+    m.add_class::<replay::cursor::PyReplay>()?;
+    m.add_class::<replay::player::PyPlayer>()?;
     m.add_class::<live::PyLiveMarket>()?;
     m.add_class::<backtest::PyBacktest>()?;
-    m.add_class::<export::PyDepthExport>()?;
-    m.add_class::<engine::PyEngine>()?;
+    m.add_class::<backtest::PyFill>()?;
+    m.add_class::<backtest::PyOrderState>()?;
+    m.add_class::<capture::export::PyDepthExport>()?;
+    m.add_class::<synth::engine::PyMatchingEngine>()?;
+    m.add_class::<dbn::PyMboChunks>()?;
     m.add_class::<store::PyRecording>()?;
     m.add_class::<store::PyBlockImport>()?;
     m.add_class::<store::PyBlockBuilder>()?;
     m.add_function(wrap_pyfunction!(store::block_cache_stats, m)?)?;
-    m.add_function(wrap_pyfunction!(store::mbo_record_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(dbn::mbo_record_fields, m)?)?;
     m.add_function(wrap_pyfunction!(store::set_block_cache_budget, m)?)?;
-    m.add_function(wrap_pyfunction!(engine::write_dbn_columns, m)?)?;
-    m.add_function(wrap_pyfunction!(read::read_bbo_columns, m)?)?;
-    m.add_function(wrap_pyfunction!(read::read_depth_columns, m)?)?;
-    m.add_function(wrap_pyfunction!(read::read_records, m)?)?;
-    m.add_function(wrap_pyfunction!(read::export_depth_jsonl, m)?)?;
-    m.add_function(wrap_pyfunction!(read::info, m)?)?;
-    m.add_function(wrap_pyfunction!(simulate::simulate_session, m)?)?;
+    m.add_function(wrap_pyfunction!(dbn::write_dbn_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::read_bbo_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::read_depth_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::read_records, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::export_depth_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::info, m)?)?;
+    m.add_function(wrap_pyfunction!(synth::session::simulate_session, m)?)?;
     Ok(())
 }

@@ -4,28 +4,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use mbo_fast_core::live::LiveMarket;
-use mbo_fast_core::playback::Frame;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::lock;
-use crate::errors::to_py;
-use crate::replay::timings_dict;
+use crate::book::lock;
+use crate::errors::{to_py, EnterCore};
+use crate::replay::cursor::timings_dict;
+use crate::replay::player::{to_py_frames, PyFrame};
 
 #[pyclass(frozen, name = "LiveMarket", module = "mbo_fast._core")]
 pub struct PyLiveMarket {
     live: Mutex<LiveMarket>,
     /// `read_fd` wrote a wake byte the event loop has not acknowledged (`woken()`) yet.
     wake_pending: AtomicBool,
-}
-
-type PyFrame<'py> = (&'static str, i64, Bound<'py, PyBytes>);
-
-fn to_py_frames(py: Python<'_>, frames: Vec<Frame>) -> Vec<PyFrame<'_>> {
-    frames
-        .into_iter()
-        .map(|f| (f.kind.name(), f.index, PyBytes::new(py, f.json.as_bytes())))
-        .collect()
 }
 
 #[pymethods]
@@ -42,7 +33,7 @@ impl PyLiveMarket {
     /// Decode and apply a piece of the stream (GIL released); returns the records applied.
     /// Raises DecodeError on garbage: drop the connection, then `reconnect()`.
     fn feed(&self, py: Python<'_>, data: &[u8]) -> PyResult<u64> {
-        py.detach(|| lock(&self.live).feed(data)).map_err(to_py)
+        py.enter_core(|| lock(&self.live).feed(data))
     }
 
     /// Read the connected socket `fd` to its end, decoding and applying every read, entirely
@@ -61,7 +52,7 @@ impl PyLiveMarket {
         use std::mem::ManuallyDrop;
         use std::os::fd::FromRawFd;
 
-        py.detach(|| {
+        py.enter_core(|| {
             // SAFETY: the caller keeps both fds open for this call; ManuallyDrop never closes them.
             let mut conn = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
             let mut wake = ManuallyDrop::new(unsafe { File::from_raw_fd(wake_fd) });
@@ -72,7 +63,6 @@ impl PyLiveMarket {
                 }
             })
         })
-        .map_err(to_py)
     }
 
     /// The event loop took the wake `read_fd` sent: the next applied read sends another.
@@ -97,7 +87,7 @@ impl PyLiveMarket {
 
     /// `(index, json)` of the subscription's book now (remembered as sent).
     fn snapshot<'py>(&self, py: Python<'py>, id: usize) -> PyResult<(i64, Bound<'py, PyBytes>)> {
-        let frame = py.detach(|| lock(&self.live).snapshot(id)).map_err(to_py)?;
+        let frame = py.enter_core(|| lock(&self.live).snapshot(id))?;
         Ok((frame.index, PyBytes::new(py, frame.json.as_bytes())))
     }
 
@@ -164,7 +154,7 @@ impl PyLiveMarket {
                             f.kind.name(),
                             f.json
                         );
-                        if f.kind != mbo_fast_core::playback::FrameKind::Trade {
+                        if f.kind != mbo_fast_core::replay::player::FrameKind::Trade {
                             last = Some((f.index, f.json));
                         }
                     }
@@ -269,12 +259,12 @@ impl PyLiveMarket {
 
     /// `{name: {bounds_ns, buckets, count, sum_ns}}` like `Replay.timings()`.
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let snapshots = lock(&self.live).timings().snapshots();
-        timings_dict(py, snapshots)
+        let counts = lock(&self.live).timings().counts();
+        timings_dict(py, counts)
     }
 
     /// The `mbo-fast book` JSON document of every book (as `Market.to_json()`).
     fn to_json(&self, py: Python<'_>) -> String {
-        py.detach(|| mbo_fast_core::export::market_json(lock(&self.live).market()))
+        py.detach(|| mbo_fast_core::book::json::market_json(lock(&self.live).market()))
     }
 }

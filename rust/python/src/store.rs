@@ -6,9 +6,10 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use mbo_fast_core::capture::export::DepthExport;
 use mbo_fast_core::capture::Filter;
-use mbo_fast_core::export::DepthExport;
-use mbo_fast_core::playback::Player;
+use mbo_fast_core::dbn::framer::mbo_records;
+use mbo_fast_core::replay::player::Player;
 use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
     build_blocks, cache, query, raster, writer, BlockMeta, BlockSource, BlockWriter, BookStats,
@@ -19,12 +20,12 @@ use pyo3::exceptions::{PyKeyError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::books::lock;
-use crate::errors::to_py;
-use crate::export::PyDepthExport;
-use crate::playback::PyPlayer;
-use crate::read::metadata_dict;
-use crate::replay::{timings_dict, PyReplay};
+use crate::book::lock;
+use crate::capture::export::PyDepthExport;
+use crate::capture::metadata_dict;
+use crate::errors::{to_py, EnterCore};
+use crate::replay::cursor::{timings_dict, PyReplay};
+use crate::replay::player::PyPlayer;
 use crate::source::RawSource;
 
 /// `(first_index, records, ts_first, ts_last, ts_max)`
@@ -122,9 +123,7 @@ impl PyRecording {
     ) -> PyResult<Self> {
         let layout = layout(block_records, checkpoint_every)?;
         let source = source.as_source();
-        let recording = py
-            .detach(move || Recording::open(source, layout))
-            .map_err(to_py)?;
+        let recording = py.enter_core(move || Recording::open(source, layout))?;
         Ok(PyRecording {
             recording: Arc::new(recording),
         })
@@ -196,15 +195,14 @@ impl PyRecording {
     /// `Replay.timings`).
     fn timings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let recording = Arc::clone(&self.recording);
-        let snapshots = py.detach(move || recording.timings().snapshots());
+        let snapshots = py.detach(move || recording.timings().counts());
         timings_dict(py, snapshots)
     }
 
     /// Records with `ts_recv <= ts` in stream order (as `Replay.seek(ts=…)` counts them).
     fn position_at_ts(&self, py: Python<'_>, ts: u64) -> PyResult<usize> {
         let recording = Arc::clone(&self.recording);
-        py.detach(move || recording.position_at_ts(ts))
-            .map_err(to_py)
+        py.enter_core(move || recording.position_at_ts(ts))
     }
 
     /// A new cursor at position 0: over every book, or over one book only (faster: its market
@@ -253,7 +251,7 @@ impl PyRecording {
             limit,
         };
         let recording = Arc::clone(&self.recording);
-        let page = py.detach(move || run(&recording, &q)).map_err(to_py)?;
+        let page = py.enter_core(move || run(&recording, &q))?;
         Ok((
             PyBytes::new(py, page.json.as_bytes()),
             page.rows,
@@ -263,7 +261,7 @@ impl PyRecording {
 
     /// The JSON-lines depth export of records `[start, end)` (default: all), a chunk at a
     /// time (`DepthExport.next_chunk`), the books restored at `start`.
-    #[pyo3(signature = (depth, instrument_id=None, publisher_id=None, start=0, end=None, chunk_bytes=1 << 18))]
+    #[pyo3(signature = (depth, instrument_id=None, publisher_id=None, start=0, end=None, chunk_bytes=262144))]
     #[allow(clippy::too_many_arguments)]
     fn export_depth(
         &self,
@@ -280,18 +278,16 @@ impl PyRecording {
             instrument_id,
             publisher_id,
         };
-        let export = py
-            .detach(move || {
-                DepthExport::stored(
-                    recording,
-                    start,
-                    end.unwrap_or(usize::MAX),
-                    depth,
-                    filter,
-                    chunk_bytes,
-                )
-            })
-            .map_err(to_py)?;
+        let export = py.enter_core(move || {
+            DepthExport::stored(
+                recording,
+                start,
+                end.unwrap_or(usize::MAX),
+                depth,
+                filter,
+                chunk_bytes,
+            )
+        })?;
         Ok(PyDepthExport::stored(export))
     }
 
@@ -498,7 +494,10 @@ impl PyBlockImport {
         d.set_item("records", s.records)?;
         d.set_item("books", book_rows(s.books.iter().copied()))?;
         d.set_item("metadata", metadata_dict(py, &s.metadata)?)?;
-        d.set_item("symbols", mbo_fast_core::info::symbols_of(&s.metadata))?;
+        d.set_item(
+            "symbols",
+            mbo_fast_core::capture::info::symbols_of(&s.metadata),
+        )?;
         let mut header = Vec::new();
         dbn::encode::dbn::MetadataEncoder::new(&mut header)
             .encode(&s.metadata)
@@ -573,33 +572,29 @@ impl PyBlockBuilder {
     }
 
     fn push<'py>(&self, py: Python<'py>, records: &[u8]) -> PyResult<Vec<BlockTuple<'py>>> {
-        let done = py
-            .detach(|| -> Result<Vec<StoredBlock>> {
-                let mut guard = lock(&self.inner);
-                let (writer, encoder) = &mut *guard;
-                let mut out = Vec::new();
-                for msg in framed_mbo(records)? {
-                    if let Some(raw) = writer.push(&msg)? {
-                        out.push(writer::encode(encoder, raw)?);
-                    }
+        let done = py.enter_core(|| -> Result<Vec<StoredBlock>> {
+            let mut guard = lock(&self.inner);
+            let (writer, encoder) = &mut *guard;
+            let mut out = Vec::new();
+            for msg in mbo_records(records)? {
+                if let Some(raw) = writer.push(&msg)? {
+                    out.push(writer::encode(encoder, raw)?);
                 }
-                Ok(out)
-            })
-            .map_err(to_py)?;
+            }
+            Ok(out)
+        })?;
         Ok(done.into_iter().map(|b| block_tuple(py, b)).collect())
     }
 
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Option<BlockTuple<'py>>> {
-        let done = py
-            .detach(|| -> Result<Option<StoredBlock>> {
-                let mut guard = lock(&self.inner);
-                let (writer, encoder) = &mut *guard;
-                writer
-                    .finish_block()
-                    .map(|raw| writer::encode(encoder, raw))
-                    .transpose()
-            })
-            .map_err(to_py)?;
+        let done = py.enter_core(|| -> Result<Option<StoredBlock>> {
+            let mut guard = lock(&self.inner);
+            let (writer, encoder) = &mut *guard;
+            writer
+                .finish_block()
+                .map(|raw| writer::encode(encoder, raw))
+                .transpose()
+        })?;
         Ok(done.map(|b| block_tuple(py, b)))
     }
 
@@ -618,55 +613,4 @@ impl PyBlockBuilder {
     fn books(&self) -> Vec<(u32, u16, u64, u64, u64, u64)> {
         book_rows(lock(&self.inner).0.books().iter().map(|(k, v)| (*k, *v)))
     }
-}
-
-/// The MBO records of `bytes`, each framed by its header's length (never read past it).
-fn framed_mbo(bytes: &[u8]) -> Result<Vec<dbn::MboMsg>> {
-    const MBO_LEN: usize = std::mem::size_of::<dbn::MboMsg>();
-    let mut out = Vec::with_capacity(bytes.len() / MBO_LEN);
-    let mut rest = bytes;
-    while let Some(&words) = rest.first() {
-        let len = usize::from(words) * 4;
-        if len < MBO_LEN || len > rest.len() || rest[1] != dbn::rtype::MBO {
-            return Err(Error::decode(
-                format!(
-                    "not a whole MBO record at byte {}",
-                    bytes.len() - rest.len()
-                ),
-                None,
-            ));
-        }
-        // SAFETY: at least `MBO_LEN` bytes of plain old data; read unaligned.
-        out.push(unsafe { std::ptr::read_unaligned(rest.as_ptr().cast::<dbn::MboMsg>()) });
-        rest = &rest[len..];
-    }
-    Ok(out)
-}
-
-/// The layout of a DBN MBO record as numpy dtype fields `[(name, format, offset), …]` (56
-/// bytes, little-endian): `numpy.dtype({"names": …, "formats": …, "offsets": …})` views raw
-/// records without copying. Offsets come from `dbn::MboMsg` itself; the header's are fixed by
-/// the DBN format.
-#[pyfunction]
-pub fn mbo_record_fields() -> Vec<(&'static str, &'static str, usize)> {
-    use dbn::MboMsg;
-    use std::mem::offset_of;
-    let hd = offset_of!(MboMsg, hd);
-    vec![
-        ("length", "u1", hd),
-        ("rtype", "u1", hd + 1),
-        ("publisher_id", "<u2", hd + 2),
-        ("instrument_id", "<u4", hd + 4),
-        ("ts_event", "<u8", hd + 8),
-        ("order_id", "<u8", offset_of!(MboMsg, order_id)),
-        ("price", "<i8", offset_of!(MboMsg, price)),
-        ("size", "<u4", offset_of!(MboMsg, size)),
-        ("flags", "u1", offset_of!(MboMsg, flags)),
-        ("channel_id", "u1", offset_of!(MboMsg, channel_id)),
-        ("action", "u1", offset_of!(MboMsg, action)),
-        ("side", "u1", offset_of!(MboMsg, side)),
-        ("ts_recv", "<u8", offset_of!(MboMsg, ts_recv)),
-        ("ts_in_delta", "<i4", offset_of!(MboMsg, ts_in_delta)),
-        ("sequence", "<u4", offset_of!(MboMsg, sequence)),
-    ]
 }

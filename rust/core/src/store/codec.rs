@@ -8,20 +8,20 @@
 //! count comes from the index (the database row), and decoding checks the frame against it, so a
 //! corrupt or foreign blob is a typed error, never a wrong record.
 //!
-//! **Checkpoint**: every book of a market as the core's snapshot records (`snapshot.rs`: applied
-//! to an empty market they rebuild the same levels, queues and flags), grouped by book behind a
-//! directory, so one book can be restored without the others, and each book's anomaly counters
-//! (which the records cannot carry). Layout before compression, little-endian:
+//! **Checkpoint**: every book of a market as the core's snapshot records (`book/snapshot.rs`:
+//! applied to an empty market they rebuild the same levels, queues and flags), grouped by book
+//! behind a directory, so one book can be restored without the others, and each book's anomaly
+//! counters (which the records cannot carry). Layout before compression, little-endian:
 //! `b"MBOCKPT1"`, u32 book count, then per book `instrument_id u32, publisher_id u16, pad u16,
 //! first record u32, records u32, 9 × u64 anomalies` (88 bytes), then the records (56 bytes each,
 //! unshuffled: checkpoints are a few percent of the data).
 
 use dbn::MboMsg;
 
+use crate::book::market::{BookKey, Market};
+use crate::book::snapshot::{book_snapshot, Stamp};
 use crate::book::Anomalies;
 use crate::error::{try_reserve, Error, Result};
-use crate::market::{BookKey, Market};
-use crate::snapshot::{book_snapshot, Stamp};
 
 /// Bytes per stored record: a DBN MBO record (`dbn::MboMsg`).
 pub const RECORD_LEN: usize = std::mem::size_of::<MboMsg>();
@@ -459,8 +459,8 @@ mod tests {
         let mut restored = Market::new();
         ck.restore(&mut restored, None);
         assert_eq!(
-            crate::export::market_json(&restored),
-            crate::export::market_json(&market)
+            crate::book::json::market_json(&restored),
+            crate::book::json::market_json(&market)
         );
         let mut one = Market::new();
         ck.restore(&mut one, Some((2, 1)));

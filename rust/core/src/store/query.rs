@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 
 use super::recording::{market_at, Recording};
+use crate::book::market::BookKey;
 use crate::book::{Side, Top};
 use crate::error::Result;
-use crate::market::BookKey;
 
 /// Which rows a page holds: those of one book (or every book), with index > `after`, with
 /// `start <= ts_recv`, among the records up to `end` (as `Replay.seek(ts=end)` counts them),
@@ -199,17 +199,17 @@ pub fn records_page(recording: &Recording, q: &PageQuery) -> Result<Page> {
 mod tests {
     use super::*;
     use crate::capture::{read_bbo, Filter};
-    use crate::decode::Source;
+    use crate::dbn::Source;
     use crate::store::Layout;
 
     fn session() -> Vec<u8> {
-        let config = crate::simulate::SimConfig {
+        let config = crate::synth::session::SessionConfig {
             seed: 2,
             records: 60_000,
             instruments: 2,
             ..Default::default()
         };
-        crate::simulate::simulate_dbn_bytes(&config, false).unwrap()
+        crate::synth::session::simulate_dbn_bytes(&config, false).unwrap()
     }
 
     #[test]

@@ -12,10 +12,10 @@ use dbn::MboMsg;
 use super::cache::{next_id, Block, BlockCache, Entry};
 use super::codec::{Checkpoint, Decoder, Encoder};
 use super::writer::{encode, BlockMeta, BlockWriter, Layout, RawBlock, StoredBlock};
-use crate::decode::{MboStream, Source};
+use crate::book::market::{BookKey, Market};
+use crate::dbn::{MboStream, Source};
 use crate::error::{Error, Result};
-use crate::market::{BookKey, Market};
-use crate::timing::Timings;
+use crate::replay::timing::Timings;
 
 /// Where a recording's stored bytes come from: a database, or memory. Called with the index's
 /// numbering: block `n` (0-based, in stream order) and the checkpoint at `position`.
@@ -223,7 +223,7 @@ impl Recording {
 
     /// An in-memory recording of `records` (tests, small streams built in code).
     pub fn from_records(records: &[MboMsg], layout: Layout) -> Result<Self> {
-        let bytes = crate::encode::to_dbn_bytes(records, &Default::default())?;
+        let bytes = crate::dbn::writer::to_dbn_bytes(records, &Default::default())?;
         Self::open(Source::Bytes(&bytes), layout)
     }
 
@@ -567,7 +567,7 @@ pub fn market_at(recording: &Recording, position: usize, only: Option<BookKey>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::market_json;
+    use crate::book::json::market_json;
     use crate::testing::mbo_for;
 
     fn stream(n: u64) -> Vec<u8> {
@@ -586,7 +586,7 @@ mod tests {
                 m
             })
             .collect();
-        crate::encode::to_dbn_bytes(&records, &Default::default()).unwrap()
+        crate::dbn::writer::to_dbn_bytes(&records, &Default::default()).unwrap()
     }
 
     #[test]
@@ -644,7 +644,7 @@ mod tests {
                 m
             })
             .collect();
-        let bytes = crate::encode::to_dbn_bytes(&records, &Default::default()).unwrap();
+        let bytes = crate::dbn::writer::to_dbn_bytes(&records, &Default::default()).unwrap();
         let layout = Layout::new(1, 1).unwrap();
         let memory = MemoryBlocks::default();
         let mut checkpoints = 0;

@@ -1,15 +1,15 @@
 //! Records in, blocks out: [`BlockWriter`] applies each record to a market (for checkpoints and
 //! per-book statistics) and cuts the stream into blocks; [`encode`] compresses one. They are
-//! separate steps so an import can run them on two threads ([`super::import`]).
+//! separate steps so an import can run them on two threads ([`super::build_blocks`]).
 
 use std::collections::BTreeMap;
 
 use dbn::MboMsg;
 
 use super::codec::{record_bytes, Encoder, RECORD_LEN};
+use crate::book::market::{BookKey, Market};
+use crate::book::snapshot::Stamp;
 use crate::error::{try_reserve, Error, Result};
-use crate::market::{BookKey, Market};
-use crate::snapshot::Stamp;
 
 /// Records per block, and how often (in records, at a block start) every book is checkpointed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,4 @@
+//! `Replay` (a seekable cursor) and `Player` (one streaming client's cursor).
+
+pub mod cursor;
+pub mod player;
