@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dbn::{MboMsg, UNDEF_PRICE};
 
 use super::recording::{market_at, Recording};
+use crate::book::market::{BookKey, Market};
 use crate::book::Side;
 use crate::error::{Error, Result};
-use crate::market::BookKey;
 
 /// The most cells (`buckets × rows`) one raster may hold.
 pub const MAX_CELLS: usize = 4 << 20;
@@ -224,7 +224,7 @@ fn sample_range(
     let mut dirty = true;
 
     let close_bucket = |b: usize,
-                        market: &crate::market::Market,
+                        market: &Market,
                         dirty: &mut bool,
                         sampled: &mut Option<usize>,
                         pending: &mut BTreeMap<(i64, u8), (u64, u32)>,
@@ -307,22 +307,21 @@ fn sample_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Source;
-    use crate::market::Market;
+    use crate::dbn::Source;
     use crate::store::Layout;
 
     fn session() -> Vec<u8> {
-        let config = crate::simulate::SimConfig {
+        let config = crate::synth::session::SessionConfig {
             seed: 3,
             records: 40_000,
             instruments: 2,
             ..Default::default()
         };
-        crate::simulate::simulate_dbn_bytes(&config, false).unwrap()
+        crate::synth::session::simulate_dbn_bytes(&config, false).unwrap()
     }
 
     fn records(bytes: &[u8]) -> Vec<MboMsg> {
-        let mut stream = crate::decode::MboStream::open(Source::Bytes(bytes)).unwrap();
+        let mut stream = crate::dbn::MboStream::open(Source::Bytes(bytes)).unwrap();
         let mut out = Vec::new();
         while let Some((_, msg)) = stream.next_mbo().unwrap() {
             out.push(msg);
