@@ -690,3 +690,4 @@ async def test_live_books_and_the_live_l3_queue(make_client: Any, clx5_path: Pat
     for lv in doc["bids"]:
         assert [tuple(o) for o in lv["orders"]] == book.orders("B", lv["price"])
     assert doc["crossed"] == book.crossed and doc["order_count"] == book.order_count
+    assert doc["consistent"] == book.consistent

@@ -600,9 +600,15 @@ class LiveMarket:
         """The publishers with a book for `instrument_id` so far, ascending."""
     def book_keys(self) -> list[tuple[int, int]]:
         """Every (instrument_id, publisher_id) with a book so far, sorted."""
-    def book_state(self, instrument_id: int, publisher_id: int) -> tuple[int, str]:
-        """(index of the last record applied, the book's JSON as Book.to_dict has it, or
-        "null" before its first record), read together."""
+    def book_state(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        depth: int | None = None,
+        orders: bool = False,
+    ) -> tuple[int, bytes]:
+        """(index of the last record applied, the state part of the book's /api/v1/book
+        document: top `depth` levels, with their queues when `orders`), read together."""
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...
     def stats(self) -> dict[str, int | bool]:
         """records, bytes, gaps, missed, stale_books, connections, metadata."""

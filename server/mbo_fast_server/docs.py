@@ -603,10 +603,7 @@ def build(cfg: Config) -> dict[str, Any]:
                                     "publisher_id": _int(0, U16),
                                     "index": _null(_int()),
                                     "stale": {"type": "boolean"},
-                                    "bids": _array(_LEVEL),
-                                    "asks": _array(_LEVEL),
-                                    "crossed": {"type": "boolean"},
-                                    "order_count": _COUNT,
+                                    **_BOOK_STATE,
                                 }
                             ),
                         ]

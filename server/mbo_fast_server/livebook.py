@@ -5,9 +5,10 @@
   session's own growing source (its history: heatmap rasters, books at past indexes). The UI
   lists them in its selector, so a live instrument is selectable without `--file`.
 - `GET /api/v1/live/book?instrument_id=&publisher_id=&depth=&orders=`: the live book now, as
-  `GET /api/v1/book` shapes a stored one (levels best first, optionally each level's L3 queue),
-  with the index of the last record applied, read together in one step of the core (the L3
-  queue in live mode: the stored book at a live index may not be stored yet).
+  `GET /api/v1/book` shapes a stored one (the core's book state: levels best first, optionally
+  each level's L3 queue, flags, uncross), with the index of the last record applied, read
+  together in one step of the core (the L3 queue in live mode: the stored book at a live index
+  may not be stored yet).
 
 Both answer 200 with `configured: false` without `--live` (the UI probes them)."""
 
@@ -68,20 +69,6 @@ async def live_books(request: web.Request) -> web.Response:
     )
 
 
-def _levels(doc: dict[str, Any] | None, side: str, depth: int, orders: bool) -> list[Any]:
-    if doc is None:
-        return []
-    levels = doc["bids" if side == "B" else "asks"][:depth]
-    queues = {q["price"]: q["orders"] for q in doc["bid_orders" if side == "B" else "ask_orders"]}
-    out = []
-    for px, size, count in levels:
-        level: dict[str, Any] = {"price": px, "size": size, "count": count}
-        if orders:
-            level["orders"] = queues.get(px, [])
-        out.append(level)
-    return out
-
-
 @routes.get("/api/v1/live/book")
 async def live_book(request: web.Request) -> web.Response:
     _check_known(request, {"instrument_id", "publisher_id", "depth", "orders"})
@@ -97,25 +84,18 @@ async def live_book(request: web.Request) -> web.Response:
     if pid is None:
         pid = _only_publisher(ingest, iid)
     _catalog(request)  # 503 while the data loads, as every book endpoint
-    index, raw = await _run(request, lambda: ingest.market.book_state(iid, pid))
-    doc = json.loads(raw)
-    bids = _levels(doc, "B", depth, orders)
-    asks = _levels(doc, "A", depth, orders)
-    return _json(
-        {
-            "configured": True,
-            "instrument_id": iid,
-            "publisher_id": pid,
-            "index": index if index >= 0 else None,
-            "stale": ingest.market.is_stale(iid, pid),
-            "bids": bids,
-            "asks": asks,
-            "crossed": bool(bids and asks and bids[0]["price"] >= asks[0]["price"]),
-            "order_count": 0
-            if doc is None
-            else sum(len(q["orders"]) for q in doc["bid_orders"] + doc["ask_orders"]),
-        }
+    index, state = await _run(
+        request, lambda: ingest.market.book_state(iid, pid, depth=depth, orders=orders)
     )
+    doc: dict[str, Any] = {
+        "configured": True,
+        "instrument_id": iid,
+        "publisher_id": pid,
+        "index": index if index >= 0 else None,
+        "stale": ingest.market.is_stale(iid, pid),
+    }
+    doc.update(json.loads(state))  # the core's book state: levels, flags, uncross
+    return _json(doc)
 
 
 def add_routes(app: web.Application) -> None:

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use mbo_fast_core::book::json::write_book_state;
 use mbo_fast_core::live::LiveMarket;
+use mbo_fast_core::Book;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -223,18 +225,33 @@ impl PyLiveMarket {
         keys
     }
 
-    /// `(index, JSON)`: the index of the last record applied and the book as `Book.to_dict()`
-    /// has it (levels, queues, anomalies; `null` before its first record), read together.
-    fn book_state(&self, py: Python<'_>, instrument_id: u32, publisher_id: u16) -> (i64, String) {
-        py.detach(|| {
+    /// `(index, JSON)`: the index of the last record applied and the state part of the book's
+    /// `/api/v1/book` document (`book::json::write_book_state`: top `depth` levels, with their
+    /// queues when `orders`; an empty book before its first record), read together.
+    #[pyo3(signature = (instrument_id, publisher_id, depth=None, orders=false))]
+    fn book_state<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: u32,
+        publisher_id: u16,
+        depth: Option<usize>,
+        orders: bool,
+    ) -> (i64, Bound<'py, PyBytes>) {
+        let (index, json) = py.detach(|| {
             let live = lock(&self.live);
             let mut json = String::new();
-            match live.market().book(instrument_id, publisher_id) {
-                Some(book) => mbo_fast_core::export::write_book_json(&mut json, book),
-                None => json.push_str("null"),
-            }
+            let empty;
+            let book = match live.market().book(instrument_id, publisher_id) {
+                Some(book) => book,
+                None => {
+                    empty = Book::new(instrument_id, publisher_id);
+                    &empty
+                }
+            };
+            write_book_state(&mut json, book, depth.unwrap_or(usize::MAX), orders);
             (live.index(), json)
-        })
+        });
+        (index, PyBytes::new(py, json.as_bytes()))
     }
 
     fn is_stale(&self, instrument_id: u32, publisher_id: u16) -> bool {
