@@ -103,6 +103,18 @@ test("columns: rasters are exact, frames fill up to the next frame, trades dedup
   assert.equal(h.cols.size, 0);
 });
 
+test("columns: a frame earlier than the newest (a looped feed's next pass) drops the later ones", () => {
+  const h = new HeatColumns(100, 10);
+  h.configure(10, { lo: 0, step: 1, rows: 2 });
+  for (let k = 500; k < 600; k++) h.putFrame({ bids: [[0, 1]], asks: [] }, 10 * k + 5); // pass 1
+  h.addTrade(5995, 1, 2, "B");
+  h.putFrame({ bids: [[1, 3]], asks: [] }, 35); // pass 2 starts back at bucket 3
+  h.putFrame({ bids: [[1, 4]], asks: [] }, 45);
+  assert.deepEqual([...h.cols.keys()].sort((a, b) => a - b), [3, 4]); // not evicted as the oldest
+  assert.equal(h.trades.length, 0);
+  assert.equal(h.lastLive, 4);
+});
+
 test("colour scale: percentile clip, linear / sqrt / log", () => {
   assert.equal(percentile([0, 0, 5, 1, 3, 2, 4], 100), 5);
   assert.equal(percentile([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50), 5);

@@ -174,10 +174,13 @@ export class HeatColumns {
     this.version++;
   }
 
-  /** The state of a frame at time `t`; the buckets since the previous frame keep its state. */
+  /** The state of a frame at time `t`; the buckets since the previous frame keep its state. A
+   * frame before the newest one (time went back: a looped live feed's next pass) makes the frames
+   * after it the future: they go, else the newest-first bound would evict the present. */
   putFrame(frame, t) {
     if (!this.grid || !(this.bucketNs > 0)) return;
     const k = this.bucketOf(t);
+    if (this.lastLive !== null && k < this.lastLive) this.dropFrom(k + 1);
     const col = frameColumn(frame, this.grid);
     const prevK = this.lastLive;
     if (prevK !== null && k > prevK && k - prevK <= this.capacity) {
