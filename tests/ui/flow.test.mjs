@@ -18,11 +18,16 @@ test("order flow: profile, delta, high/low, VWAP; records counted once", () => {
   assert.deepEqual(f.splitAt(px(10.02)), [0, 1, 0]);
   assert.equal(f.vwap, px((10 * 3 + 10.02 + 9.99 * 2) / 6));
   assert.equal(f.poc, px(10));
+  f.reset();
+  f.add({ index: 150, price: px(12), size: 4, side: "B" }); // streamed before the aggregate came
+  f.add({ index: 90, price: px(12), size: 9, side: "B" }); // older: ignored (records in order)
   f.load([{ price: px(11), size: 5, side: "A", count: 2 }], 100, 7);
-  assert.equal(f.trades, 2);
+  assert.equal(f.volumeAt(px(12)), 4); // kept: after the aggregate's last record
+  f.load([{ price: px(11), size: 5, side: "A", count: 2 }], 200, 7);
+  assert.equal(f.volumeAt(px(12)), 0); // inside the aggregate: counted once, there
   assert.equal(f.delta, -5);
-  assert.ok(!f.add({ index: 99, price: px(11), size: 1, side: "B" })); // in the aggregate
-  assert.ok(f.add({ index: 101, price: px(11), size: 1, side: "B" }));
+  assert.ok(!f.add({ index: 199, price: px(11), size: 1, side: "B" })); // in the aggregate
+  assert.ok(f.add({ index: 201, price: px(11), size: 1, side: "B" }));
   assert.equal(f.volumeAt(px(11)), 6);
 });
 

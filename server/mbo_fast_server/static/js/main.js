@@ -203,8 +203,11 @@ function loadFlow() {
   flowTimer = setTimeout(async () => {
     const s = store.get();
     if (!s.sel || s.live || s.sel.consolidated || s.clock === null) return;
-    const end = Math.max(s.clock, s.sel.first + 1);
-    const start = Math.max(s.sel.first - 1, end - SESSION_NS);
+    // ns as JS numbers carry ~256 ns of error: the session starts a microsecond before the
+    // data's first record (none is earlier), and there is nothing to count before it
+    const end = s.clock;
+    const start = Math.max(s.sel.first - 1000, end - SESSION_NS);
+    if (!(end - start >= 1000)) return;
     try {
       const q = new URLSearchParams({
         ...bookParams(s.sel), start: nsString(start), end: nsString(end), buckets: "1",

@@ -4,6 +4,8 @@
 // buyer lifted the ask, "A" a seller hit the bid, "N" unknown) and, after a seek, with the
 // server's aggregate of the session so far (`load`), then the trades after it.
 
+const MAX_RECENT = 50_000;
+
 export class Flow {
   constructor() {
     this.reset();
@@ -22,6 +24,7 @@ export class Flow {
     this.start = from; // ns: the session's first time counted (null: unknown)
     this.through = -1; // index of the last record accounted for
     this.maxAtPrice = 0;
+    this.recent = []; // trades added one by one since the reset (replayed over an aggregate)
   }
 
   /** Count `size` traded at `price` by `side` (an aggregate of `n` trades). */
@@ -53,15 +56,19 @@ export class Flow {
       this.through = trade.index;
     }
     this.addVolume(trade.price, trade.size, trade.side);
+    if (this.recent.length < MAX_RECENT) this.recent.push(trade);
     return true;
   }
 
   /** Replace everything with an aggregate: cells [{price, size, side, count}] through record
-   * `through` (the trades of the session up to a point), starting at `start` ns. */
+   * `through` (the trades of the session up to a point), starting at `start` ns; the trades
+   * added since the reset that come after it (they arrived while it was on its way) stay. */
   load(cells, through, start = null) {
+    const recent = this.recent;
     this.reset(start);
     for (const c of cells) this.addVolume(c.price, c.size, c.side, c.count || 1);
     this.through = through;
+    for (const t of recent) this.add(t);
   }
 
   /** Cumulative delta: buy-aggressor minus sell-aggressor volume. */
