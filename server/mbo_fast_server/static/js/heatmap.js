@@ -102,16 +102,20 @@ export function mountHeatmap(box, store, actions) {
     return v.t1;
   }
 
+  /** The view moved or zoomed: the grid follows at once (a new bucket width or price band
+   * starts empty), the raster of what is shown once the view rests for 120 ms. */
   function viewChanged() {
+    const refit = ensureGrid(false);
     invalidate(view);
     clearTimeout(viewTimer);
-    viewTimer = setTimeout(() => ensureGrid(true), 120);
+    viewTimer = setTimeout(() => ensureGrid(true), refit ? 60 : 120);
   }
 
-  /** Configure the columns for the current bucket width and price band; fetch what is shown. */
+  /** Configure the columns for the current bucket width and price band (true: they changed,
+   * the columns start empty); with `fetchNow`, fetch what is shown. */
   function ensureGrid(fetchNow) {
     const s = store.get();
-    if (!s.sel || !(tick() > 0) || v.pcenter === null || s.clock === null) return;
+    if (!s.sel || !(tick() > 0) || v.pcenter === null || s.clock === null) return false;
     const { plotH, nb } = geometry();
     const bucketNs = Math.max(1000, Math.round(v.span / nb));
     const visRows = Math.ceil(plotH / v.rowPx) + 2;
@@ -124,9 +128,9 @@ export function mountHeatmap(box, store, actions) {
       const lo = Math.round((v.pcenter - (bandRows / 2) * st) / st) * st;
       cols.configure(bucketNs, { lo, step: st, rows: bandRows });
       if (s.frame && s.frame.ts_recv !== null && s.frame.ts_recv !== undefined) cols.putFrame(s.frame, s.frame.ts_recv);
-      fetchNow = true;
     }
     if (fetchNow) fetchVisible();
+    return !inBand;
   }
 
   /** The raster of the visible buckets up to the clock's (exclusive): exact history. */
@@ -528,7 +532,7 @@ export function mountHeatmap(box, store, actions) {
       ctx.fillText("waiting for a two-sided book…", 12, 20);
       return;
     }
-    if (!cols.grid) ensureGrid(true);
+    if (!cols.grid && ensureGrid(false)) fetchVisible();
     if (!cols.grid) return;
     const d = s.decimals;
     const tR = rightEdge();
@@ -687,7 +691,7 @@ export function mountHeatmap(box, store, actions) {
 
   store.subscribe((s, p) => {
     let dirty = false;
-    if (s.sel !== p.sel || s.live !== p.live) {
+    if (s.sel !== p.sel || (s.live && !p.live)) { // another book, or its live timeline
       jumped = true;
       cols.configure(0, null);
       v.pcenter = null;
