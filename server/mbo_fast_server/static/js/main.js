@@ -419,12 +419,18 @@ const actions = {
     actions.setLive(true);
   },
   /** Place a simulated limit order (mbo_fast.Backtest on the server) at the current index. */
-  placeSim(side, price, size = 1) {
+  async placeSim(side, price, size = 1) {
     const s = store.get();
-    return simRequest("/api/v1/sim/orders", {
+    const order = await simRequest("/api/v1/sim/orders", {
       instrument_id: s.sel?.iid, publisher_id: s.sel?.pid, side, price, size,
     }, (o) => `${o.side === "B" ? "buy" : "sell"} ${o.size} @ ${priceText(o.price)}: ${o.status}` +
       (o.orders_ahead !== null ? `, ${o.orders_ahead} orders ahead` : ""));
+    // the L3 queue shows the level it joined: the order moves up as the orders ahead leave
+    const cur = store.get().selected;
+    if (order && order.status === "open" && (!cur || cur.side !== side || cur.price !== price)) {
+      store.set({ selected: { side, price } });
+    }
+    return order;
   },
   cancelSim(id) {
     return simRequest("/api/v1/sim/cancel", { id }, (o) => `order #${o.id}: ${o.status}`);
