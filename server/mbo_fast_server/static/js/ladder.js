@@ -67,6 +67,8 @@ export function mountLadder(root, store, actions) {
       ({ price, bid_size, ask_size, side, size, volume, y, h, texts, buy, sell, last })),
     text: () => text(),
     anchor: () => anchor,
+    /** The columns' [x, width] (CSS px) at the canvas's width. */
+    columns: () => ladderColumns(size.w),
     recentre: () => recentre(),
     scroll: (ticks) => scroll(ticks),
     stats,
