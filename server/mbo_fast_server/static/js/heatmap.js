@@ -32,6 +32,9 @@ const MAX_SPAN = 24 * 3600e9;
 const MAX_ROWS = 2000;
 const MAX_CELLS = 2_000_000;
 const CATCH_UP_MS = 1000;
+// While playing, the whole canvas changes every frame (the clock moves it) and the browser
+// copies all of it per frame: it repaints at most every other 60 Hz frame (~30/s).
+const PLAYING_FRAME_MS = 30;
 const PALETTE = Array.from({ length: 256 }, (_, i) => {
   const [r, g, b] = heatColor(i / 255);
   return (255 << 24) | (b << 16) | (g << 8) | r; // ImageData is RGBA in memory (little-endian)
@@ -63,8 +66,17 @@ export function mountHeatmap(box, store, actions) {
   let jumped = true; // the next frame follows a seek or a new book
   const stats = { renders: 0, rasters: 0, rasterMs: 0 };
 
+  let lastDraw = -Infinity;
   const view = {
-    render: () => draw(),
+    render: () => {
+      const now = performance.now();
+      if (store.get().playing && now - lastDraw < PLAYING_FRAME_MS) {
+        invalidate(view); // the next frame draws it
+        return;
+      }
+      lastDraw = now;
+      draw();
+    },
     /** The time axis as drawn: [{t, x, label}]. */
     axis: () => axisTicks,
     /** The windows shown. */
