@@ -53,6 +53,7 @@ LABEL org.opencontainers.image.title="mbo-fast" \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
     pip install --no-cache-dir --disable-pip-version-check -c /tmp/constraints.txt /wheels/*.whl \
+       "psycopg[binary]" \
     && groupadd --system --gid 10001 mbo \
     && useradd --system --uid 10001 --gid mbo --home-dir /data --shell /usr/sbin/nologin mbo \
     && mkdir -p /data \

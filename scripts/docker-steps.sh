@@ -3,7 +3,7 @@
 #   1. build context: the files the Dockerfile COPYs (tracked or untracked, not git-ignored);
 #   2. stage `build`: a fresh venv with maturin from constraints.txt; `maturin build --release
 #      --locked` (the abi3 wheel) and `pip wheel --no-deps ./server`;
-#   3. stage `runtime`: another fresh venv; `pip install -c constraints.txt` of both wheels only;
+#   3. stage `runtime`: another fresh venv; `pip install -c constraints.txt` of both wheels and psycopg;
 #   4. the container's start: `mbo-fast serve` with the image's MBO_* environment, MBO_DATA_DIR in
 #      the temp dir (the /data volume), on a free loopback port (the image binds 0.0.0.0:8080);
 #      the HEALTHCHECK command taken verbatim from the Dockerfile must pass, /readyz must turn
@@ -65,7 +65,7 @@ ls "$tmp/wheels"/mbo_fast-*-abi3-*.whl >/dev/null || fail "no abi3 wheel"
 
 step "stage runtime: fresh venv, pip install -c constraints.txt wheels/*.whl"
 "$PYTHON" -m venv "$tmp/runtime"
-"$tmp/runtime/bin/pip" install -q -c "$tmp/src/constraints.txt" "$tmp/wheels"/*.whl
+"$tmp/runtime/bin/pip" install -q -c "$tmp/src/constraints.txt" "$tmp/wheels"/*.whl "psycopg[binary]"
 "$tmp/runtime/bin/python" - <<'EOF'
 import mbo_fast, mbo_fast_server, pathlib
 print("mbo_fast", mbo_fast.__version__, "from", pathlib.Path(mbo_fast.__file__).parent)

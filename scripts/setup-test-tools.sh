@@ -2,6 +2,8 @@
 # Debian packages only the test suite needs, installed when missing (run by `make test`):
 #   chromium    driven by Playwright from PyPI in tests/ui/test_ui_browser.py (never `playwright install`)
 #   prometheus  promtool for `make deploy-check`, the server binary for tests/deploy/test_deploy.py
+#   postgresql  a throwaway cluster on loopback for the PostgreSQL block store's tests
+#               (tests/support/postgres_server.py starts it; the Debian service is not used)
 # Needs root (or passwordless sudo) and apt-get; elsewhere it says what is missing and the tests
 # that need it skip (deploy-check needs promtool).
 set -euo pipefail
@@ -10,8 +12,9 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } \
   || missing+=(prometheus)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test tools present: chromium, prometheus"
+  echo "test tools present: chromium, prometheus, postgresql"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -83,3 +83,35 @@ def esh4_records(esh4_path):
 @pytest.fixture(scope="session")
 def real_records(real_path):
     return records_of(real_path)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (tests/support/postgres_server.py), its
+    password in PGPASSWORD for the session; skipped when PostgreSQL or psycopg is missing."""
+    pytest.importorskip("psycopg", reason="psycopg not installed (requirements-dev.txt)")
+    from postgres_server import PASSWORD, PostgresServer
+
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc}: scripts/setup-test-tools.sh installs it")
+    server.start()
+    old = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = PASSWORD
+    try:
+        yield server
+    finally:
+        if old is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = old
+        server.close()
+
+
+@pytest.fixture
+def pg_dsn(postgres, request) -> str:
+    """A fresh, empty database on the test PostgreSQL server: its DSN (no password in it)."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    name += f"_{os.getpid()}_{id(request) % 100_000}"
+    return postgres.create_database(name)

@@ -681,7 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     import_help = "store DBN MBO files as blocks in a database (what `serve --db` serves)"
     p = sub.add_parser("import", help=import_help, description=import_help)
     p.add_argument("files", nargs="+", metavar="FILE", help="DBN MBO file(s) (.dbn or .dbn.zst)")
-    p.add_argument("--db", metavar="PATH", help="SQLite database (default: the server's)")
+    p.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="a SQLite file (default: the server's) or postgresql://USER@HOST/DB (PGPASSWORD)",
+    )
     p.set_defaults(func=_cmd_import)
 
     db_help = "database maintenance: list what it holds, or upgrade an older schema"
@@ -770,8 +774,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     path = args.db or store_module.default_path()
     if "-" in args.files:
         raise CliError("import reads files (it hashes and may resume them): not standard input")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with store_module.SqliteStore(path) as store:
+    with store_module.open_store(path) as store:
         for file in args.files:
             bar = _record_bar(args, os.path.basename(file))
             try:
@@ -785,7 +788,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 if done.stored
                 else f"already stored ({done.records:,} records)"
             )
-            print(f"{file}: {what}, source {done.source_id} in {path}", flush=True)
+            print(f"{file}: {what}, source {done.source_id} in {store.label}", flush=True)
     return 0
 
 
@@ -813,14 +816,17 @@ def _cmd_db(args: argparse.Namespace) -> int:
     from . import store as store_module
 
     path = args.path or store_module.default_path()
-    if not os.path.exists(path):
+    postgres = store_module.is_postgres_url(path)
+    if not postgres and not os.path.exists(path):
         raise CliError(f"no database at {path}")
     if args.action == "upgrade":
+        if postgres:
+            raise CliError("db upgrade converts SQLite files of the earlier schema only")
         for old, new, records in store_module.upgrade(path):
             print(f"source {old} -> {new}: {records:,} records as blocks")
         print(f"{path} upgraded; the old database is kept as {path}.schema3")
         return 0
-    with store_module.SqliteStore(path) as store:
+    with store_module.open_store(path) as store:
         for src in store.sources():
             books = ", ".join(
                 f"{b.symbol or b.instrument_id}/{b.publisher_id}" for b in src.books[:8]

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from mbo_fast import _core
 from mbo_fast.errors import DecodeError, StoreError
-from mbo_fast.store import SqliteStore
+from mbo_fast.store import open_store
 
 from . import docs, firstview, guards, heatmap, livebook, sim, ui
 from .config import Config
@@ -150,8 +150,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("starting", extra={"config": cfg.public()})
     _core.set_block_cache_budget(cfg.cache_mb << 20)  # the first recording fixes it
     loop = asyncio.get_running_loop()
-    os.makedirs(os.path.dirname(os.path.abspath(cfg.db_path)), exist_ok=True)
-    store = await loop.run_in_executor(state.import_executor, SqliteStore, cfg.db_path)
+    store = await loop.run_in_executor(state.import_executor, open_store, cfg.db_path)
     state.store = store
     abandoned = await loop.run_in_executor(state.import_executor, store.end_abandoned_live)
     if abandoned:
@@ -163,7 +162,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state.metrics.rust_timings.recordings = lambda: [s.recording for s in catalog.sources]
     log.info(
         "serving the store",
-        extra={"db": cfg.db_path, "sources": [s.summary() for s in catalog.sources]},
+        extra={"db": store.label, "sources": [s.summary() for s in catalog.sources]},
     )
     state.tasks.append(asyncio.create_task(_import(app)))
     if cfg.live:

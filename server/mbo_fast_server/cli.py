@@ -40,7 +40,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="ingest a live DBN feed: tcp://HOST:PORT (mbo-fast feed) or "
         "databento:DATASET:SYMBOLS (databento Live client, DBN_KEY)",
     )
-    p.add_argument("--db", metavar="PATH", help="SQLite database (default in --data-dir)")
+    p.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="the block store: a SQLite file (default in --data-dir) or postgresql://USER@HOST/DB "
+        "(password from PGPASSWORD)",
+    )
     p.add_argument("--data-dir", metavar="DIR", help="cache for generated data and the database")
     p.add_argument("--config", metavar="TOML", help="configuration file (flags > MBO_* env > it)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mbo_fast import databento_io
+from mbo_fast.store import store_label
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -106,7 +107,7 @@ class Config:
         out["files"] = list(self.files)
         out["databento"] = list(self.databento)
         out["allowed_hosts"] = list(self.allowed_hosts)
-        out["db"] = self.db_path
+        out["db"] = store_label(self.db_path)
         return out
 
 

@@ -5,7 +5,7 @@ held per record, so a source of any size costs the same memory; a restart serves
 database holds at once.
 
 Configured files (and the simulator's default session) are imported into the store first
-(`mbo_fast.store.SqliteStore.import_file`: skipped when the same content is stored already).
+(`mbo_fast.store.BlockStore.import_file`: skipped when the same content is stored already).
 Requests name sources by their store id; only paths from the configuration are ever opened."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import mbo_fast
 from mbo_fast import _core
-from mbo_fast.store import SqliteStore, StoredSource
+from mbo_fast.store import BlockStore, StoredSource
 
 from .config import Config
 
@@ -89,7 +89,7 @@ class Source:
             self.ts_last = t1 if self.ts_last is None else max(self.ts_last, t1)
 
 
-def source_of(store: SqliteStore, stored: StoredSource) -> Source:
+def source_of(store: BlockStore, stored: StoredSource) -> Source:
     """A stored source as the server serves it (its blocks are read on demand)."""
     return Source(
         id=stored.id,
@@ -268,7 +268,7 @@ def default_data_path(config: Config) -> str:
     return path
 
 
-def configured_paths(config: Config, store: SqliteStore) -> list[str]:
+def configured_paths(config: Config, store: BlockStore) -> list[str]:
     """The files to import before the server is ready: `files`, the Databento download, and
     the simulator's default session when neither is given and the store holds nothing yet."""
     paths = list(dict.fromkeys(config.files))

@@ -20,7 +20,7 @@ from .logs import LogThrottle
 from .metrics import Metrics
 
 if TYPE_CHECKING:
-    from mbo_fast.store import SqliteStore
+    from mbo_fast.store import BlockStore
 
     from .data import Catalog
     from .stream import StreamSession
@@ -55,7 +55,7 @@ class AppState:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mbo-import")
     )
     catalog: Catalog | None = None
-    store: SqliteStore | None = None
+    store: BlockStore | None = None
     persisted: bool = False  # every configured file is in the store
     load_error: str | None = None
     shutting_down: bool = False

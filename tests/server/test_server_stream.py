@@ -150,9 +150,12 @@ async def test_overflow_drops_backlog_and_resyncs(clx5_path: Path, tmp_path: Pat
         app_state=state, player=player, speed=10_000.0, queue_ticks=2, first_ts=src.ts_range[0]
     )  # type: ignore[index]
     task = asyncio.create_task(session.produce())
-    await asyncio.sleep(0.5)  # nobody drains the queue
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    for _ in range(200):  # nobody drains the queue: it overflows within a few ticks
+        await asyncio.sleep(0.05)
+        if session.dropped:
+            break
+    session.closing = True  # the tick under way finishes (its resync included), then it stops
+    await asyncio.wait_for(task, 10)
     assert session.dropped > 0
     batches = [session.queue.get_nowait() for _ in range(session.queue.qsize())]
     assert any(ev == "snapshot" for batch in batches for ev, _, _ in batch)

@@ -74,8 +74,8 @@ def test_a_killed_import_is_invisible_then_resumed(tmp_path: Path, session: Path
     script = textwrap.dedent(
         f"""
         import mbo_fast.store as s
-        s._COMMIT_BLOCKS = 4
         st = s.SqliteStore({str(db)!r})
+        st.commit_blocks = 4
         st.import_file({str(session)!r}, progress=lambda n: print("stored", n, flush=True))
         """
     )
@@ -89,18 +89,12 @@ def test_a_killed_import_is_invisible_then_resumed(tmp_path: Path, session: Path
         assert store.sources() == [], "a half-imported source is never visible"
         partial = sqlite3.connect(db).execute("SELECT state, records FROM sources").fetchone()
         assert partial[0] == "importing" and partial[1] > 0
-    import mbo_fast.store as store_module
-
-    old = store_module.STALE_IMPORT_S
-    store_module.STALE_IMPORT_S = 0.0  # the killed owner is gone: take over at once
-    try:
-        with SqliteStore(str(db)) as store:
-            resumed = store.import_file(str(session))
-            fresh_db = tmp_path / "fresh.sqlite"
-            with SqliteStore(str(fresh_db)) as fresh:
-                expected = fresh.import_file(str(session))
-    finally:
-        store_module.STALE_IMPORT_S = old
+    with SqliteStore(str(db)) as store:
+        store.stale_import_s = 0.0  # the killed owner is gone: take over at once
+        resumed = store.import_file(str(session))
+        fresh_db = tmp_path / "fresh.sqlite"
+        with SqliteStore(str(fresh_db)) as fresh:
+            expected = fresh.import_file(str(session))
     assert resumed.stored and resumed.records == expected.records
     blocks = "SELECT first_index, records, ts_max, data, checkpoint FROM blocks ORDER BY 1"
     assert (
