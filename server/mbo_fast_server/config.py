@@ -73,8 +73,11 @@ class Config:
     # a per-channel sequence jump above this is a gap; 0 (default): forward jumps are not gaps,
     # since symbol-filtered feeds skip sequence numbers legitimately (reconnects still mark stale)
     live_max_seq_jump: int = 0
-    live_persist: bool = True  # append live records to SQLite (raw chunks), off the event loop
+    live_persist: bool = True  # store live records as blocks in the block store, off the loop
     live_persist_every_s: float = 0.5
+    # blocks held while the block store is unavailable (retried every live_persist_every_s);
+    # beyond this the session stops being stored and the loss is counted and logged
+    live_persist_max_pending_mb: int = 256
     # a live feed that sends nothing for this long is dropped and reconnected (Databento sends
     # a heartbeat every 30 s); 0: never
     live_idle_timeout_s: float = 60.0
@@ -265,6 +268,11 @@ def _validate(cfg: Config) -> Config:
             "must be tcp://HOST:PORT, databento:DATASET:SYMBOLS (of one kind) or empty",
         ),
         ("live_persist_every_s", 0 < cfg.live_persist_every_s <= 60, "must be in (0, 60]"),
+        (
+            "live_persist_max_pending_mb",
+            1 <= cfg.live_persist_max_pending_mb <= 65_536,
+            "must be in [1, 65536]",
+        ),
         ("live_max_seq_jump", cfg.live_max_seq_jump >= 0, "must be >= 0"),
         ("max_depth", cfg.max_depth >= 1, "must be >= 1"),
         ("default_page", 1 <= cfg.default_page <= cfg.max_page, "must be in 1..max_page"),

@@ -286,6 +286,14 @@ _LIVE_STATUS = {
                 "books_followed": _int(),
                 "clients": _int(),
                 "persisted": _int(),
+                "persist_pending": {
+                    **_int(),
+                    "description": "records held while the block store is unavailable",
+                },
+                "persist_lost": {
+                    **_int(),
+                    "description": "records not stored: more held than live_persist_max_pending_mb",
+                },
             },
             "required": ["configured", "connection", "records"],
         },

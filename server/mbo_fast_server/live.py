@@ -129,6 +129,7 @@ class LiveIngest:
         self.market = _core.LiveMarket(self.config.live_max_seq_jump)
         self._fail_log = LogThrottle(log, LOG_EVERY_S)
         self._connect_log = LogThrottle(log, LOG_EVERY_S, logging.INFO)
+        self._persist_log = LogThrottle(log, LOG_EVERY_S)
         self.connection = "connecting"
         self.connections = 0
         self.reconnects = 0
@@ -152,6 +153,8 @@ class LiveIngest:
         self.store = state.store if self.config.live_persist else None
         self.persisted = 0  # live records stored as blocks
         self.persist_dropped = 0
+        self.persist_pending = 0  # records cut into blocks, waiting for the store to return
+        self._pending: list[tuple[tuple[int, int, int, int, int], bytes, bytes | None]] = []
         self.db_source_id: int | None = None
         self.source: Source | None = None  # the session in the catalog, growing
         self._builder = _core.BlockBuilder(checkpoint_every=self.config.checkpoint_every)
@@ -246,11 +249,14 @@ class LiveIngest:
     def _persist_once(self) -> None:
         """Cut what was applied since the last call into blocks and store them. The core hands
         the records over ~1 MiB at a time (counted and dated by it, never parsed here) and
-        builds the blocks with the GIL released."""
+        builds the blocks with the GIL released. A store that fails (a database restarting or
+        unreachable) keeps the blocks pending, retried at the next call, up to
+        `live_persist_max_pending_mb`; beyond that the session stops being stored and the
+        records lost are counted and logged."""
         store, src, loop = self.store, self.source, self._loop
         if store is None or src is None or loop is None:
             return
-        blocks: list[tuple[tuple[int, int, int, int, int], bytes, bytes | None]] = []
+        blocks = self._pending
         while chunk := self.market.take_records():
             blocks.extend(self._builder.push(chunk[0]))
         last = self._builder.flush()
@@ -264,13 +270,33 @@ class LiveIngest:
             self.persisted = store.append_live(src.id, blocks, books)
             self.metrics.storage_seconds.labels("live").observe(time.perf_counter() - t0)
             self.metrics.storage_rows.labels("live").inc(len(blocks))
-        except Exception as exc:  # the store failing: stop storing this session, keep ingesting
-            self.persist_dropped += sum(meta[1] for meta, _, _ in blocks)
+        except Exception as exc:  # the store failing: hold the blocks and retry, within bounds
             self.metrics.errors.labels("live_persist").inc()
-            log.warning("live records no longer stored (%d lost): %s", self.persist_dropped, exc)
+            held = sum(len(data) + len(ckpt or b"") for _, data, ckpt in blocks)
+            if held <= self.config.live_persist_max_pending_mb << 20:
+                self._pending = blocks
+                self.persist_pending = sum(meta[1] for meta, _, _ in blocks)
+                self._persist_log.note(
+                    "live records not stored yet (%d held, retrying): %s",
+                    self.persist_pending,
+                    exc,
+                    reason="live_persist",
+                )
+                return
+            self._pending = []
+            self.persist_pending = 0
+            self.persist_dropped += sum(meta[1] for meta, _, _ in blocks)
+            log.warning(
+                "live records no longer stored (%d lost, more than %d MiB held): %s",
+                self.persist_dropped,
+                self.config.live_persist_max_pending_mb,
+                exc,
+            )
             self.market.set_persist(False)
             self.store = None
             return
+        self._pending = []
+        self.persist_pending = 0
         keys = [(iid, pid) for iid, pid, *_ in books]
         for meta, _, checkpoint in blocks:
             src.recording.append(meta, checkpoint is not None, keys)
@@ -457,6 +483,8 @@ class LiveIngest:
             "books_followed": len(self.hubs),
             "clients": sum(len(h.clients) for h in self.hubs.values()),
             "persisted": self.persisted,
+            "persist_pending": self.persist_pending,
+            "persist_lost": self.persist_dropped,
             **stats,
         }
 

@@ -691,3 +691,59 @@ async def test_live_books_and_the_live_l3_queue(make_client: Any, clx5_path: Pat
         assert [tuple(o) for o in lv["orders"]] == book.orders("B", lv["price"])
     assert doc["crossed"] == book.crossed and doc["order_count"] == book.order_count
     assert doc["consistent"] == book.consistent
+
+
+async def test_live_records_survive_a_block_store_outage(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path
+) -> None:
+    """PostgreSQL stops mid-session: ingest goes on, the blocks cut meanwhile are held and
+    stored when the database returns, and the stored session equals the feed, record for record
+    (a real server on loopback; skipped where PostgreSQL or psycopg is missing)."""
+    import dataclasses
+
+    pytest.importorskip("psycopg")
+    from mbo_fast_server import create_app
+    from postgres_server import PASSWORD, PostgresServer
+
+    try:
+        pg = PostgresServer()  # its own cluster: stopping it disturbs no other test
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    os.environ.setdefault("PGPASSWORD", PASSWORD)
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=8_000)  # ~5 s for the file
+    try:
+        await asyncio.to_thread(pg.start)
+        dsn = await asyncio.to_thread(pg.create_database, "live")
+        _, port = await pub.start("127.0.0.1", 0)
+        config = dataclasses.replace(
+            make_config(clx5_path, tmp_path / "db", live=f"tcp://127.0.0.1:{port}", files=()),
+            db=dsn,
+            live_persist_every_s=0.05,
+        )
+        client = await aiohttp_client(create_app(config))
+        await ready(client.server.app)
+        live = _live(client)
+        await _until(lambda: live.persisted > 0, timeout=20)
+        await asyncio.to_thread(pg.stop)
+        await _until(lambda: live.persist_pending > 0, timeout=10)
+        status = await (await client.get("/api/v1/live/status")).json()
+        assert status["persist_pending"] > 0 and status["persist_lost"] == 0
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(pg.start)
+        await _until(lambda: live.persisted == len(data), timeout=30)
+        assert live.persist_dropped == 0 and live.persist_pending == 0
+        sid = live.db_source_id
+        await pub.close()
+        await client.close()
+        from mbo_fast.store import PostgresStore
+
+        with PostgresStore(dsn) as store:
+            recording = store.recording(sid)
+            assert len(recording) == len(data)
+            items, _, _ = recording.page("records", limit=len(data))
+        want = mbo_fast.read_records(str(clx5_path))
+        assert [r["order_id"] for r in json.loads(items)] == want["order_id"].tolist()
+    finally:
+        await pub.close()
+        await asyncio.to_thread(pg.close)

@@ -237,14 +237,17 @@ class SqlStore:
         books: list[tuple[int, int, int, int, int, int]],
     ) -> int:
         """Store a live session's next blocks and its books' statistics so far, in one
-        transaction. Returns the records stored in all."""
+        transaction. Returns the records stored in all. Idempotent: blocks stored already (a
+        retry after a commit whose answer was lost) are skipped, and the session's record count
+        is where its last block ends."""
         with self._transaction("cannot store live blocks") as cur:
             rows = [
                 (source_id, *meta, int(ckpt is not None), data, ckpt) for meta, data, ckpt in blocks
             ]
             cur.executemany(
                 "INSERT INTO blocks (source_id, first_index, records, ts_first, ts_last, "
-                "ts_max, has_checkpoint, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "ts_max, has_checkpoint, data, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source_id, first_index) DO NOTHING",
                 rows,
             )
             cur.executemany(
@@ -257,10 +260,10 @@ class SqlStore:
             )
             first, last = blocks[0][0], blocks[-1][0]
             cur.execute(
-                "UPDATE sources SET records = records + ?, ts_first = coalesce(ts_first, ?), "
+                "UPDATE sources SET records = ?, ts_first = coalesce(ts_first, ?), "
                 "ts_last = ?, heartbeat_ns = ?, stored_bytes = stored_bytes + ? WHERE id = ?",
                 (
-                    sum(meta[1] for meta, _, _ in blocks),
+                    last[0] + last[1],
                     first[2],
                     last[4],
                     time.time_ns(),
