@@ -1,6 +1,8 @@
 """Web UI frame pacing (not a test): the server and a live feed as child processes, headless
-Debian chromium (Playwright) on the page in live mode; prints book updates/s, the rAF frame
-interval median/p99 and the share of 60 Hz frames dropped over each window.
+Debian chromium (Playwright) on the page in live mode, or with `--playback SPEED` the page
+replaying a stored file (`--file`, default CLX5) at that speed from its first two-sided book;
+prints book updates/s, the rAF frame interval median/p99 and the share of 60 Hz frames dropped
+over each window.
 
 `--hide SELECTOR` hides panels (display: none) to attribute the cost: e.g. `.ladder-panel`,
 `#tape`, `.heat-panel`, `.depth-panel`; `--idle` measures the page without live updates;
@@ -8,6 +10,7 @@ interval median/p99 and the share of 60 Hz frames dropped over each window.
 went (style, layout, paint, script, raster...).
 
     python benchmarks/ui_frames.py --runs 3 --seconds 5
+    python benchmarks/ui_frames.py --playback 100 --runs 3 --seconds 5
     python benchmarks/ui_frames.py --hide .ladder-panel
 """
 
@@ -97,48 +100,76 @@ def main() -> None:
     ap.add_argument("--hide", default="", help="CSS selector of panels to hide")
     ap.add_argument("--idle", action="store_true", help="no live updates")
     ap.add_argument("--trace", default="", help="write a Chrome trace of the first window here")
+    ap.add_argument(
+        "--playback", default="", help="replay the file at this speed (a UI speed, e.g. 100)"
+    )
+    ap.add_argument("--file", default="", help="the file replayed (default CLX5)")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
 
     clx5 = inputs.sample_file()
-    pace = ["--rate", str(args.rate), "--loop", "--resequence"]
     settings = {"MBO_FRAME_RATE": str(args.frame_rate)}
+    if args.playback:
+        with processes.serve("--file", args.file or clx5, settings=settings) as server:
+            measure(server.base, args, live=False)
+        return
+    pace = ["--rate", str(args.rate), "--loop", "--resequence"]
     with processes.feed([clx5], *pace) as fport:
         live = ["--live", f"tcp://127.0.0.1:{fport}"]
         with processes.serve("--file", clx5, *live, settings=settings) as server:
-            base = server.base
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-                )
-                page = browser.new_page(viewport={"width": 1440, "height": 860})
-                page.goto(base + "/")
-                t0 = time.monotonic()
-                while page.evaluate("document.querySelector('#live').disabled"):
-                    if time.monotonic() - t0 > 30:
-                        raise SystemExit("the page never saw the live feed")
-                    time.sleep(0.1)
-                if args.hide:  # the page's CSP forbids inline styles: set them through the CSSOM
-                    page.evaluate(
-                        "(sel) => document.querySelectorAll(sel)"
-                        ".forEach((e) => { e.style.display = 'none'; })",
-                        args.hide,
-                    )
-                if not args.idle:
-                    page.click("#live")
-                time.sleep(1.0)
-                for run in range(args.runs):
-                    if args.trace and run == 0:
-                        browser.start_tracing(page=page, path=args.trace, categories=_TRACE)
-                    m = page.evaluate(_RAF_JS, args.seconds * 1000)
-                    if args.trace and run == 0:
-                        browser.stop_tracing()
-                        print(json.dumps(trace_summary(args.trace)), flush=True)
-                    out = summarize(m, args.seconds)
-                    print(json.dumps({"hide": args.hide, "idle": args.idle, **out}), flush=True)
-                browser.close()
+            measure(server.base, args, live=True)
+
+
+def wait_page(page: Any, expr: str, what: str, timeout: float = 30.0) -> None:
+    t0 = time.monotonic()
+    while not page.evaluate(expr):
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"the page never {what}")
+        time.sleep(0.1)
+
+
+def measure(base: str, args: argparse.Namespace, live: bool) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 860})
+        page.goto(base + "/")
+        if live:
+            wait_page(page, "!document.querySelector('#live').disabled", "saw the live feed")
+        else:  # opened at its first two-sided book: the clock is set
+            wait_page(page, "window.__mbo && window.__mbo.store.get().clock !== null", "opened")
+        if args.hide:  # the page's CSP forbids inline styles: set them through the CSSOM
+            page.evaluate(
+                "(sel) => document.querySelectorAll(sel)"
+                ".forEach((e) => { e.style.display = 'none'; })",
+                args.hide,
+            )
+        if not args.idle:
+            if live:
+                page.click("#live")
+            else:  # the player's own controls, as a user would
+                page.select_option("#speed", args.playback)
+                page.click("#play")
+                wait_page(page, "window.__mbo.store.get().conn === 'open'", "streamed")
+        time.sleep(1.0)
+        mode = "live" if live else f"playback {args.playback}x"
+        for run in range(args.runs):
+            if args.trace and run == 0:
+                browser.start_tracing(page=page, path=args.trace, categories=_TRACE)
+            m = page.evaluate(_RAF_JS, args.seconds * 1000)
+            if args.trace and run == 0:
+                browser.stop_tracing()
+                print(json.dumps(trace_summary(args.trace)), flush=True)
+            out = summarize(m, args.seconds)
+            row = {"mode": mode, "hide": args.hide, "idle": args.idle, **out}
+            if not live:  # still playing: the file did not end inside the window
+                row["playing"] = page.evaluate("window.__mbo.store.get().playing")
+            print(json.dumps(row), flush=True)
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -297,6 +297,20 @@ class Recording:
         limit: int = 1000,
     ) -> tuple[bytes, int, int | None]:
         """(JSON items, rows, index of the last row) of one page of history."""
+    def raster(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        start: int,
+        end: int,
+        buckets: int,
+        price_lo: int = 0,
+        price_step: int = 1,
+        rows: int = 0,
+        max_trades: int = 100_000,
+    ) -> tuple[dict[str, Any], bytes]:
+        """One book's heatmap over (start, end]: (header scalars, little-endian arrays: bid,
+        ask, trade price i64; sizes [bucket][row], trade bucket, size, count u32; side u8)."""
     def player(self, instrument_id: int, publisher_id: int, depth: int = 10) -> Player: ...
     def export_depth(
         self,
@@ -584,6 +598,17 @@ class LiveMarket:
     def index(self) -> int: ...
     def publishers(self, instrument_id: int) -> list[int]:
         """The publishers with a book for `instrument_id` so far, ascending."""
+    def book_keys(self) -> list[tuple[int, int]]:
+        """Every (instrument_id, publisher_id) with a book so far, sorted."""
+    def book_state(
+        self,
+        instrument_id: int,
+        publisher_id: int,
+        depth: int | None = None,
+        orders: bool = False,
+    ) -> tuple[int, bytes]:
+        """(index of the last record applied, the state part of the book's /api/v1/book
+        document: top `depth` levels, with their queues when `orders`), read together."""
     def is_stale(self, instrument_id: int, publisher_id: int) -> bool: ...
     def stats(self) -> dict[str, int | bool]:
         """records, bytes, gaps, missed, stale_books, connections, metadata."""

@@ -28,12 +28,14 @@ import numpy as np
 
 from . import _core
 from ._source import to_raw_source
-from .records import MBO_DTYPE
+from .records import MBO_DTYPE, MBO_RTYPE
 
 log = logging.getLogger("mbo_fast.feed")
 
 MBO_LEN = MBO_DTYPE.itemsize
 SLOT_S = 0.001
+F_LAST = 0x80
+UNDEF_PRICE = 2**63 - 1
 
 
 @dataclass
@@ -64,6 +66,29 @@ def _record_dtype(record_len: int) -> np.dtype[Any]:
             "itemsize": record_len,
         }
     )
+
+
+def clear_records(data: FeedData) -> bytes:
+    """One clear (`R`, side `N`, `F_LAST`) per book of `data`, in the order the books first
+    appear, on that book's first channel, stamped with the data's first record's times."""
+    if not len(data):
+        return b""
+    view = np.frombuffer(data.records, dtype=_record_dtype(data.record_len))
+    keys = view["instrument_id"].astype(np.uint64) << np.uint64(16) | view["publisher_id"]
+    _, first = np.unique(keys, return_index=True)
+    first.sort()
+    out = np.zeros(len(first), dtype=_record_dtype(data.record_len))
+    out["length"] = data.record_len // 4
+    out["rtype"] = MBO_RTYPE
+    for name in ("instrument_id", "publisher_id", "channel_id"):
+        out[name] = view[name][first]
+    out["ts_event"] = view["ts_event"][0]
+    out["ts_recv"] = view["ts_recv"][0]
+    out["price"] = UNDEF_PRICE
+    out["flags"] = F_LAST
+    out["action"] = ord("R")
+    out["side"] = ord("N")
+    return out.tobytes()
 
 
 def load(files: Sequence[str], resequence: bool = False) -> FeedData:
@@ -108,6 +133,7 @@ class _Subscriber:
 @dataclass
 class FeedStats:
     sent_records: int = 0
+    clears: int = 0  # clear records sent at the start of looped passes
     loops: int = 0
     subscribers: int = 0
     connected: int = 0
@@ -146,6 +172,7 @@ class Feed:
         self.done = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._task: asyncio.Task[None] | None = None
+        self._clears = clear_records(data) if loop else b""
 
     async def start(self, host: str = "127.0.0.1", port: int = 9000) -> tuple[str, int]:
         self._server = await asyncio.start_server(self._on_connect, host, port)
@@ -192,7 +219,7 @@ class Feed:
         log.warning("subscriber dropped: %s: %s", sub.peer, reason)
         sub.writer.transport.abort()
 
-    def _send(self, chunk: memoryview, n: int) -> None:
+    def _send(self, chunk: memoryview | bytes, n: int, counted: bool = True) -> None:
         data = bytes(chunk)
         for sub in list(self.subs):
             transport = sub.writer.transport
@@ -207,7 +234,10 @@ class Feed:
                 continue
             transport.write(data)
             sub.sent += n
-        self.stats.sent_records += n
+        if counted:
+            self.stats.sent_records += n
+        else:
+            self.stats.clears += n
 
     def _pass_seconds(self) -> float:
         """How long one pass over the data lasts on the pacing schedule."""
@@ -233,6 +263,8 @@ class Feed:
         t0 = self.stats.started
         while True:
             pos = 0
+            if self._clears:  # every looped pass starts from empty books
+                self._send(self._clears, len(self._clears) // self.data.record_len, counted=False)
             while pos < n:
                 target = self._target(time.perf_counter() - t0, 0)
                 while pos < target:

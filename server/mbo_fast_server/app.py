@@ -16,7 +16,7 @@ from mbo_fast import _core
 from mbo_fast.errors import DecodeError, StoreError
 from mbo_fast.store import open_store
 
-from . import docs, guards, sim, ui
+from . import docs, firstview, guards, heatmap, livebook, sim, ui
 from .config import Config
 from .connections import LINGER_S, request_limits
 from .consolidated import routes as consolidated_routes
@@ -237,6 +237,9 @@ def create_app(config: Config | None = None) -> web.Application:
     app.add_routes(routes)
     app.add_routes(live_routes)
     app.add_routes(consolidated_routes)
+    heatmap.add_routes(app)  # binary heatmap rasters for the web UI
+    firstview.add_routes(app)  # where the web UI opens a book, and whether it is complete
+    livebook.add_routes(app)  # the live books, and one live book now with its L3 queues
     sim.add_routes(app)  # simulated orders (mbo_fast.Backtest) for the web UI's L3 queue
     ui.add_routes(app)  # first: the web UI takes `/` (else docs redirects it to /docs)
     docs.add_routes(app, cfg)

@@ -237,9 +237,13 @@ _SIM_ORDER = _obj(
         "instrument_id": _int(0, U32),
         "publisher_id": _int(0, U16),
         "side": {"enum": ["B", "A"]},
-        "price": _int(1, I64 - 1),
-        "size": _int(1, U32),
-        "index": _int(),
+        "price": {**_int(1, I64 - 1), "description": "the current price (after any modify)"},
+        "size": {**_int(1, U32), "description": "the current size (after any modify)"},
+        "index": {**_int(), "description": "the record it was placed after"},
+        "entry_ts": {
+            **_null(_TS),
+            "description": "when it (last) joined its queue; null until placed",
+        },
         "status": {
             "enum": ["scheduled", "pending", "open", "filled", "cancelled"],
             "description": "scheduled: placed at a later index than asked about",
@@ -557,6 +561,69 @@ def build(cfg: Config) -> dict[str, Any]:
                 (400,),
             )
         },
+        "/api/v1/live/books": {
+            "get": _op(
+                "the books the live feed has sent so far (symbol, stale), the live record "
+                "index and the store id of the live session's source (`configured` false and "
+                "no books without --live)",
+                [],
+                _ok(
+                    _obj(
+                        {
+                            "configured": {"type": "boolean"},
+                            "source": _null(_SOURCE_ID),
+                            "index": _null(_int(-1)),
+                            "books": _array(
+                                _obj(
+                                    {
+                                        "instrument_id": _int(0, U32),
+                                        "publisher_id": _int(0, U16),
+                                        "symbol": {"type": ["string", "null"]},
+                                        "stale": {"type": "boolean"},
+                                    }
+                                )
+                            ),
+                        }
+                    )
+                ),
+                (400,),
+            )
+        },
+        "/api/v1/live/book": {
+            "get": _op(
+                "one live book now (`configured` false without --live): levels {price, size, "
+                "count[, orders]} best first and the index of the last record applied, read "
+                "together",
+                [
+                    iid,
+                    _param(
+                        "publisher_id",
+                        "publisher id (default: the instrument's only live publisher; 1 before "
+                        "its first record; a 400 when it has several)",
+                        _int(0, U16),
+                    ),
+                    _param("depth", "levels per side (default 10)", depth),
+                    orders,
+                ],
+                _ok(
+                    {
+                        "oneOf": [
+                            _obj({"configured": {"const": False}}),
+                            _obj(
+                                {
+                                    "configured": {"const": True},
+                                    "instrument_id": _int(0, U32),
+                                    "publisher_id": _int(0, U16),
+                                    "index": _null(_int()),
+                                    "stale": {"type": "boolean"},
+                                    **_BOOK_STATE,
+                                }
+                            ),
+                        ]
+                    }
+                ),
+            )
+        },
         "/api/v1/consolidated": {
             "get": _op(
                 "one instrument's book summed over all its publishers (same source) after "
@@ -570,6 +637,69 @@ def build(cfg: Config) -> dict[str, Any]:
                     _param("depth", "levels per side (default 10)", depth),
                 ],
                 _ok(_CONSOLIDATED),
+            )
+        },
+        "/api/v1/first_book": {
+            "get": _op(
+                "where to open a book: its first event boundary with both sides (else its "
+                "first boundary, else its first record), and whether the data says what "
+                "rested before it (`start`: snapshot, clear, records; `unknown_orders`: "
+                "records naming orders never seen, over the 50,000 records after it)",
+                book,
+                _ok(
+                    _obj(
+                        {
+                            "source": _SOURCE_ID,
+                            "instrument_id": _int(0, U32),
+                            "publisher_id": _int(0, U16),
+                            "index": _null(_int()),
+                            "ts_recv": _null(_TS),
+                            "two_sided": {"type": "boolean"},
+                            "first_boundary": {"type": "boolean"},
+                            "start": {"enum": ["snapshot", "clear", "records", "empty"]},
+                            "unknown_orders": _COUNT,
+                            "complete": {"type": "boolean"},
+                        }
+                    )
+                ),
+            )
+        },
+        "/api/v1/heatmap": {
+            "get": _op(
+                "one book's liquidity heatmap over (start, end]: resting size (bid + ask) of "
+                "`rows` price rows from `price_lo` by `price_step` at the end of each of "
+                "`buckets` equal time buckets, the best bid/ask per bucket and the trades per "
+                "bucket, price and aggressor (the core, from the stored blocks). Binary, "
+                "little-endian: `MBOR`, u32 n, an n-byte JSON header (the query; trades, "
+                "max_size, records, position_start, position_end, truncated) padded to 8 "
+                "bytes, then bid_px i64[buckets], ask_px i64[buckets] (i64::MAX: empty side), "
+                "trade_price i64[trades], sizes u32[buckets*rows] (sizes[b*rows+r]), "
+                "trade_bucket u32[trades], trade_size u32[trades], trade_count u32[trades], "
+                "trade_side u8[trades] (B, A or N). buckets*rows <= 2,000,000; 503 when 4 "
+                "rasters are being computed",
+                [
+                    *book,
+                    _param("start", "the range's start (exclusive)", _TIME_PARAM, required=True),
+                    _param(
+                        "end",
+                        "the range's end (inclusive), after start",
+                        _TIME_PARAM,
+                        required=True,
+                    ),
+                    _param("buckets", "time buckets", _int(1, 4000), required=True),
+                    _param("rows", "price rows (default 0: no size grid)", _int(0, 2000)),
+                    _param(
+                        "price_lo",
+                        "price of row 0 (1e-9 units; needed when rows > 0)",
+                        _int(-I64, I64),
+                    ),
+                    _param(
+                        "price_step",
+                        "price rows' height (1e-9 units; needed when rows > 0)",
+                        _int(1, I64),
+                    ),
+                ],
+                _ok({"type": "string", "format": "binary"}, "application/octet-stream"),
             )
         },
         "/api/v1/sim/orders": {
@@ -612,6 +742,42 @@ def build(cfg: Config) -> dict[str, Any]:
                 "forget every simulated order of a source",
                 [_param("source", "source id (needed when several are served)", _SOURCE_ID)],
                 _ok(_obj({"source": _SOURCE_ID, "deleted": _int()})),
+            ),
+        },
+        "/api/v1/sim/cancel": {
+            "post": _op(
+                "cancel simulated order `id` after record `index` (not before it was placed: "
+                "a 400; an order filled by then stays filled). Answers the order as it stands "
+                "after `index`",
+                [],
+                _ok(_obj({"source": _SOURCE_ID, "index": _int(), "order": _SIM_ORDER})),
+                body=_obj(
+                    {
+                        "id": _int(),
+                        "index": {**_int(), "description": "below the record count"},
+                        "source": _SOURCE_ID,
+                    },
+                    optional=("source",),
+                ),
+            ),
+        },
+        "/api/v1/sim/modify": {
+            "post": _op(
+                "change simulated order `id`'s price and/or size after record `index` (a new "
+                "price or a larger size re-queues it at the back; a smaller size keeps its "
+                "place). Answers the order as it stands after `index`",
+                [],
+                _ok(_obj({"source": _SOURCE_ID, "index": _int(), "order": _SIM_ORDER})),
+                body=_obj(
+                    {
+                        "id": _int(),
+                        "index": {**_int(), "description": "below the record count"},
+                        "source": _SOURCE_ID,
+                        "price": {**_int(1, I64 - 1), "description": "1e-9 units"},
+                        "size": _int(1, 1_000_000),
+                    },
+                    optional=("source", "price", "size"),
+                ),
             ),
         },
         "/healthz": {"get": _op("liveness", [], _ok(_obj({"status": {"const": "ok"}})), ())},

@@ -1,13 +1,16 @@
 """Simulated limit orders in the historical queues, for the web UI: `POST /api/v1/sim/orders`
-places one at a record index, `GET /api/v1/sim/orders?index=` reports every order of a source as
-it stands after that record (status, queue position, fills), `DELETE` forgets them.
+places one at a record index, `POST /api/v1/sim/cancel` and `/api/v1/sim/modify` cancel one or
+change its price or size at a record index, `GET /api/v1/sim/orders?index=` reports every order
+of a source as it stands after that record (status, price, size, queue position, fills),
+`DELETE` forgets them.
 
 Backed by `mbo_fast.Backtest` (exact FIFO queue position; README "Backtest: order injection"),
 zero latency. A backtest only moves forward: one is kept per source and rebuilt when asked about
 an earlier index (or an order placed before its position), over the source's stored blocks
 (read on demand through the shared cache) from its checkpoint at or before the earliest order,
-not from record 0; the orders are re-placed at their indexes, so the answer depends only on
-(orders, index) and equals a from-the-start backtest's.
+not from record 0; the orders are re-placed, and their cancels and modifies re-sent, at their
+indexes (in the order they were asked at one index), so the answer depends only on (requests,
+index) and equals a from-the-start backtest's.
 
 The work runs on the simulator's own small thread pool, never on the one book queries use, so
 rebuilds cannot hold `/api/v1/book` up; at most `MAX_PENDING` computations wait or run at once
@@ -44,6 +47,7 @@ from .routes import _source as _named_source
 _T = TypeVar("_T")
 routes = web.RouteTableDef()
 MAX_ORDERS = 200
+MAX_CHANGES = 2000
 MAX_SIZE = 1_000_000
 SIM_THREADS = 2  # the simulator's own pool: per-source work is serialised by SimBook.lock
 MAX_PENDING = 16  # simulator computations waiting or running at once; more get a 503
@@ -58,6 +62,19 @@ class SimRequest:
     price: int
     size: int
     index: int
+    seq: int  # arrival order among all the source's requests (ties at one index)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimChange:
+    """A cancel (price and size None) or a modify of order `order` after record `index`."""
+
+    order: int
+    kind: str
+    index: int
+    price: int | None
+    size: int | None
+    seq: int
 
 
 class SimBook:
@@ -67,52 +84,87 @@ class SimBook:
         self.src = src
         self.lock = threading.Lock()
         self.requests: list[SimRequest] = []
+        self.changes: list[SimChange] = []
         self.bt: mbo_fast.Backtest | None = None
         self.placed: dict[int, int] = {}  # request id -> backtest order id
+        self.sent: set[int] = set()  # seqs of the changes sent to `bt`
         self.next_id = 0
+        self.next_seq = 0
 
     def add(self, iid: int, pid: int, side: str, price: int, size: int, index: int) -> SimRequest:
         with self.lock:
             if len(self.requests) >= MAX_ORDERS:
                 raise ParamError(None, f"at most {MAX_ORDERS} simulated orders: DELETE them first")
-            req = SimRequest(self.next_id, iid, pid, side, price, size, index)
+            req = SimRequest(self.next_id, iid, pid, side, price, size, index, self.next_seq)
             self.next_id += 1
+            self.next_seq += 1
             self.requests.append(req)
+            return req
+
+    def change(
+        self, order: int, kind: str, index: int, price: int | None, size: int | None
+    ) -> SimRequest:
+        """Ask to cancel or modify `order` after record `index`; its placement request."""
+        with self.lock:
+            req = next((r for r in self.requests if r.id == order), None)
+            if req is None:
+                raise ParamError("id", f"no simulated order {order}", status=404)
+            if index < req.index:
+                raise ParamError("index", f"before the order was placed (index {req.index})")
+            if len(self.changes) >= MAX_CHANGES:
+                raise ParamError(None, f"at most {MAX_CHANGES} changes: DELETE the orders first")
+            self.changes.append(SimChange(order, kind, index, price, size, self.next_seq))
+            self.next_seq += 1
             return req
 
     def clear(self) -> int:
         with self.lock:
             n = len(self.requests)
             self.requests.clear()
+            self.changes.clear()
             self.bt = None
             self.placed = {}
+            self.sent = set()
             return n
 
     def state(self, index: int, book: tuple[int, int] | None) -> list[dict[str, Any]]:
         """Every order (of `book`, or all) after record `index`. Blocking: run in an executor."""
         with self.lock:
-            due = sorted(
-                (r for r in self.requests if r.index <= index), key=lambda r: (r.index, r.id)
+            # placements and changes in the order they take effect
+            due: list[SimRequest | SimChange] = sorted(
+                [r for r in self.requests if r.index <= index]
+                + [c for c in self.changes if c.index <= index],
+                key=lambda e: (e.index, e.seq),
             )
             bt = self.bt
-            late = any(
-                r.id not in self.placed and bt is not None and r.index + 1 < bt.position
-                for r in due
-            )
+
+            def done(e: SimRequest | SimChange) -> bool:
+                return e.id in self.placed if isinstance(e, SimRequest) else e.seq in self.sent
+
+            late = bt is not None and any(not done(e) and e.index + 1 < bt.position for e in due)
             if bt is None or bt.position > index + 1 or late:
                 # from the checkpoint at or before the earliest order: the same answers as a
                 # backtest from record 0, for a fraction of the records
-                start = min((r.index + 1 for r in due), default=index + 1)
+                start = min((e.index + 1 for e in due), default=index + 1)
                 bt = self.bt = mbo_fast.Backtest.from_recording(self.src.recording, position=start)
                 self.placed = {}
-            for r in due:
-                if r.id in self.placed:
+                self.sent = set()
+            for e in due:
+                if done(e):
                     continue
-                if bt.position <= r.index:
-                    bt.run(until_index=r.index)
-                self.placed[r.id] = bt.place(
-                    r.instrument_id, r.publisher_id, r.side, r.price, r.size, at_index=r.index
-                )
+                if bt.position <= e.index:
+                    bt.run(until_index=e.index)
+                if isinstance(e, SimRequest):
+                    self.placed[e.id] = bt.place(
+                        e.instrument_id, e.publisher_id, e.side, e.price, e.size, at_index=e.index
+                    )
+                    continue
+                self.sent.add(e.seq)
+                target = self.placed[e.order]
+                if e.kind == "cancel":
+                    bt.cancel(target, at_index=e.index)
+                else:
+                    bt.modify(target, price=e.price, size=e.size, at_index=e.index)
             if bt.position <= index:
                 bt.run(until_index=index)
             fills: dict[int, list[dict[str, Any]]] = {}
@@ -131,6 +183,8 @@ class SimBook:
                 if book is not None and (r.instrument_id, r.publisher_id) != book:
                     continue
                 doc: dict[str, Any] = dataclasses.asdict(r)
+                del doc["seq"]
+                doc["entry_ts"] = None
                 oid = self.placed.get(r.id) if r.index <= index else None
                 if oid is None:
                     doc.update(status="scheduled", filled=0, remaining=r.size, fills=[])
@@ -141,6 +195,9 @@ class SimBook:
                 st = bt.order(oid)
                 qp = bt.queue_position(oid)
                 doc.update(
+                    price=st.price,  # after any modify
+                    size=st.size,
+                    entry_ts=st.entry_ts,
                     status=st.status,
                     filled=st.filled,
                     remaining=st.remaining,
@@ -238,6 +295,53 @@ async def place(request: web.Request) -> web.Response:
     req, orders = await request.app[SIM_POOL].run(place_and_report)
     doc = next(o for o in orders if o["id"] == req.id)
     return _json({"source": src.id, "index": index, "order": doc}, status=201)
+
+
+async def _change(request: web.Request, kind: str) -> web.Response:
+    """POST /api/v1/sim/cancel, /api/v1/sim/modify: {id, index, source?, price?, size?}."""
+    _check_known(request, set())
+    body = await json_object(request)
+    allowed = {"id", "index", "source"} | ({"price", "size"} if kind == "modify" else set())
+    for key in body:
+        if key not in allowed:
+            raise ParamError(key, f"unknown field (expected one of {sorted(allowed)})")
+    order = _body_int(body, "id", 0, I64)
+    sid = _body_int(body, "source", 0, I64, required=False)
+    cat = _catalog(request)
+    if sid is not None:
+        src = cat.get(sid)
+    else:
+        served = cat.sources
+        if len(served) != 1:
+            raise ParamError("source", "several sources are served: name one")
+        src = served[0]
+    index = _body_int(body, "index", 0, max(len(src) - 1, 0))
+    price = size = None
+    if kind == "modify":
+        price = _body_int(body, "price", 1, I64 - 1, required=False)
+        size = _body_int(body, "size", 1, MAX_SIZE, required=False)
+        if price is None and size is None:
+            raise ParamError("price", "give a new price, a new size or both")
+    assert order is not None and index is not None
+    sb = _sim(request, src)
+
+    def change_and_report() -> dict[str, Any]:
+        req = sb.change(order, kind, index, price, size)
+        book = (req.instrument_id, req.publisher_id)
+        return next(o for o in sb.state(index, book) if o["id"] == order)
+
+    doc = await request.app[SIM_POOL].run(change_and_report)
+    return _json({"source": src.id, "index": index, "order": doc})
+
+
+@routes.post("/api/v1/sim/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    return await _change(request, "cancel")
+
+
+@routes.post("/api/v1/sim/modify")
+async def modify(request: web.Request) -> web.Response:
+    return await _change(request, "modify")
 
 
 @routes.get("/api/v1/sim/orders")

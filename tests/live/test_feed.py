@@ -1,9 +1,10 @@
 """`mbo-fast feed`: pacing accuracy, several subscribers, a slow subscriber dropped, the stream
-is a DBN stream whose books equal the file's."""
+is a DBN stream whose books equal the file's, a looped feed clears the books at every pass."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from core import require_core
 
 mbo_fast = require_core()
 from mbo_fast import _core, feed  # noqa: E402
+
+CLX5_IID = 432669
 
 
 async def _read_for(host: str, port: int, seconds: float) -> bytes:
@@ -151,3 +154,31 @@ def test_cli_parses_feed() -> None:
 
     args = build_parser().parse_args(["feed", "a.dbn", "--port", "0", "--speed", "2", "--loop"])
     assert (args.speed, args.rate, args.loop, args.port) == (2.0, None, True, 0)
+
+
+async def test_a_looped_feed_clears_the_books_at_every_pass(clx5_path: Path) -> None:
+    # CLX5 starts mid-session and ends crossed (pre-open): without a clear, the second pass's
+    # orders pile onto the first pass's leftovers and the book never uncrosses.
+    data = feed.load([str(clx5_path)])
+    assert len(feed.clear_records(data)) == data.record_len  # one book
+    pub = feed.Feed(data, rate=400_000, loop=True)
+    host, port = await pub.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        live = _core.LiveMarket(0)
+        n = len(data)
+        # through the second pass's first 20,000 records (+ the two passes' clear records)
+        while live.stats()["records"] < n + 20_000 + 2:
+            live.feed(await asyncio.wait_for(reader.read(1 << 16), 5))
+        writer.close()
+    finally:
+        await pub.close()
+    assert pub.stats.clears >= 2 and pub.stats.sent_records >= n + 20_000
+    # the same book as a single pass of the file to that record: nothing left from pass one
+    records = live.stats()["records"] - (n + 2)
+    replay = mbo_fast.Replay(str(clx5_path))
+    replay.seek(index=records - 1)
+    want = replay.book(CLX5_IID, 1)
+    book = json.loads(live.to_json())["books"][0]
+    assert book["bids"] == [list(x) for x in want.levels("B")]
+    assert book["asks"] == [list(x) for x in want.levels("A")]

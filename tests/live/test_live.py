@@ -666,6 +666,33 @@ def test_a_feed_that_sends_data_then_garbage_backs_off(serve_process: Any, clx5_
         feed_server.close()
 
 
+async def test_live_books_and_the_live_l3_queue(make_client: Any, clx5_path: Path) -> None:
+    """The live feed's books are listed (so the UI can offer them without --file) and one live
+    book is served with its L3 queues, equal to the book rebuilt from the file."""
+    empty = await make_client()
+    assert (await (await empty.get("/api/v1/live/books")).json())["configured"] is False
+    no_live = await (await empty.get(f"/api/v1/live/book?instrument_id={CLX5_IID}")).json()
+    assert no_live == {"configured": False}
+    async with _fed_client(make_client, [str(clx5_path)]) as client:
+        books = await (await client.get("/api/v1/live/books")).json()
+        assert books["configured"] is True and books["index"] == 38_211
+        assert books["books"] == [
+            {"instrument_id": CLX5_IID, "publisher_id": 1, "symbol": "CLX5", "stale": False}
+        ]
+        url = f"/api/v1/live/book?instrument_id={CLX5_IID}&depth=3&orders=true"
+        doc = await (await client.get(url)).json()
+    market = mbo_fast.Market()
+    market.apply(str(clx5_path))
+    book = market.book(CLX5_IID, 1)
+    assert doc["index"] == 38_211 and doc["publisher_id"] == 1 and doc["stale"] is False
+    assert [(lv["price"], lv["size"], lv["count"]) for lv in doc["bids"]] == book.levels("B", 3)
+    assert [(lv["price"], lv["size"], lv["count"]) for lv in doc["asks"]] == book.levels("A", 3)
+    for lv in doc["bids"]:
+        assert [tuple(o) for o in lv["orders"]] == book.orders("B", lv["price"])
+    assert doc["crossed"] == book.crossed and doc["order_count"] == book.order_count
+    assert doc["consistent"] == book.consistent
+
+
 async def test_live_records_survive_a_block_store_outage(
     aiohttp_client: Any, clx5_path: Path, tmp_path: Path
 ) -> None:

@@ -317,3 +317,85 @@ async def test_a_burst_of_sim_requests_beyond_the_bound_gets_503(sim_client: Any
     scheduled = (await call(sim_client, "GET", "/api/v1/sim/orders?index=1", 200))["orders"]
     assert scheduled[0]["status"] == "scheduled"
     assert scheduled[0]["orders_ahead_at_entry"] is None  # same fields, whatever the status
+
+
+# --------------------------------------------------------------------------------------------
+# cancels and modifies
+
+
+async def test_sim_order_lifecycle_cancel_and_modify(client: Any, clx5_path: Path) -> None:
+    book = await call(
+        client, "GET", f"/api/v1/book?instrument_id={CLX5_IID}&index=20000&depth=2", 200
+    )
+    bid = book["bids"][0]
+    body = {"instrument_id": CLX5_IID, "side": "B", "price": bid["price"], "size": 3}
+    order = (await call(client, "POST", "/api/v1/sim/orders", 201, json={**body, "index": 20000}))[
+        "order"
+    ]
+    assert order["entry_ts"] == book["ts_recv"]
+    # a smaller size keeps the place; a new price re-queues at the back of the new level
+    smaller = await call(
+        client,
+        "POST",
+        "/api/v1/sim/modify",
+        200,
+        json={"id": order["id"], "index": 20000, "size": 2},
+    )
+    assert smaller["order"]["size"] == 2 and smaller["order"]["remaining"] == 2
+    assert smaller["order"]["orders_ahead"] == order["orders_ahead"]
+    lower = book["bids"][1]
+    moved = await call(
+        client,
+        "POST",
+        "/api/v1/sim/modify",
+        200,
+        json={"id": order["id"], "index": 20100, "price": lower["price"]},
+    )
+    assert moved["order"]["price"] == lower["price"] and moved["order"]["status"] == "open"
+    assert moved["order"]["entry_ts"] > order["entry_ts"]
+    cancelled = await call(
+        client, "POST", "/api/v1/sim/cancel", 200, json={"id": order["id"], "index": 20200}
+    )
+    assert cancelled["order"]["status"] == "cancelled"
+    # asked about earlier indexes, the order is as it was then (the backtest is rebuilt)
+    at = {
+        i: (await call(client, "GET", f"/api/v1/sim/orders?index={i}", 200))["orders"][0]
+        for i in (20050, 20150, 20199, 20200)
+    }
+    assert at[20050]["price"] == bid["price"] and at[20050]["size"] == 2
+    assert at[20150]["price"] == lower["price"] and at[20150]["status"] == "open"
+    assert at[20199]["status"] == "open" and at[20200]["status"] == "cancelled"
+    # the oracle: mbo_fast.Backtest from record 0, driven directly
+    bt = mbo_fast.Backtest(str(clx5_path))
+    bt.run(until_index=20000)
+    oid = bt.place(CLX5_IID, 1, "B", bid["price"], 3, at_index=20000)
+    bt.modify(oid, size=2, at_index=20000)
+    bt.run(until_index=20100)
+    bt.modify(oid, price=lower["price"], at_index=20100)
+    bt.run(until_index=20150)
+    qp = bt.queue_position(oid)
+    assert qp is not None and (at[20150]["orders_ahead"], at[20150]["volume_ahead"]) == qp
+    assert at[20150]["entry_ts"] == bt.order(oid).entry_ts
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "parameter"),
+    [
+        ("cancel", {"id": 99, "index": 20000}, 404, "id"),
+        ("cancel", {"id": 0, "index": 19999}, 400, "index"),
+        ("cancel", {"id": 0}, 400, "index"),
+        ("cancel", {"index": 20000}, 400, "id"),
+        ("cancel", {"id": 0, "index": 20000, "price": 5}, 400, "price"),
+        ("modify", {"id": 0, "index": 20000}, 400, "price"),
+        ("modify", {"id": 0, "index": 20000, "size": 0}, 400, "size"),
+        ("modify", {"id": 0, "index": 20000, "price": 0}, 400, "price"),
+        ("modify", {"id": 0, "index": 20000, "size": 1, "source": 9}, 404, "source"),
+    ],
+)
+async def test_sim_change_errors(
+    client: Any, path: str, body: dict[str, Any], status: int, parameter: str
+) -> None:
+    place = {"instrument_id": CLX5_IID, "side": "A", "price": 70_000_000_000, "size": 1}
+    await call(client, "POST", "/api/v1/sim/orders", 201, json={**place, "index": 20000})
+    doc = await call(client, "POST", f"/api/v1/sim/{path}", status, json=body)
+    assert doc["parameter"] == parameter

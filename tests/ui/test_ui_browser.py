@@ -99,7 +99,12 @@ def page(playwright: Any, server: ServerThread) -> Iterator[Any]:
     yield from _browse(playwright, server)
 
 
-def _browse(pw: Any, server: ServerThread, extra_args: tuple[str, ...] = ()) -> Iterator[Any]:
+def _browse(
+    pw: Any,
+    server: ServerThread,
+    extra_args: tuple[str, ...] = (),
+    viewport: tuple[int, int] = (1440, 860),
+) -> Iterator[Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     browser = pw.chromium.launch(
         executable_path=CHROMIUM,
@@ -112,7 +117,7 @@ def _browse(pw: Any, server: ServerThread, extra_args: tuple[str, ...] = ()) -> 
             *extra_args,
         ],
     )
-    pg = browser.new_page(viewport={"width": 1440, "height": 860})
+    pg = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     pg.set_default_timeout(8000)
     errors: list[str] = []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -159,12 +164,11 @@ def next_paint(pg: Any) -> None:
 
 
 def ladder_rows(pg: Any) -> list[dict[str, Any]]:
-    """The ladder's level rows as drawn on its canvas, top to bottom."""
+    """The ladder's rows as drawn on its canvas, top to bottom: each a price with its bid and
+    ask size (0 on an empty tick, null past the depth the frame carries), `side`/`size` when
+    one side rests there, the cells' texts and the row's place (y, h)."""
     next_paint(pg)
-    rows: list[dict[str, Any]] = pg.evaluate(
-        "window.__mbo.ladder.rows().map(({side, level, price, y, h, texts}) =>"
-        " ({side, level, price, y, h, texts}))"
-    )
+    rows: list[dict[str, Any]] = pg.evaluate("window.__mbo.ladder.rows()")
     return rows
 
 
@@ -174,18 +178,32 @@ def ladder_text(pg: Any) -> str:
 
 
 def ladder_best(pg: Any, side: str) -> tuple[int, str]:
-    (row,) = [r for r in ladder_rows(pg) if r["side"] == side and r["level"] == 0]
-    return int(row["price"]), row["texts"]["size"]
+    """The best price of a side as the ladder draws it, with the size in its cell."""
+    frame = state(pg, "frame")
+    best = (frame["bids"] if side == "B" else frame["asks"])[0][0]
+    (row,) = [r for r in ladder_rows(pg) if r["price"] == best]
+    assert row["side"] == side or frame["crossed"], row
+    return int(row["price"]), row["texts"]["bid" if side == "B" else "ask"]
+
+
+def ladder_cell_x(pg: Any, cell: str) -> float:
+    """The x of the middle of a ladder column (buy, bid, price, ask, sell, volume)."""
+    x, w = pg.evaluate(f"window.__mbo.ladder.columns().{cell}")
+    return float(x + w / 2)
+
+
+def click_ladder(pg: Any, price: int, cell: str, modifiers: list[str] | None = None) -> None:
+    """A real click on the ladder's canvas, in the given column of the row of `price`."""
+    (row,) = [r for r in ladder_rows(pg) if r["price"] == price]
+    pg.locator("#ladder canvas").click(
+        position={"x": ladder_cell_x(pg, cell), "y": row["y"] + row["h"] / 2},
+        modifiers=modifiers or [],
+    )
 
 
 def click_level(pg: Any, side: str, price: int, modifiers: list[str] | None = None) -> None:
-    """A real click on the ladder's canvas, in the middle of the row drawn for that level."""
-    (row,) = [r for r in ladder_rows(pg) if r["side"] == side and r["price"] == price]
-    canvas = pg.locator("#ladder canvas")
-    box = canvas.bounding_box()
-    canvas.click(
-        position={"x": box["width"] / 2, "y": row["y"] + row["h"] / 2}, modifiers=modifiers or []
-    )
+    """Click a level's size cell: its L3 queue (Shift: a simulated order there)."""
+    click_ladder(pg, price, "bid" if side == "B" else "ask", modifiers)
 
 
 def seek_index(pg: Any, index: int) -> None:
@@ -201,19 +219,71 @@ def seek_index(pg: Any, index: int) -> None:
 def test_page_loads_without_console_errors(page: Any) -> None:
     assert page.title().startswith("mbo-fast")
     assert page.locator("#ladder canvas").count() == 1
-    assert len(ladder_rows(page)) == 14 + 14
+    height = page.evaluate("document.querySelector('#ladder canvas').clientHeight")
+    assert len(ladder_rows(page)) == height // 19 >= 30  # as many rows as fit: 1000 px, 50
     assert page.locator("#heatmap canvas").count() == 1
     assert page.locator("#depth canvas").count() == 1
     live = page.locator("#live")
-    assert live.is_disabled()  # no live endpoint yet: disabled, with a tooltip
+    assert live.is_disabled()  # no live feed on this server: disabled, with a tooltip
     assert "live" in (page.locator("label.live").get_attribute("title") or "")
+    shot(page, "initial")
+    assert page.errors == []
+
+
+def test_help_dialog_takes_the_focus_and_gives_it_back(page: Any) -> None:
+    page.locator("#jump").focus()
+    page.keyboard.press("Escape")  # leaves the field
+    page.locator("#ladder canvas").focus()
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
+    assert page.evaluate("document.activeElement.closest('.dialog') !== null")
+    for _ in range(4):  # Tab stays inside the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('.dialog') !== null")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.closest('.dialog') !== null")
     shot(page, "help")
     page.keyboard.press("Escape")
     assert not page.locator("#help").is_visible()
-    shot(page, "initial")
+    assert page.evaluate("document.activeElement.id") == "ladder-canvas"  # focus given back
+    page.click("#help-btn")
+    assert page.evaluate("document.activeElement.closest('.dialog') !== null")
+    page.click("#help-close")
+    assert page.evaluate("document.activeElement.id") == "help-btn"
     assert page.errors == []
+
+
+def _first_two_sided(pg: Any) -> int:
+    after = None
+    while True:
+        q = f"/api/v1/bbo?instrument_id={CLX5_IID}&limit=1000"
+        page_ = api(pg, q + (f"&after={after}" if after is not None else ""))
+        for it in page_["items"]:
+            if it["bid_px"] is not None and it["ask_px"] is not None:
+                return int(it["index"])
+        after = page_["next_after"]
+        assert after is not None
+
+
+def test_opens_at_the_first_two_sided_book_with_the_incomplete_notice(
+    playwright: Any, server: ServerThread
+) -> None:
+    # a fresh page: where the UI opens the book
+    for pg in _browse(playwright, server):
+        first = _first_two_sided(pg)
+        wait_js(pg, f"window.__mbo.store.get().index === {first}")
+        frame = state(pg, "frame")
+        assert frame["bids"] and frame["asks"]  # two-sided, not record #0 with one order
+        notice = pg.locator("#notice")
+        wait_js(pg, "!document.querySelector('#notice').hidden")
+        text = notice.inner_text()
+        assert "Book incomplete: the data starts mid-session" in text, text
+        assert f"#{first}" in text
+        assert notice.get_attribute("role") == "status"
+        shot(pg, "notice")
+        pg.click("#notice button")
+        assert not notice.is_visible()
+        assert pg.errors == []
 
 
 def test_seek_matches_api_book(page: Any) -> None:
@@ -226,6 +296,12 @@ def test_seek_matches_api_book(page: Any) -> None:
     assert f"{bid['price'] / 1e9:.2f}" in text  # formatted from the 0.01 tick
     label = page.locator("#ladder canvas").get_attribute("aria-label") or ""
     assert label.startswith("Price ladder: spread 0.0"), label  # the canvas says what it shows
+    # every level of the book near the touch is on its row, with its size
+    rows = {r["price"]: r for r in ladder_rows(page)}
+    for side, levels in (("B", doc["bids"]), ("A", doc["asks"])):
+        for lv in levels:
+            row = rows[lv["price"]]
+            assert row["side"] == side and row["size"] == lv["size"], (row, lv)
     # the canvas repaints only rows that changed: rendering an unchanged book paints none
     painted = page.evaluate(
         "(() => { const l = window.__mbo.ladder, n = l.stats.rowsPainted;"
@@ -235,6 +311,84 @@ def test_seek_matches_api_book(page: Any) -> None:
     assert state(page, "tick") == 10_000_000
     assert page.locator("#index").inner_text() == f"#{SEEK_INDEX:,}"
     shot(page, "seek")
+
+
+def _touch_move(pg: Any, start: int) -> tuple[int, int]:
+    """A boundary before which the best bid or ask moves by a tick or two: (index before, the
+    index after the move)."""
+    q = f"/api/v1/bbo?instrument_id={CLX5_IID}&after={start}&limit=5000"
+    items = api(pg, q)["items"]
+
+    def near(x: int | None, y: int | None) -> bool:
+        return x is not None and y is not None and abs(x - y) <= 2 * 10_000_000
+
+    for a, b in zip(items, items[1:]):
+        moved = (a["bid_px"], a["ask_px"]) != (b["bid_px"], b["ask_px"])
+        small = near(a["bid_px"], b["bid_px"]) and near(a["ask_px"], b["ask_px"])
+        if moved and small and b["bid_px"] < b["ask_px"]:
+            return int(a["index"]), int(b["index"])
+    raise AssertionError("no small move of the touch")
+
+
+def test_ladder_rows_are_consecutive_ticks_fixed_while_the_touch_moves(page: Any) -> None:
+    before, after = _touch_move(page, SEEK_INDEX)
+    seek_index(page, before)
+    rows = ladder_rows(page)
+    tick = state(page, "tick")
+    prices = [r["price"] for r in rows]
+    assert all(a - b == tick for a, b in zip(prices, prices[1:]))  # every tick, empty ones too
+    assert any(r["bid_size"] == 0 and r["ask_size"] == 0 for r in rows)  # empty ticks shown
+    anchor = page.evaluate("window.__mbo.ladder.anchor()")
+    where = {r["price"]: r["y"] for r in rows}
+    touch0 = (state(page, "frame")["bids"][0][0], state(page, "frame")["asks"][0][0])
+    page.locator("#ladder canvas").focus()
+    page.keyboard.press("Escape")
+    while state(page, "index") < after:  # one event at a time: → (the ladder leaves it alone)
+        idx = state(page, "index")
+        page.keyboard.press("ArrowRight")
+        wait_js(page, f"window.__mbo.store.get().index > {idx}")
+    frame = state(page, "frame")
+    touch1 = (frame["bids"][0][0], frame["asks"][0][0])
+    assert touch1 != touch0  # the touch moved ...
+    rows = ladder_rows(page)
+    assert page.evaluate("window.__mbo.ladder.anchor()") == anchor  # ... and no row did
+    assert {r["price"]: r["y"] for r in rows} == where
+    best = next(r for r in rows if r["price"] == touch1[0])
+    assert best["side"] == "B" and best["size"] == frame["bids"][0][1]
+    # the wheel scrolls prices (and the view holds); c recentres on the touch
+    box = page.locator("#ladder canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 100)
+    page.mouse.wheel(0, -19 * 6)  # wheel up: six ticks higher
+    next_paint(page)
+    scrolled = page.evaluate("window.__mbo.ladder.anchor()")
+    assert scrolled["top"] == anchor["top"] + 6 * tick and scrolled["held"] is True
+    page.keyboard.press("c")
+    next_paint(page)
+    centred = page.evaluate("window.__mbo.ladder.anchor()")
+    mid_row = next(i for i, r in enumerate(ladder_rows(page)) if r["price"] == touch1[0])
+    assert centred["held"] is False and abs(mid_row - centred["rows"] // 2) <= 1
+    assert page.errors == []
+
+
+def test_a_crossed_book_reads_in_price_order(page: Any) -> None:
+    items = api(page, f"/api/v1/bbo?instrument_id={CLX5_IID}&after=38000&limit=1000")["items"]
+    crossed = next(
+        it
+        for it in items
+        if it["bid_px"] is not None and it["ask_px"] is not None and it["bid_px"] > it["ask_px"]
+    )
+    seek_index(page, crossed["index"])
+    rows = ladder_rows(page)
+    prices = [r["price"] for r in rows]
+    assert prices == sorted(prices, reverse=True)
+    by_price = {r["price"]: r for r in rows}
+    assert by_price[crossed["bid_px"]]["bid_size"] == crossed["bid_sz"]
+    assert by_price[crossed["ask_px"]]["ask_size"] == crossed["ask_sz"]
+    # the best bid sits above the best ask, each on its own row: bids read as bids
+    assert by_price[crossed["bid_px"]]["y"] < by_price[crossed["ask_px"]]["y"]
+    assert page.locator("#crossed-badge").is_visible()
+    assert "PRE-OPEN" in page.locator("#crossed-badge").inner_text()
+    shot(page, "crossed")
 
 
 def test_step_forward_and_back(page: Any) -> None:
@@ -322,6 +476,224 @@ def test_dropped_connection_reconnects_and_resumes(page: Any, server: ServerThre
     assert [e for e in page.errors if "ERR_" not in e] == []
 
 
+def _heat(pg: Any) -> dict[str, Any]:
+    next_paint(pg)
+    return dict(pg.evaluate("window.__mbo.heatmap.columns()"))
+
+
+def _heat_ready(pg: Any) -> dict[str, Any]:
+    """Wait until the heatmap shows the history the server computed (its raster arrived)."""
+    wait_js(pg, "window.__mbo.heatmap.columns().exact > 100", 15)
+    return _heat(pg)
+
+
+def test_heatmap_on_real_time_shows_the_history_after_a_seek(page: Any) -> None:
+    seek_index(page, SEEK_INDEX)
+    h = _heat_ready(page)
+    win = page.evaluate("window.__mbo.heatmap.window()")
+    # the plot ends at the clock's bucket and is filled with exact history up to it
+    assert h["last"] == h["kc"] and h["first"] <= h["kL"] + 2, h
+    assert h["exact"] >= 0.9 * (h["kc"] - h["kL"]), h
+    assert h["bubbles"] > 0  # trades of the history, at their time
+    # the time axis: round times, equally spaced (x proportional to time)
+    axis = page.evaluate("window.__mbo.heatmap.axis()")
+    assert len(axis) >= 3
+    dt = {b["t"] - a["t"] for a, b in zip(axis, axis[1:])}
+    dx = [b["x"] - a["x"] for a, b in zip(axis, axis[1:])]
+    assert len(dt) == 1 and max(dx) - min(dx) < 0.01, (dt, dx)
+    px_per_ns = 2 / win["bucketNs"]
+    assert abs(dx[0] - dt.pop() * px_per_ns) < 0.01
+    # a jump back: the history before the new position is there at once, not one column
+    seek_index(page, 12_000)
+    h2 = _heat_ready(page)
+    assert h2["kc"] < h["kc"] and h2["last"] == h2["kc"] and h2["exact"] > 100, h2
+    shot(page, "heatmap")
+    assert page.errors == []
+
+
+def test_heatmap_pan_zoom_and_contrast(page: Any) -> None:
+    seek_index(page, SEEK_INDEX)
+    _heat_ready(page)
+    w0 = page.evaluate("window.__mbo.heatmap.window()")
+    page.click("#heat-zoom-out")  # a longer span: a new raster over it
+    wait_js(page, f"window.__mbo.heatmap.window().span > {w0['span'] * 1.4}")
+    h = _heat_ready(page)
+    w1 = page.evaluate("window.__mbo.heatmap.window()")
+    assert w1["bucketNs"] > w0["bucketNs"] * 1.4 and h["exact"] > 100
+    canvas = page.locator("#heatmap canvas")
+    canvas.focus()
+    page.keyboard.press("ArrowLeft")  # pan back in time: no longer following the clock
+    w2 = page.evaluate("window.__mbo.heatmap.window()")
+    assert w2["follow"] is False and w2["t1"] is not None
+    page.keyboard.press("PageUp")  # price zoom in: taller rows
+    assert page.evaluate("window.__mbo.heatmap.window().rowPx") > w1["rowPx"]
+    page.keyboard.press("ArrowUp")  # price pan
+    assert page.evaluate("window.__mbo.heatmap.window().pfollow") is False
+
+    def pixels() -> str:
+        next_paint(page)
+        return str(
+            page.evaluate(
+                "(() => { const c = document.querySelector('#heatmap canvas');"
+                " const d = c.getContext('2d').getImageData(0, 0, c.width / 2, c.height / 2).data;"
+                " let h = 0; for (let i = 0; i < d.length; i += 16) h = (h * 31 + d[i]) | 0;"
+                " return h; })()"
+            )
+        )
+
+    before = pixels()
+    page.select_option("#heat-scale", "linear")
+    after = pixels()
+    assert after != before  # the contrast control changes the colours
+    page.select_option("#heat-clip", "90")
+    assert pixels() != after
+    page.keyboard.press("f")  # follow again
+    w3 = page.evaluate("window.__mbo.heatmap.window()")
+    assert w3["follow"] is True and w3["pfollow"] is True
+    page.select_option("#heat-scale", "sqrt")
+    page.select_option("#heat-clip", "99")
+    page.click("#heat-zoom-in")
+    assert page.errors == []
+
+
+def test_order_flow_of_the_session(page: Any) -> None:
+    seek_index(page, SEEK_INDEX)
+    # the session's aggregate arrives from the server; then the flow equals the trades so far
+    wait_js(page, "window.__mbo.store.get().flow.trades > 100", 10)
+    now = clock(page)
+    trades: list[dict[str, Any]] = []
+    after = None
+    while True:
+        q = f"/api/v1/trades?instrument_id={CLX5_IID}&end={now}&limit=10000"
+        res = api(page, q + (f"&after={after}" if after is not None else ""))
+        trades += res["items"]
+        if res["next_after"] is None:
+            break
+        after = res["next_after"]
+    flow = page.evaluate(
+        "(() => { const f = window.__mbo.store.get().flow;"
+        " return {delta: f.delta, vwap: f.vwap, high: f.high, low: f.low, volume: f.volume}; })()"
+    )
+    buy = sum(t["size"] for t in trades if t["side"] == "B")
+    sell = sum(t["size"] for t in trades if t["side"] == "A")
+    volume = sum(t["size"] for t in trades)
+    vwap = sum(t["price"] / 1e9 * t["size"] for t in trades) / volume
+    assert flow["delta"] == buy - sell and flow["volume"] == volume
+    assert flow["high"] == max(t["price"] for t in trades)
+    assert flow["low"] == min(t["price"] for t in trades)
+    assert abs(flow["vwap"] / 1e9 - vwap) < 1e-6
+    strip = page.locator("#market").inner_text()
+    assert f"{flow['vwap'] / 1e9:.3f}" in strip and f"{buy - sell:+,}" in strip
+    # playing on adds the trades as they come, each once
+    page.select_option("#speed", "1000")
+    page.click("#play")
+    wait_js(page, f"window.__mbo.store.get().index > {SEEK_INDEX + 3000}", 15)
+    page.click("#play")
+    wait_js(page, "!window.__mbo.store.get().playing")
+    idx = state(page, "index")
+    page.wait_for_timeout(300)
+    counted = page.evaluate("window.__mbo.store.get().flow.volume")
+    more = api(
+        page, f"/api/v1/trades?instrument_id={CLX5_IID}&after={trades[-1]['index']}&limit=10000"
+    )
+    later = sum(t["size"] for t in more["items"] if t["index"] <= idx)
+    assert counted == volume + later
+    assert page.errors == []
+
+
+def _sims(pg: Any) -> list[dict[str, Any]]:
+    return list(pg.evaluate("(window.__mbo.store.get().sims || {orders: []}).orders"))
+
+
+def _sim_rows(pg: Any) -> list[str]:
+    return [str(x) for x in pg.locator("#queue .qrow span:nth-child(2)").all_inner_texts()]
+
+
+def _delete_sims(pg: Any) -> None:
+    req = urllib.request.Request(pg.base + "/api/v1/sim/orders?source=1", method="DELETE")
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+    pg.evaluate("window.__mbo.store.set({sims: null, simSelected: null, simVer: 0})")
+
+
+def test_simulated_order_lifecycle(page: Any) -> None:
+    """Place at a price by a click, watch it move up the queue, resize and move it by keys,
+    cancel it, and have another fill, with the position and P&L."""
+    seek_index(page, SEEK_INDEX)
+    doc = api(page, f"/api/v1/book?instrument_id={CLX5_IID}&index={SEEK_INDEX}&depth=3")
+    bid = doc["bids"][0]
+    page.locator("#ladder canvas").focus()
+    page.keyboard.press("2")  # order size 2 (a key on the ladder)
+    next_paint(page)
+    assert page.locator("#order-size").input_value() == "2"
+    click_ladder(page, bid["price"], "buy")  # the buy column: a buy limit order at that price
+    wait_js(page, "document.querySelector('#queue .qrow.sim') !== null")
+    (order,) = _sims(page)
+    assert (order["side"], order["price"], order["size"], order["status"]) == (
+        "B",
+        bid["price"],
+        2,
+        "open",
+    )
+    assert order["orders_ahead"] == bid["count"]  # the back of the queue
+    sim = page.locator("#queue .qrow.sim")
+    assert sim.get_attribute("data-ahead") == str(bid["count"])
+    row = next(r for r in ladder_rows(page) if r["price"] == bid["price"])
+    assert row["buy"]["size"] == 2 and row["texts"]["buy"] == f"2·{bid['count']}"
+    # playback moves on: the orders ahead leave, the order moves up (the L3 queue shows it)
+    seek_index(page, 20_600)
+    now = api(page, f"/api/v1/sim/orders?instrument_id={CLX5_IID}&index=20600")["orders"][0]
+    assert now["status"] == "open" and now["orders_ahead"] < bid["count"], now
+    wait_js(
+        page,
+        f"document.querySelector('#queue .qrow.sim')?.dataset.ahead === '{now['orders_ahead']}'",
+    )
+    rows = _sim_rows(page)
+    assert rows[now["orders_ahead"]] == f"SIM #{order['id']}"
+    assert [int(x) for x in rows[: now["orders_ahead"]]] == now["ahead"]
+    note = page.locator("#queue .qnotes .simnote").inner_text()
+    assert f"{now['orders_ahead']} orders" in note and "ahead" in note  # not cut off
+    shot(page, "sim-order")
+    # select it on the ladder, then: + resizes it, Shift+↓ moves it a tick, Delete cancels it
+    click_ladder(page, bid["price"], "buy")
+    wait_js(page, f"window.__mbo.store.get().simSelected === {order['id']}")
+    page.keyboard.press("+")
+    wait_js(page, "window.__mbo.store.get().sims.orders[0].size === 3")
+    page.keyboard.press("Shift+ArrowDown")
+    lower = bid["price"] - 10_000_000
+    wait_js(page, f"window.__mbo.store.get().sims.orders[0].price === {lower}")
+    row = next(r for r in ladder_rows(page) if r["price"] == lower)
+    assert row["buy"]["size"] == 3  # drawn at its new price
+    page.keyboard.press("Delete")
+    wait_js(page, "window.__mbo.store.get().sims.orders[0].status === 'cancelled'")
+    served = api(page, f"/api/v1/sim/orders?instrument_id={CLX5_IID}&index=20600")["orders"][0]
+    assert (served["status"], served["price"], served["size"]) == ("cancelled", lower, 3)
+    assert page.locator("#position").get_attribute("data-position") == "0"
+    # another, at the best bid at #20,000: filled by #21,000 (record 20,673); position and P&L
+    seek_index(page, SEEK_INDEX)
+    page.keyboard.press("Escape")
+    page.fill("#order-size", "1")
+    page.press("#order-size", "Enter")
+    page.click("#buy-bid")
+    wait_js(page, "window.__mbo.store.get().sims.orders.length === 2")
+    seek_index(page, 21_000)
+    wait_js(page, "window.__mbo.store.get().sims.orders.some((o) => o.status === 'filled')")
+    filled = next(o for o in _sims(page) if o["status"] == "filled")
+    (fill,) = filled["fills"]
+    assert fill["index"] <= 21_000 and fill["price"] == bid["price"]
+    next_paint(page)
+    pos = page.evaluate("window.__mbo.trading.position()")
+    frame = state(page, "frame")
+    mid = (frame["bids"][0][0] + frame["asks"][0][0]) / 2
+    assert pos["position"] == 1 and pos["average"] == bid["price"] and pos["realised"] == 0
+    assert abs(pos["unrealised"] - (mid - bid["price"]) / 1e9) < 1e-9
+    assert page.locator("#sim-orders .sim-order.filled").count() == 1
+    assert "pos +1" in page.locator("#position").inner_text()
+    shot(page, "sim-filled")
+    _delete_sims(page)
+    assert page.errors == []
+
+
 def test_consolidated_view_in_the_selector(page: Any) -> None:
     options = page.locator("#book-select option").all_inner_texts()
     assert any("consolidated" in o for o in options), options
@@ -340,6 +712,11 @@ def test_consolidated_view_in_the_selector(page: Any) -> None:
     doc = api(page, f"/api/v1/consolidated?instrument_id={CLX5_IID}&index={nxt}&depth=5")
     wait_js(page, f"window.__mbo.store.get().frame.index === {nxt}")
     assert ladder_best(page, "B") == (doc["bids"][0]["price"], str(doc["bids"][0]["size"]))
+    # a simulated order has no queue to join here: a clear message, not silence
+    click_ladder(page, doc["bids"][0]["price"], "buy")
+    wait_js(page, "document.querySelector('#trade-status').textContent.includes('publisher')")
+    assert "pick a publisher" in page.locator("#trade-sub").inner_text()
+    assert _sims(page) == []
     shot(page, "consolidated")
     page.select_option("#book-select", f"{CLX5_IID}:1:1")
     wait_js(page, "window.__mbo.store.get().sel.consolidated === false")
@@ -347,44 +724,102 @@ def test_consolidated_view_in_the_selector(page: Any) -> None:
     assert page.errors == []
 
 
-def _sim_rows(pg: Any) -> list[str]:
-    return [str(x) for x in pg.locator("#queue .qrow span:nth-child(2)").all_inner_texts()]
+# --------------------------------------------------------------------------------------------
+# layout and access
+
+_CUT_OFF_JS = """() => {
+  // every visible element's box, clipped by its scrolling/clipping ancestors, lies in the
+  // window horizontally; returns the ones that do not
+  const W = window.innerWidth;
+  const bad = [];
+  for (const el of document.querySelectorAll('header *, main *, footer *, #notice *')) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+    let left = r.left, right = r.right;
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const o = getComputedStyle(a).overflowX;
+      if (o !== 'visible') {
+        const ar = a.getBoundingClientRect();
+        left = Math.max(left, ar.left);
+        right = Math.min(right, ar.right);
+      }
+    }
+    if (right <= left) continue;  // scrolled or clipped out of sight inside its panel
+    if (left < -0.5 || right > W + 0.5) {
+      bad.push(`${el.tagName}#${el.id}.${el.className}: ${left}..${right}`);
+    }
+  }
+  return {bad, scrollWidth: document.documentElement.scrollWidth, width: W};
+}"""
 
 
-def test_simulated_order_highlighted_in_the_l3_queue(page: Any) -> None:
-    seek_index(page, SEEK_INDEX)
-    doc = api(page, f"/api/v1/book?instrument_id={CLX5_IID}&index={SEEK_INDEX}&depth=1")
-    bid = doc["bids"][0]
-    click_level(page, "B", bid["price"], ["Shift"])
-    wait_js(page, "document.querySelector('#queue .qrow.sim') !== null")
-    sim = page.locator("#queue .qrow.sim")
-    assert sim.get_attribute("data-ahead") == str(bid["count"])  # joins the back of the queue
-    rows = _sim_rows(page)
-    assert rows.index(rows[-1]) == bid["count"] and rows[-1].startswith("SIM #")
-    placed = api(page, f"/api/v1/sim/orders?instrument_id={CLX5_IID}&index={SEEK_INDEX}")
-    (order,) = placed["orders"]
-    assert order["status"] == "open" and order["orders_ahead"] == bid["count"]
-    # playback advances: the orders ahead leave, the highlight moves up to the backtest's place
-    later = 20_600
-    seek_index(page, later)
-    now = api(page, f"/api/v1/sim/orders?instrument_id={CLX5_IID}&index={later}")["orders"][0]
-    assert now["status"] == "open" and now["orders_ahead"] < bid["count"], now
-    wait_js(
-        page,
-        f"document.querySelector('#queue .qrow.sim')?.dataset.ahead === '{now['orders_ahead']}'",
+def _panels(pg: Any) -> dict[str, dict[str, float]]:
+    return dict(
+        pg.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('main .panel')].map((p) =>"
+            " [p.classList[1], p.getBoundingClientRect().toJSON()]))"
+        )
     )
-    rows = _sim_rows(page)
-    assert rows[now["orders_ahead"]] == f"SIM #{order['id']}"
-    ahead = [int(x) for x in rows[: now["orders_ahead"]]]
-    assert ahead == now["ahead"]  # exactly the front of the historical queue
-    assert f"{now['orders_ahead']} ahead" in page.locator("#queue .qhead").inner_text()
-    shot(page, "sim-order")
-    seek_index(page, 21_000)  # filled by then (record 20,673)
-    wait_js(page, "document.querySelector('#queue .qrow.sim') === null")
-    assert "filled" in page.locator("#queue .qhead").inner_text()
-    req = urllib.request.Request(page.base + "/api/v1/sim/orders", method="DELETE")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert json.loads(resp.read())["deleted"] == 1
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (800, 900)], ids=["1280x720", "800x900"])
+def test_no_horizontal_cut_off(
+    playwright: Any, server: ServerThread, size: tuple[int, int]
+) -> None:
+    width, height = size
+    for pg in _browse(playwright, server, viewport=(width, height)):
+        seek_index(pg, SEEK_INDEX)
+        _heat_ready(pg)
+        out = pg.evaluate(_CUT_OFF_JS)
+        assert out["bad"] == [] and out["scrollWidth"] <= width, out
+        panels = _panels(pg)
+        assert len(panels) == 6
+        if width >= 900:  # three columns, the whole page in the window
+            assert pg.evaluate("document.documentElement.scrollHeight") <= height
+            for box in panels.values():
+                assert box["right"] <= width and box["bottom"] <= height, panels
+            assert len(ladder_rows(pg)) >= 20
+            assert pg.evaluate("window.__mbo.heatmap.window().plotH") >= 100
+        else:  # stacked: one column as wide as the window, the page scrolls
+            lefts = {round(b["left"]) for b in panels.values()}
+            assert len(lefts) == 1 and all(b["width"] >= width - 30 for b in panels.values())
+            tops = sorted(b["top"] for b in panels.values())
+            assert all(b - a > 100 for a, b in zip(tops, tops[1:]))
+        shot(pg, f"layout-{width}x{height}")
+        assert pg.errors == []
+
+
+def test_every_panel_is_reachable_by_keyboard(page: Any) -> None:
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.locator("#book-select").focus()
+    seen: list[str] = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                "(() => { const e = document.activeElement;"
+                " const p = e.closest('section, header, footer');"
+                " return (p ? (p.classList[1] || p.tagName) : 'body') + ':'"
+                " + (e.id || e.tagName); })()"
+            )
+        )
+    panels = {x.split(":")[0] for x in seen}
+    for panel in (
+        "ladder-panel",
+        "heat-panel",
+        "depth-panel",
+        "tape-panel",
+        "trade-panel",
+        "queue-panel",
+        "FOOTER",
+    ):
+        assert panel in panels, (panel, seen)
+    assert "ladder-panel:ladder-canvas" in seen
+    # the ladder works from the keyboard: a cursor, the L3 queue of its level
+    page.locator("#ladder canvas").focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_js(page, "document.querySelector('#queue').dataset.state !== 'none'")
     page.keyboard.press("Escape")
     assert page.errors == []
 
@@ -437,10 +872,47 @@ def test_live_mode_receives_frames(live_page: Any) -> None:
     i0 = state(pg, "index")
     pg.wait_for_timeout(500)
     assert state(pg, "index") > i0  # live record indexes advance
+    # the clock is the data's: the time of the newest frame or trade, not a running maximum
+    times = pg.evaluate(
+        "(() => { const s = window.__mbo.store.get();"
+        " return [s.clock, s.frame.ts_recv, s.lastTrade ? s.lastTrade.ts_recv : 0]; })()"
+    )
+    assert times[0] in (times[1], times[2]) or times[0] >= max(times[1:]), times
     shot(pg, "live")
     pg.click("#live")
     wait_js(pg, "!window.__mbo.store.get().playing")
     assert pg.errors == []
+
+
+def test_live_l3_queue_without_failed_requests(live_page: Any) -> None:
+    pg = live_page
+    failed: list[str] = []
+    on_response = lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None  # noqa: E731
+    pg.on("response", on_response)
+    try:
+        if not state(pg, "live"):
+            pg.click("#live")
+        wait_js(pg, "window.__mbo.store.get().conn === 'open'")
+        wait_js(
+            pg, "window.__mbo.store.get().frame && window.__mbo.store.get().frame.bids.length > 0"
+        )
+        best = state(pg, "frame")["bids"][0][0]
+        click_level(pg, "B", best)
+        wait_js(pg, "document.querySelector('#queue').dataset.state === 'ready'", 5)
+        assert "live at #" in pg.locator("#queue-sub").inner_text()
+        pg.wait_for_timeout(1500)  # refreshed every 400 ms while the live book moves
+        assert pg.locator("#queue").get_attribute("data-state") == "ready"
+        count = int(pg.locator("#queue .qhead").get_attribute("data-count") or "0")
+        assert count == pg.locator("#queue .qrow").count()
+        # trading says why it cannot, instead of doing nothing
+        assert "live" in pg.locator("#trade-sub").inner_text()
+        shot(pg, "live-queue")
+    finally:
+        pg.remove_listener("response", on_response)
+    pg.keyboard.press("Escape")
+    pg.click("#live")
+    wait_js(pg, "!window.__mbo.store.get().playing")
+    assert failed == [] and pg.errors == []
 
 
 _PERF_JS = """async ([rafMs, heapMs]) => {
@@ -584,9 +1056,9 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     assert pixels > 0 and differ == 0
     # the heatmap likewise, up to anti-aliasing where bubbles and line caps meet a strip's
     # edge (measured: 0.007-0.014 % of pixels; a scroll one pixel off: 15 %)
-    columns = pg.evaluate("window.__mbo.heatmap.ring.length")
+    columns = pg.evaluate("window.__mbo.heatmap.columns().columns")
     differ, pixels = pg.evaluate(_REPAINT_DIFF_JS, ["heatmap", 8])
-    assert columns > 200 and differ < pixels * 0.002, (differ, pixels, columns)
+    assert columns > 100 and differ < pixels * 0.002, (differ, pixels, columns)
     newest = pg.evaluate("window.__mbo.tape.rows()[0]")
     label = pg.locator("#tape canvas").get_attribute("aria-label")
     assert label == f"Time and sales: last trade {newest['size']} at {newest['price'] / 1e9:.2f}"
@@ -601,3 +1073,74 @@ def test_performance_frames_and_heap(live_page: Any) -> None:
     assert growth_mb < 8, report  # bounded buffers: no steady growth
     assert report["heap_growth_second_half_mb"] < 1.5, report
     assert pg.errors == [], pg.errors
+
+
+@pytest.fixture(scope="module")
+def live_only_server(
+    clx5_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerThread]:
+    """A server with a live feed and no --file (a small simulated default session): CLX5's first
+    3,000 records looped at 3,000 records/s, a pass a second."""
+    from mbo_fast import feed
+
+    whole = feed.load([str(clx5_path)], resequence=True)
+    n = 3000
+    data = feed.FeedData(whole.metadata, whole.chunk(0, n), whole.ts_recv[:n], whole.record_len)
+    pub = feed.Feed(data, rate=3000, loop=True)
+    srv = ServerThread(None)
+    srv.thread.start()
+    _, port = srv.call(pub.start("127.0.0.1", 0))
+    db = tmp_path_factory.mktemp("ui-live-only") / "db.sqlite3"
+    srv.config = make_config(
+        clx5_path,
+        db,
+        files=(),
+        sim_records=5_000,
+        frame_rate=50.0,
+        status_every_s=0.25,
+        live=f"tcp://127.0.0.1:{port}",
+    )
+    srv.call(srv._start(), timeout=60)
+    yield srv
+    srv.call(pub.close())
+    srv.stop()
+
+
+def test_live_instrument_selectable_without_a_file(
+    playwright: Any, live_only_server: ServerThread
+) -> None:
+    for pg in _browse(playwright, live_only_server):
+        live = f"live:{CLX5_IID}:1"
+        wait_js(
+            pg,
+            "[...document.querySelectorAll('#book-select option')]"
+            f".some((o) => o.value === '{live}')",
+            15,
+        )
+        label = pg.locator(f"#book-select option[value='{live}']").inner_text()
+        assert "CLX5" not in label or "live feed" in label
+        pg.select_option("#book-select", live)
+        wait_js(
+            pg, "window.__mbo.store.get().live === true && window.__mbo.store.get().conn === 'open'"
+        )
+        assert pg.locator("#live").is_checked()
+        wait_js(
+            pg,
+            "window.__mbo.store.get().frame &&"
+            f" window.__mbo.store.get().frame.instrument_id === {CLX5_IID}",
+        )
+        # over a few passes: the clock follows the data back at every pass, and every pass
+        # starts from a cleared book (never the crossed pile of two passes)
+        samples = pg.evaluate(
+            "(async () => { const out = []; for (let i = 0; i < 35; i++) {"
+            " const s = window.__mbo.store.get();"
+            " out.push([s.clock, s.frame ? s.frame.crossed : false]);"
+            " await new Promise((r) => setTimeout(r, 100)); } return out; })()"
+        )
+        clocks = [c for c, _ in samples if c is not None]
+        assert any(b < a for a, b in zip(clocks, clocks[1:])), clocks  # a pass started over
+        assert not any(crossed for _, crossed in samples)
+        shot(pg, "live-only")
+        pg.click("#live")
+        wait_js(pg, "!window.__mbo.store.get().playing")
+        assert pg.errors == []

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use mbo_fast_core::book::json::write_book_state;
 use mbo_fast_core::live::LiveMarket;
+use mbo_fast_core::Book;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -214,6 +216,42 @@ impl PyLiveMarket {
             .filter(|&(iid, _)| iid == instrument_id)
             .map(|(_, pid)| pid)
             .collect()
+    }
+
+    /// Every `(instrument_id, publisher_id)` with a book so far, sorted.
+    fn book_keys(&self) -> Vec<(u32, u16)> {
+        let mut keys = lock(&self.live).market().keys();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// `(index, JSON)`: the index of the last record applied and the state part of the book's
+    /// `/api/v1/book` document (`book::json::write_book_state`: top `depth` levels, with their
+    /// queues when `orders`; an empty book before its first record), read together.
+    #[pyo3(signature = (instrument_id, publisher_id, depth=None, orders=false))]
+    fn book_state<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: u32,
+        publisher_id: u16,
+        depth: Option<usize>,
+        orders: bool,
+    ) -> (i64, Bound<'py, PyBytes>) {
+        let (index, json) = py.detach(|| {
+            let live = lock(&self.live);
+            let mut json = String::new();
+            let empty;
+            let book = match live.market().book(instrument_id, publisher_id) {
+                Some(book) => book,
+                None => {
+                    empty = Book::new(instrument_id, publisher_id);
+                    &empty
+                }
+            };
+            write_book_state(&mut json, book, depth.unwrap_or(usize::MAX), orders);
+            (live.index(), json)
+        });
+        (index, PyBytes::new(py, json.as_bytes()))
     }
 
     fn is_stale(&self, instrument_id: u32, publisher_id: u16) -> bool {

@@ -12,8 +12,8 @@ use mbo_fast_core::dbn::framer::mbo_records;
 use mbo_fast_core::replay::player::Player;
 use mbo_fast_core::store::codec::Encoder;
 use mbo_fast_core::store::{
-    build_blocks, cache, query, writer, BlockMeta, BlockSource, BlockWriter, BookStats, Layout,
-    Recording, StoredBlock,
+    build_blocks, cache, query, raster, writer, BlockMeta, BlockSource, BlockWriter, BookStats,
+    Layout, Recording, StoredBlock,
 };
 use mbo_fast_core::{Error, Replay, Result, Source};
 use pyo3::exceptions::{PyKeyError, PyStopIteration, PyValueError};
@@ -289,6 +289,56 @@ impl PyRecording {
             )
         })?;
         Ok(PyDepthExport::stored(export))
+    }
+
+    /// One book's heatmap raster over `(start, end]` (ns): `buckets` time buckets × `rows`
+    /// price rows from `price_lo` by `price_step`, with the best prices and trades per bucket
+    /// (`mbo_fast_core::store::raster`). Returns `(header, arrays)`: the scalars as a dict and
+    /// the arrays as little-endian bytes in the documented order. GIL released.
+    #[pyo3(signature = (instrument_id, publisher_id, start, end, buckets, price_lo=0, price_step=1, rows=0, max_trades=100_000))]
+    #[allow(clippy::too_many_arguments)]
+    fn raster<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: u32,
+        publisher_id: u16,
+        start: u64,
+        end: u64,
+        buckets: usize,
+        price_lo: i64,
+        price_step: i64,
+        rows: usize,
+        max_trades: usize,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyBytes>)> {
+        let q = raster::RasterQuery {
+            key: (instrument_id, publisher_id),
+            start,
+            end,
+            buckets,
+            price_lo,
+            price_step,
+            rows,
+            max_trades,
+        };
+        let recording = Arc::clone(&self.recording);
+        let (r, bytes) = py
+            .detach(move || {
+                raster::raster(&recording, &q).map(|r| {
+                    let bytes = r.to_le_bytes();
+                    (r, bytes)
+                })
+            })
+            .map_err(to_py)?;
+        let header = PyDict::new(py);
+        header.set_item("buckets", r.buckets)?;
+        header.set_item("rows", r.rows)?;
+        header.set_item("trades", r.trades.len())?;
+        header.set_item("max_size", r.max_size)?;
+        header.set_item("records", r.records)?;
+        header.set_item("position_start", r.position_start)?;
+        header.set_item("position_end", r.position_end)?;
+        header.set_item("truncated", r.truncated)?;
+        Ok((header, PyBytes::new(py, &bytes)))
     }
 
     /// A streaming cursor for one book.

@@ -11,10 +11,12 @@
 //!   [`build_blocks`], the two-thread import pipeline.
 //! - [`cache`]: the process's bounded cache of decoded blocks and checkpoints.
 //! - [`query`]: pages of BBO, trades and records derived from the blocks, as JSON items.
+//! - [`raster`]: heatmap rasters (resting size on time buckets × price rows, trades per bucket).
 
 pub mod cache;
 pub mod codec;
 pub mod query;
+pub mod raster;
 pub mod recording;
 pub mod writer;
 

@@ -23,6 +23,23 @@ export async function getJSON(path, params = {}) {
   return body;
 }
 
+/** POST a JSON body; the answer's JSON, or ApiError with the server's message. */
+export async function postJSON(path, body) {
+  const resp = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  let doc = null;
+  try {
+    doc = await resp.json();
+  } catch {
+    doc = null;
+  }
+  if (!resp.ok) throw new ApiError(resp.status, (doc && doc.error) || resp.statusText);
+  return doc;
+}
+
 /** Book-naming query parameters of a selection. */
 export function bookParams(sel) {
   return { instrument_id: sel.iid, publisher_id: sel.pid, source: sel.source };

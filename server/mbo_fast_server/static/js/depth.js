@@ -11,7 +11,10 @@ const ASK_FILL = "rgb(63,33,44)"; // rgba(224,70,78,0.22) over PANEL
 
 export function mountDepth(box, store) {
   const view = { render: () => draw() };
-  const { ctx, size } = fitCanvas(box, () => invalidate(view), { alpha: false });
+  const { canvas, ctx, size } = fitCanvas(box, () => invalidate(view), { alpha: false });
+  canvas.tabIndex = 0; // a panel of its own: reachable by keyboard, its label says what it shows
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "Cumulative depth");
 
   function draw() {
     const { w, h } = size;
@@ -20,13 +23,16 @@ export function mountDepth(box, store) {
     ctx.fillRect(0, 0, w, h);
     const fr = s.frame;
     if (!fr || (!fr.bids.length && !fr.asks.length)) {
-      ctx.fillStyle = "#7d8799";
+      ctx.fillStyle = "#8a94a6";
       ctx.font = "12px system-ui";
       ctx.fillText("no book yet", 12, 20);
       return;
     }
     const bids = cumulative(fr.bids);
     const asks = cumulative(fr.asks);
+    const label = `Cumulative depth: ${bids.length ? bids[bids.length - 1][1] : 0} lots bid over ` +
+      `${bids.length} levels, ${asks.length ? asks[asks.length - 1][1] : 0} offered over ${asks.length}`;
+    if (canvas.getAttribute("aria-label") !== label) canvas.setAttribute("aria-label", label);
     const prices = [...bids.map((l) => l[0]), ...asks.map((l) => l[0])];
     let lo = Math.min(...prices);
     let hi = Math.max(...prices);
@@ -39,7 +45,7 @@ export function mountDepth(box, store) {
     const y = linear(0, ymax * 1.08, h - B, T);
     // grid + axes
     ctx.strokeStyle = "#1f2636";
-    ctx.fillStyle = "#7d8799";
+    ctx.fillStyle = "#8a94a6";
     ctx.font = "10px ui-monospace, monospace";
     ctx.lineWidth = 1;
     ctx.textAlign = "right";

@@ -1,4 +1,5 @@
-// Market state strip: spread, mid, imbalance, last trade, msgs/s, crossed / pre-open badge.
+// Market state strip: spread, mid, imbalance, last trade, the session's order flow (cumulative
+// delta, VWAP, high/low: lib/flow.js), msgs/s, crossed / pre-open badge with the uncross.
 import { invalidate } from "./store.js";
 import { setText, setWidth } from "./dom.js";
 import { bookStats } from "./lib/book.js";
@@ -19,6 +20,9 @@ export function mountMarket(root, store) {
     spread: kv("spread", "spread", "Best ask − best bid (ticks)"),
     mid: kv("mid", "mid", "(best bid + best ask) / 2"),
     last: kv("last", "last", "Last trade price × size"),
+    delta: kv("delta", "cum Δ", "Cumulative delta of the session: buy-aggressor minus sell-aggressor volume"),
+    vwap: kv("vwap", "vwap", "Volume-weighted average trade price of the session"),
+    range: kv("range", "high / low", "The session's highest and lowest trade"),
     rate: kv("rate", "msgs/s", "Records replayed per second (server status)"),
   };
   const imbBox = document.createElement("div");
@@ -46,6 +50,10 @@ export function mountMarket(root, store) {
       setText(f.spread, st.spread === null ? "—" : `${formatPrice(st.spread, d)}${ticks}`);
       setText(f.mid, st.mid === null ? "—" : formatPrice(st.mid, d + 1));
       setText(f.last, s.lastTrade ? `${formatPrice(s.lastTrade.price, d)} × ${s.lastTrade.size}` : "—");
+      const flow = s.flow;
+      setText(f.delta, flow.volume ? `${flow.delta > 0 ? "+" : ""}${flow.delta.toLocaleString("en-US")}` : "—");
+      setText(f.vwap, flow.vwap === null ? "—" : formatPrice(flow.vwap, d + 1));
+      setText(f.range, flow.high === null ? "—" : `${formatPrice(flow.high, d)} / ${formatPrice(flow.low, d)}`);
       setText(f.rate, s.rate === null || s.rate === undefined ? "—" : Math.round(s.rate).toLocaleString());
       if (st.imbalance === null) {
         setText(imbText, "—");
@@ -65,7 +73,8 @@ export function mountMarket(root, store) {
     },
   };
   store.subscribe((s, p) => {
-    if (s.frame !== p.frame || s.rate !== p.rate || s.lastTrade !== p.lastTrade || s.decimals !== p.decimals) {
+    if (s.frame !== p.frame || s.rate !== p.rate || s.lastTrade !== p.lastTrade || s.decimals !== p.decimals ||
+        s.flowVer !== p.flowVer) {
       invalidate(view);
     }
   });

@@ -25,15 +25,9 @@ export function mountPlayer(root, store, actions) {
   const live = el("label", { className: "live", title: "No live feed on this server yet: playback only" });
   const liveBox = el("input", { id: "live", type: "checkbox", disabled: true });
   live.append(liveBox, "live");
-  // enabled only when the server ingests a live feed (GET /api/v1/live/status answers)
-  fetch("/api/v1/live/status").then((r) => (r.ok ? r.json() : null)).then((doc) => {
-    if (!doc || !doc.configured) return;
-    liveBox.disabled = false;
-    live.title = "Follow the live feed (shared live broadcast of this book)";
-  }, () => {});
+  // enabled only when the server ingests a live feed (GET /api/v1/live/books answers)
   liveBox.addEventListener("change", () => {
     if (actions.setLive) actions.setLive(liveBox.checked);
-    liveBox.blur();
   });
   root.append(back, play, fwd, speed, clock, slider, idx, jump, live);
 
@@ -73,13 +67,47 @@ export function mountPlayer(root, store, actions) {
 
   const pill = document.getElementById("conn");
   const help = document.getElementById("help");
-  const showHelp = (on) => { help.hidden = !on; };
+  const dialog = help.querySelector(".dialog");
+  let returnFocus = null;
+  // the help is a modal dialog: it takes the focus, keeps Tab inside, and gives the focus back
+  const showHelp = (on) => {
+    if (on === !help.hidden) return;
+    help.hidden = !on;
+    if (on) {
+      returnFocus = document.activeElement;
+      dialog.focus();
+    } else if (returnFocus && document.contains(returnFocus)) {
+      returnFocus.focus();
+      returnFocus = null;
+    }
+  };
+  help.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Tab") return;
+    const items = [...dialog.querySelectorAll("button, [href], input, select, [tabindex]:not([tabindex='-1'])")];
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (ev.shiftKey && (document.activeElement === first || document.activeElement === dialog)) {
+      last.focus();
+      ev.preventDefault();
+    } else if (!ev.shiftKey && document.activeElement === last) {
+      first.focus();
+      ev.preventDefault();
+    }
+  });
   document.getElementById("help-btn").addEventListener("click", () => showHelp(help.hidden));
   document.getElementById("help-close").addEventListener("click", () => showHelp(false));
   help.addEventListener("click", (ev) => { if (ev.target === help) showHelp(false); });
 
   document.addEventListener("keydown", (ev) => {
+    if (ev.defaultPrevented) return; // a focused view (ladder, heatmap) took it
     const t = ev.target;
+    if (!help.hidden) {
+      if (ev.key === "Escape" || ev.key === "?") {
+        showHelp(false);
+        ev.preventDefault();
+      }
+      return;
+    }
     if (t && (t.tagName === "INPUT" && t.type !== "range" && t.type !== "checkbox" || t.tagName === "SELECT" || t.tagName === "TEXTAREA")) return;
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const s = store.get();
@@ -92,10 +120,11 @@ export function mountPlayer(root, store, actions) {
       case "Home": actions.seek({ index: 0 }); break;
       case "End": if (s.sel) actions.seek({ index: s.sel.records - 1 }); break;
       case "g": jump.focus(); break;
-      case "?": showHelp(help.hidden); break;
+      case "c": if (actions.recentre) actions.recentre(); break;
+      case "?": showHelp(true); break;
       case "Escape":
-        if (!help.hidden) showHelp(false);
-        else actions.selectLevel(null, null);
+        actions.selectLevel(null, null);
+        if (actions.selectSim) actions.selectSim(null);
         break;
       default: return;
     }
@@ -112,7 +141,7 @@ export function mountPlayer(root, store, actions) {
       idx.textContent = s.index === null ? "" : `#${s.index.toLocaleString("en-US")}`;
       idx.dataset.index = s.index === null ? "" : String(s.index);
       clock.dataset.ns = s.clock === null ? "" : String(s.clock);
-      if (s.sel && !dragging && s.clock !== null) {
+      if (s.sel && !dragging && s.clock !== null && s.sel.first !== null && !s.live) {
         const span = s.sel.last - s.sel.first;
         const v = span > 0 ? ((s.clock - s.sel.first) / span) * SLIDER_STEPS : 0;
         slider.value = String(Math.round(Math.max(0, Math.min(SLIDER_STEPS, v))));
@@ -126,11 +155,21 @@ export function mountPlayer(root, store, actions) {
       pill.textContent = s.error ? `error` : label;
       pill.title = s.error ? `Error: ${s.error}` : `Stream: ${label}; reconnects: ${s.reconnects}`;
       pill.dataset.reconnects = String(s.reconnects);
+      const hasLive = !!(s.liveBooks && s.liveBooks.configured);
+      if (liveBox.disabled === hasLive) {
+        liveBox.disabled = !hasLive;
+        live.title = hasLive
+          ? "Follow the live feed (the server's live broadcast of this book; a book the feed does not carry is swapped for one it does)"
+          : "No live feed on this server: playback only";
+      }
+      if (liveBox.checked !== !!s.live) liveBox.checked = !!s.live;
+      for (const b of [back, fwd, speed, slider, jump]) b.disabled = !!s.live;
     },
   };
   store.subscribe((s, p) => {
     if (s.playing !== p.playing || s.speed !== p.speed || s.clock !== p.clock || s.index !== p.index ||
-        s.conn !== p.conn || s.sel !== p.sel || s.error !== p.error || s.reconnects !== p.reconnects) {
+        s.conn !== p.conn || s.sel !== p.sel || s.error !== p.error || s.reconnects !== p.reconnects ||
+        s.live !== p.live || s.liveBooks !== p.liveBooks) {
       invalidate(view);
     }
   });

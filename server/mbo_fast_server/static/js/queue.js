@@ -1,8 +1,9 @@
 // L3 queue of the selected level: its orders in FIFO order (front first), sizes as bars, the
 // newest arrival and orders new since the previous look marked. Fetched from
-// /api/v1/book?orders=true at the current index: on selection, then at most every 400 ms.
-// Simulated orders (shift-click a ladder level; /api/v1/sim/orders, mbo_fast.Backtest) resting
-// at the level are drawn at their exact queue position: after the historical orders ahead.
+// /api/v1/book?orders=true at the current index (in live mode from /api/v1/live/book, the live
+// book now): on selection, then at most every 400 ms. Simulated orders (/api/v1/sim/orders,
+// mbo_fast.Backtest) resting at the level are drawn at their exact queue position: after the
+// historical orders ahead; each simulated order of the level gets a line saying where it is.
 import { invalidate } from "./store.js";
 import { bookParams, getJSON } from "./api.js";
 import { queueOf } from "./lib/book.js";
@@ -14,9 +15,13 @@ const MIN_INTERVAL = 400;
 export function mountQueue(root, store) {
   const head = document.createElement("div");
   head.className = "qhead";
+  const notes = document.createElement("div");
+  notes.className = "qnotes";
   const body = document.createElement("div");
   body.className = "qbody";
-  root.append(head, body);
+  body.tabIndex = 0; // scrollable by keyboard
+  body.setAttribute("aria-label", "Orders of the selected level, front of the queue first");
+  root.append(head, notes, body);
   const sub = document.getElementById("queue-sub");
   let queue = null; // from queueOf()
   let fetchedIndex = null;
@@ -32,7 +37,7 @@ export function mountQueue(root, store) {
   async function fetchQueue() {
     const s = store.get();
     const sel = s.selected;
-    if (!sel || !s.sel || s.index === null || s.sel.consolidated) return;
+    if (!sel || !s.sel || s.sel.consolidated || (s.index === null && !s.live)) return;
     if (inflight) { again = true; return; }
     inflight = true;
     lastFetch = performance.now();
@@ -41,13 +46,18 @@ export function mountQueue(root, store) {
       const levels = sel.side === "B" ? s.frame?.bids : s.frame?.asks;
       const rank = levels ? levels.findIndex((l) => l[0] === sel.price) : -1;
       const depth = Math.max(1, rank >= 0 ? rank + 1 : 100);
-      const [doc, simDoc] = await Promise.all([
-        getJSON("/api/v1/book", { ...bookParams(s.sel), index, depth, orders: true }),
-        s.simVer > 0 ? getJSON("/api/v1/sim/orders", { ...bookParams(s.sel), index }) : null,
-      ]);
+      const [doc, simDoc] = s.live
+        ? [await getJSON("/api/v1/live/book", {
+          instrument_id: s.sel.iid, publisher_id: s.sel.pid, depth, orders: true,
+        }), null]
+        : await Promise.all([
+          getJSON("/api/v1/book", { ...bookParams(s.sel), index, depth, orders: true }),
+          s.simVer > 0 ? getJSON("/api/v1/sim/orders", { ...bookParams(s.sel), index }) : null,
+        ]);
       sims = simDoc ? simDoc.orders : [];
       const now = store.get().selected;
       if (!now || now.side !== sel.side || now.price !== sel.price) return;
+      if (store.get().live !== s.live) return;
       const key = `${sel.side}:${sel.price}`;
       const q = queueOf(doc, sel.side, sel.price, key === prevKey ? prevIds : null);
       gone = q === null;
@@ -81,11 +91,13 @@ export function mountQueue(root, store) {
       root.dataset.key = sel && queue ? `${queue.side}:${queue.price}` : "";
       if (sel && s.sel && s.sel.consolidated) {
         head.textContent = "";
+        notes.replaceChildren();
         body.innerHTML = '<div class="empty">L3 queues are per publisher: pick a publisher in the selector.</div>';
         return;
       }
       if (!sel) {
         head.textContent = "";
+        notes.replaceChildren();
         body.innerHTML = '<div class="empty">Click a price level in the ladder to see its orders (FIFO).</div>';
         sub.textContent = "click a ladder level";
         return;
@@ -95,7 +107,7 @@ export function mountQueue(root, store) {
         head.textContent = `${sideName} ${formatPrice(sel.price, s.decimals)} · loading…`;
         return;
       }
-      sub.textContent = `at #${fetchedIndex}`;
+      sub.textContent = fetchedIndex === null ? "" : `${s.live ? "live " : ""}at #${fetchedIndex}`;
       head.innerHTML = "";
       const b = (t) => { const e = document.createElement("b"); e.textContent = t; return e; };
       head.append(
@@ -106,13 +118,16 @@ export function mountQueue(root, store) {
       head.dataset.count = String(queue.orders.length);
       const here = sims.filter((o) => o.side === queue.side && o.price === queue.price);
       const open = here.filter((o) => o.status === "open" && o.orders_ahead !== null);
-      for (const o of here) {
-        const f = document.createElement("span");
+      notes.replaceChildren(...here.map((o) => {
+        const f = document.createElement("div");
         f.className = `simnote ${o.status}`;
-        f.textContent = o.status === "open" ? ` · ◆${o.id} ${o.orders_ahead} ahead`
-          : ` · SIM#${o.id} ${o.status}${o.filled ? ` ${o.filled}/${o.size}` : ""}`;
-        head.append(f);
-      }
+        f.dataset.simId = String(o.id);
+        const what = `◆ simulated #${o.id} ${o.side === "B" ? "buy" : "sell"} ${o.remaining}/${o.size}`;
+        f.textContent = o.status === "open"
+          ? `${what}: ${o.orders_ahead} orders (${o.volume_ahead} lots) ahead`
+          : `${what}: ${o.status}${o.filled ? `, filled ${o.filled} of ${o.size}` : ""}`;
+        return f;
+      }));
       let max = 1;
       for (const o of queue.orders) if (o.size > max) max = o.size;
       const frag = document.createDocumentFragment();
@@ -176,7 +191,8 @@ export function mountQueue(root, store) {
       gone = false;
       invalidate(view);
       if (s.selected) { lastFetch = 0; fetchQueue(); }
-    } else if (s.selected && ((s.index !== p.index && s.index !== fetchedIndex) || s.simVer !== p.simVer)) {
+    } else if (s.selected && (s.live !== p.live || (s.index !== p.index && s.index !== fetchedIndex) ||
+        s.simVer !== p.simVer)) {
       if (s.simVer !== p.simVer) lastFetch = 0;
       schedule();
     } else if (s.sel !== p.sel) {

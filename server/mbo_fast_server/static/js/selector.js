@@ -1,14 +1,18 @@
-// Instrument / publisher selector: one option per book (instrument × publisher × source).
+// Instrument / publisher selector: one option per book (instrument × publisher × source), a
+// consolidated book per instrument, and the books of the live feed (GET /api/v1/live/books), so a
+// live instrument is selectable whatever files the server has.
 import { invalidate } from "./store.js";
 
 export function mountSelector(root, store, actions) {
   const select = document.createElement("select");
   select.id = "book-select";
   select.title = "Instrument · publisher · source";
+  select.setAttribute("aria-label", "Book: instrument, publisher, source");
   root.append(select);
   select.addEventListener("change", () => {
-    const [iid, pid, source] = select.value.split(":");
-    actions.selectBook(Number(iid), pid === "c" ? "c" : Number(pid), Number(source));
+    const parts = select.value.split(":");
+    if (parts[0] === "live") actions.selectLive(Number(parts[1]), Number(parts[2]));
+    else actions.selectBook(Number(parts[0]), parts[1] === "c" ? "c" : Number(parts[1]), Number(parts[2]));
     select.blur();
   });
   const view = {
@@ -30,16 +34,26 @@ export function mountSelector(root, store, actions) {
           opts.push([`${inst.instrument_id}:c:${src}`, label]);
         }
       }
-      if (select.options.length !== opts.length) {
+      for (const b of (s.liveBooks && s.liveBooks.books) || []) {
+        opts.push([`live:${b.instrument_id}:${b.publisher_id}`,
+          `${b.symbol || "?"} · ${b.instrument_id} · pub ${b.publisher_id} · live feed${b.stale ? " (stale)" : ""}`]);
+      }
+      const sig = opts.map((o) => o.join("=")).join("|");
+      if (select.dataset.sig !== sig) {
         select.replaceChildren(...opts.map(([v, l]) => new Option(l, v)));
+        select.dataset.sig = sig;
       }
       if (s.sel) {
-        select.value = `${s.sel.iid}:${s.sel.consolidated ? "c" : s.sel.pid}:${s.sel.source}`;
+        select.value = s.live
+          ? `live:${s.sel.iid}:${s.sel.pid}`
+          : `${s.sel.iid}:${s.sel.consolidated ? "c" : s.sel.pid}:${s.sel.source}`;
       }
     },
   };
   store.subscribe((s, p) => {
-    if (s.instruments !== p.instruments || s.sel !== p.sel) invalidate(view);
+    if (s.instruments !== p.instruments || s.sel !== p.sel || s.live !== p.live || s.liveBooks !== p.liveBooks) {
+      invalidate(view);
+    }
   });
   return view;
 }

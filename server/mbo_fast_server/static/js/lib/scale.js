@@ -21,6 +21,39 @@ export function niceTicks(lo, hi, count = 5) {
   return out;
 }
 
+const NS = 1e6; // ns per ms
+/** Steps of a time axis, ns: round steps of a clock from 1 ms to a day. */
+export const TIME_STEPS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500, // ms
+  1e3, 2e3, 5e3, 10e3, 15e3, 30e3, // s
+  60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, // min
+  3600e3, 7200e3, 10800e3, 21600e3, 43200e3, 86400e3, // h
+].map((ms) => ms * NS);
+
+/**
+ * Round times (ns since the epoch, UTC) for an axis over [t0, t1] about `count` apart: the
+ * smallest step of TIME_STEPS giving at most `count` labels, and its multiples in the range.
+ * Equal steps of time: the labels are equally spaced on a linear time axis.
+ */
+export function timeTicks(t0, t1, count = 6) {
+  const span = t1 - t0;
+  if (!(span > 0) || count < 1) return { step: 0, ticks: [] };
+  const step = TIME_STEPS.find((s) => span / s <= count) || TIME_STEPS[TIME_STEPS.length - 1];
+  const ticks = [];
+  for (let k = Math.ceil(t0 / step); k * step <= t1; k++) ticks.push(k * step);
+  return { step, ticks };
+}
+
+/** A time axis label for time `ns` on an axis of `step` ns (UTC). */
+export function timeLabel(ns, step) {
+  const d = new Date(Math.round(ns / NS)); // round: a tick's ns carry ~256 ns of float error
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  const hm = `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
+  if (step >= 60e3 * NS) return hm;
+  if (step >= 1e3 * NS) return `${hm}:${p(d.getUTCSeconds())}`;
+  return `${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}`;
+}
+
 /**
  * The visible price window [lo, hi] (multiples of tick, `rows` ticks tall) keeping `center`
  * inside the middle `keep` fraction of `prev`; returns `prev` unchanged when it still fits, so
