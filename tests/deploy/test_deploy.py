@@ -126,7 +126,7 @@ def test_configurations_load_with_the_server_config_parser() -> None:
     config = pytest.importorskip("mbo_fast_server.config")
     envs: dict[str, dict[str, str]] = {"Dockerfile": _dockerfile_env()}
     compose = _yaml(ROOT / "docker-compose.yml")
-    for name in ("app", "app-dev"):
+    for name in ("app", "app-dev", "ingest", "serve"):
         service_env = compose["services"][name]["environment"]
         envs[f"compose {name}"] = {k: str(v) for k, v in service_env.items()}
     envs["ConfigMap"] = dict(_k8s("ConfigMap")["data"])
@@ -145,6 +145,20 @@ def test_compose_wiring() -> None:
     assert services["app-dev"]["profiles"] == ["dev"]
     for name in ("prometheus", "grafana"):
         assert services[name]["profiles"] == ["observability"]
+    # the cluster profile: the ingest publishes where the replicas read, both on one database
+    # whose password comes from the environment only
+    for name in ("nats", "postgres", "feed", "ingest", "serve", "proxy"):
+        assert services[name]["profiles"] == ["cluster"], name
+    ingest, serve = services["ingest"]["environment"], services["serve"]["environment"]
+    assert ingest["MBO_LIVE_PUBLISH"] == serve["MBO_LIVE"]
+    assert ingest["MBO_LIVE"] == "tcp://feed:9000"
+    assert ingest["MBO_DB"] == serve["MBO_DB"] and ":@" not in ingest["MBO_DB"]
+    assert "PASSWORD" not in ingest["MBO_DB"].upper()
+    for env in (ingest, serve, services["postgres"]["environment"]):
+        assert all("${MBO_PG_PASSWORD" in str(v) for k, v in env.items() if "PASSWORD" in k)
+    assert services["serve"]["deploy"]["replicas"] >= 2 and "ports" not in services["serve"]
+    proxy_conf = services["proxy"]["volumes"][0].split(":")[0]
+    assert "server serve:8080;" in (ROOT / proxy_conf).read_text()
     # Prometheus scrapes the app service on its container port
     targets = [
         t
