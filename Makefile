@@ -56,6 +56,7 @@ deploy-check:
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/rules.yml
 	$(BIN)/kubernetes-validate --strict --quiet $$(ls deploy/k8s/*.yaml | grep -v kustomization)
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/cluster/nats.yaml deploy/k8s/cluster/ingest.yaml
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

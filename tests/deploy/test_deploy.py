@@ -437,3 +437,37 @@ def test_real_prometheus_scrapes_the_app(server: tuple[str, str], tmp_path: Path
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_k8s_cluster_overlay_wiring() -> None:
+    """deploy/k8s/cluster: the base as replicas reading the bus the ingest publishes to, one
+    database, the password from a Secret only; every environment loads as server config."""
+    config = pytest.importorskip("mbo_fast_server.config")
+    cluster = K8S / "cluster"
+    kust = _yaml(cluster / "kustomization.yaml")
+    assert "../" in kust["resources"]
+    for res in kust["resources"][1:] + [p["path"] for p in kust["patches"]]:
+        assert (cluster / res).is_file(), res
+    ingest = next(
+        d
+        for d in yaml.safe_load_all((cluster / "ingest.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
+    assert ingest["spec"]["replicas"] == 1
+    (container,) = ingest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    replica = {op["value"]["name"]: op["value"] for op in _yaml(cluster / "serve-patch.yaml")}
+    assert env["MBO_LIVE_PUBLISH"]["value"] == replica["MBO_LIVE"]["value"]
+    assert env["MBO_DB"]["value"] == replica["MBO_DB"]["value"]
+    for pw in (env["PGPASSWORD"], replica["PGPASSWORD"]):
+        assert "value" not in pw and pw["valueFrom"]["secretKeyRef"]["name"] == "mbo-fast-postgres"
+    base = dict(_k8s("ConfigMap")["data"])
+    for extra in (env, replica):
+        mbo = {**base, **{k: v["value"] for k, v in extra.items() if k.startswith("MBO_")}}
+        cfg = config.load_config({}, env=mbo)
+        assert cfg.live.startswith(("tcp://", "nats://")) and cfg.db.startswith("postgresql://")
+    services = [
+        d for d in yaml.safe_load_all((cluster / "nats.yaml").read_text()) if d["kind"] == "Service"
+    ]
+    assert services[0]["metadata"]["name"] == "nats"
+    assert services[0]["spec"]["ports"][0]["port"] == 4222
