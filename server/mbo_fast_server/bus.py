@@ -38,6 +38,8 @@ from typing import Any
 
 log = logging.getLogger("mbo_fast_server.bus")
 
+ALIVE_EVERY_S = 1.0
+SILENT_AFTER_S = 3.0  # a replica that heard nothing from the ingest this long calls it silent
 MAX_MESSAGE = 512 * 1024  # under NATS's default 1 MiB max_payload
 CONNECTION = "Mbo-Connection"
 START = "Mbo-Start"  # "1" on a connection's first message (it begins with the DBN metadata)
@@ -76,6 +78,11 @@ def stream_name(name: str) -> str:
 
 def subject(name: str) -> str:
     return f"mbo.{name}.feed"
+
+
+def alive_subject(name: str) -> str:
+    """Where the ingest says it is alive every ALIVE_EVERY_S (core NATS: nothing is stored)."""
+    return f"mbo.{name}.alive"
 
 
 async def _connect(url: str, on_state: Callable[[str], None]) -> Any:
@@ -182,6 +189,7 @@ class BusPublisher:
 
         delay = 0.05
         nc: Any = None
+        last_alive = 0.0
         while not self._stop.is_set():
             try:
                 if nc is None:
@@ -200,6 +208,9 @@ class BusPublisher:
                     log.info("publishing the feed to %s (%s)", self.label, stream_name(self.name))
                 await self._drain(js)
                 delay = 0.05
+                if time.monotonic() - last_alive >= ALIVE_EVERY_S:
+                    await nc.publish(alive_subject(self.name), b"")
+                    last_alive = time.monotonic()
                 await asyncio.to_thread(self._ready.wait, 0.5)
                 self._ready.clear()
             except Exception as exc:  # NATS down, a timeout: keep the bytes, retry
@@ -256,6 +267,7 @@ class BusSubscriber:
         # after bytes the market refused (DecodeError), skip to the next connection's start
         self.await_start = False
         self._resubscribe = False
+        self.heard = time.monotonic()  # the last message or alive signal from the ingest
 
     def _state(self, state: str) -> None:
         if state == "connected":
@@ -264,6 +276,11 @@ class BusSubscriber:
 
     def run(self, stop: threading.Event) -> None:
         asyncio.run(self._run(stop))
+
+    @property
+    def ingest_silent(self) -> bool:
+        """Nothing from the ingest for SILENT_AFTER_S: it stopped, or cannot reach NATS."""
+        return time.monotonic() - self.heard > SILENT_AFTER_S
 
     async def _subscribe(self, js: Any) -> Any:
         """An ordered push consumer (flow control, heartbeats) from the first message, or from
@@ -290,6 +307,11 @@ class BusSubscriber:
         nc = await _connect(self.server, self._state)
         try:
             js = nc.jetstream(timeout=5)
+
+            async def alive(msg: Any) -> None:
+                self.heard = time.monotonic()
+
+            await nc.subscribe(alive_subject(self.name), cb=alive)
             self._resubscribe = False
             sub = await self._subscribe(js)
             while not stop.is_set():
@@ -302,6 +324,7 @@ class BusSubscriber:
                     msg = await sub.next_msg(timeout=0.5)
                 except (asyncio.TimeoutError, NatsTimeout):
                     continue
+                self.heard = time.monotonic()
                 seq = msg.metadata.sequence.stream
                 if seq <= self.last_seq:
                     continue  # delivered again after a resubscribe

@@ -290,6 +290,11 @@ _LIVE_STATUS = {
                     **_int(),
                     "description": "records held while the block store is unavailable",
                 },
+                "ingest": {
+                    "enum": ["alive", "silent"],
+                    "description": "a replica (--live nats://…): whether its ingest was heard "
+                    "in the last 3 s (silent: its books are reported stale)",
+                },
                 "bus": {
                     "type": "object",
                     "description": "an ingest publishing to NATS JetStream (--publish): url "

@@ -167,6 +167,7 @@ class LiveIngest:
         # the ingest stores the session; its replicas would only store copies of it
         self.store = state.store if self.config.live_persist and not self.replica else None
         self.publisher: Any = None  # the bus (NATS JetStream) this ingest publishes to
+        self.subscriber: Any = None  # a replica's side of the bus
         self.bus_messages = 0
         if self.config.live_publish:
             from .bus import BusPublisher, split_replica_url
@@ -458,6 +459,11 @@ class LiveIngest:
             delay = min(delay * 2, BACKOFF_MAX_S)
         self.connection = "stopped"
 
+    @property
+    def ingest_silent(self) -> bool:
+        """A replica whose ingest has said nothing for a while: its books may be behind."""
+        return self.subscriber is not None and self.subscriber.ingest_silent
+
     def _bus_loop(self) -> None:
         """`--live nats://HOST:PORT/NAME`: a replica. The ingest's feed bytes are replayed from
         the bus into this market (the same bytes in the same order as every other replica), a
@@ -477,6 +483,7 @@ class LiveIngest:
             self.metrics.live_reconnects.inc()
 
         subscriber = BusSubscriber(self.url, self._ingest, on_reconnect, on_state)
+        self.subscriber = subscriber
         self.connections = 1
         delay = BACKOFF_MIN_S
         while not self._stop.is_set():
@@ -561,6 +568,7 @@ class LiveIngest:
             "persist_pending": self.persist_pending,
             "persist_lost": self.persist_dropped,
             **({"bus": self.publisher.status()} if self.publisher is not None else {}),
+            **({"ingest": "silent" if self.ingest_silent else "alive"} if self.replica else {}),
             **stats,
         }
 
@@ -649,7 +657,7 @@ class LiveIngest:
             "clock": None,
             "done": False,
             "connection": self.connection,
-            "stale": self.market.is_stale(iid, pid),
+            "stale": self.market.is_stale(iid, pid) or self.ingest_silent,
             "gaps": stats["gaps"],
             "reconnects": self.reconnects,
             "records": stats["records"],

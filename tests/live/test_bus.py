@@ -220,3 +220,50 @@ async def test_sse_clients_on_different_replicas_see_the_same_trades_and_ids(
     recs = mbo_fast.read_records(str(clx5_path))
     is_trade = (recs["action"] == ord("T")) & (recs["instrument_id"] == CLX5_IID)
     assert [int(i) for i, _ in trades[0]] == recs["index"][is_trade].tolist()
+
+
+async def test_a_silent_ingest_is_reported_and_its_return_noticed(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    """The ingest stops: its replicas say so in their status and mark their books stale in the
+    SSE status events; a new ingest publishes again and they hear it."""
+    import json
+
+    from server_helpers import CLX5_IID
+
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=50_000, loop=True)
+    _, port = await pub.start("127.0.0.1", 0)
+    bus = f"{nats.url}/clx"
+    ingest_app = dict(live=f"tcp://127.0.0.1:{port}", live_publish=bus)
+    try:
+        ingest = await _server(aiohttp_client, clx5_path, tmp_path / "i.db", **ingest_app)
+        replica = await _server(
+            aiohttp_client, clx5_path, tmp_path / "r.db", live=bus, status_every_s=0.2
+        )
+
+        async def status() -> Any:
+            return await (await replica.get("/api/v1/live/status")).json()
+
+        await _until(lambda: _market(replica).index > 1000)
+        assert (await status())["ingest"] == "alive"
+        await ingest.close()  # the ingest is gone
+        t0 = time.monotonic()
+        while (await status())["ingest"] != "silent":
+            assert time.monotonic() - t0 < 15, "the silence was not noticed"
+            await asyncio.sleep(0.2)
+        resp = await replica.get(f"/api/v1/live?instrument_id={CLX5_IID}&depth=1")
+        line = b""
+        while b'"stale"' not in line:
+            line = await asyncio.wait_for(resp.content.readline(), 10)
+        assert json.loads(line.decode().removeprefix("data: "))["stale"] is True
+        resp.close()
+        before = _market(replica).index
+        await _server(aiohttp_client, clx5_path, tmp_path / "i2.db", **ingest_app)
+        t0 = time.monotonic()
+        while (await status())["ingest"] != "alive" or _market(replica).index <= before:
+            assert time.monotonic() - t0 < 20, "the new ingest was not heard"
+            await asyncio.sleep(0.2)
+        assert (await status())["reconnects"] >= 1  # a new feed connection: books stale until R
+    finally:
+        await pub.close()
