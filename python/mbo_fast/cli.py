@@ -708,7 +708,10 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS_GROUP = "mbo_fast.commands"
 # Commands that packages of this repository provide (help, how to install): listed, with how to
 # get them, when missing.
-_OPTIONAL_COMMANDS = {"serve": ("HTTP/SSE server over the books", "pip install ./server")}
+_OPTIONAL_COMMANDS = {
+    "serve": ("HTTP/SSE server over the books", "pip install ./server"),
+    "ingest": ("one live feed published to NATS for serve replicas", "pip install ./server"),
+}
 _ANY_ARGUMENTS = "_mbo_fast_any_arguments"  # set on stand-in commands, which take any argument
 
 

@@ -74,3 +74,50 @@ def serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
     }
     return main(flags, config_file=args.config)
+
+
+INGEST_HELP = (
+    "one live feed for many servers: apply it, store it (--db) and publish it to NATS "
+    "JetStream for `serve --live nats://…` replicas"
+)
+
+
+def register_ingest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `ingest` (the entry point of that name): `serve` in the ingest role, with its
+    health, readiness and metrics endpoints, and no default data of its own."""
+    p = commands.add_parser("ingest", help=INGEST_HELP, description=INGEST_HELP)
+    p.add_argument(
+        "--live",
+        metavar="URL",
+        required=True,
+        help="the feed: tcp://HOST:PORT (mbo-fast feed) or databento:DATASET:SYMBOLS (DBN_KEY)",
+    )
+    p.add_argument(
+        "--nats",
+        metavar="URL",
+        required=True,
+        help="nats://HOST:PORT/NAME: the replicas read it with serve --live nats://HOST:PORT/NAME",
+    )
+    p.add_argument("--db", metavar="PATH|URL", help="the block store the session is stored in")
+    p.add_argument("--host", help="bind address of its HTTP endpoints (default 127.0.0.1)")
+    p.add_argument("--port", type=non_negative_int, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--data-dir", metavar="DIR", help="cache directory (and the SQLite default)")
+    p.add_argument("--config", metavar="TOML", help="configuration file (flags > MBO_* env > it)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=ingest)
+
+
+def ingest(args: argparse.Namespace) -> int:
+    from .main import main
+
+    flags = {
+        "files": None,
+        "live": args.live,
+        "live_publish": args.nats,
+        "host": args.host,
+        "port": args.port,
+        "db": args.db,
+        "data_dir": args.data_dir,
+        "log_level": args.log_level,
+    }
+    return main(flags, config_file=args.config)

@@ -270,12 +270,13 @@ def default_data_path(config: Config) -> str:
 
 def configured_paths(config: Config, store: BlockStore) -> list[str]:
     """The files to import before the server is ready: `files`, the Databento download, and
-    the simulator's default session when neither is given and the store holds nothing yet."""
+    the simulator's default session when neither is given and the store holds nothing yet
+    (not for an ingest: it publishes a live feed and stores that alone)."""
     paths = list(dict.fromkeys(config.files))
     if config.databento:
         from .databento_source import databento_path
 
         paths.append(databento_path(config))
-    if not paths and not store.sources():
+    if not paths and not store.sources() and not config.live_publish:
         paths.append(default_data_path(config))
     return paths

@@ -235,7 +235,7 @@ async def test_a_silent_ingest_is_reported_and_its_return_noticed(
     pub = feed.Feed(data, rate=50_000, loop=True)
     _, port = await pub.start("127.0.0.1", 0)
     bus = f"{nats.url}/clx"
-    ingest_app = dict(live=f"tcp://127.0.0.1:{port}", live_publish=bus)
+    ingest_app = {"live": f"tcp://127.0.0.1:{port}", "live_publish": bus}
     try:
         ingest = await _server(aiohttp_client, clx5_path, tmp_path / "i.db", **ingest_app)
         replica = await _server(
@@ -266,4 +266,52 @@ async def test_a_silent_ingest_is_reported_and_its_return_noticed(
             await asyncio.sleep(0.2)
         assert (await status())["reconnects"] >= 1  # a new feed connection: books stale until R
     finally:
+        await pub.close()
+
+
+async def test_the_ingest_command_publishes_and_stores_only_the_feed(
+    aiohttp_client: Any, clx5_path: Path, tmp_path: Path, nats: Any
+) -> None:
+    """`mbo-fast ingest --live … --nats …` as a process: a replica equals the file, and the
+    ingest's store holds the live session alone (no default data of its own)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    data = feed.load([str(clx5_path)])
+    pub = feed.Feed(data, rate=50_000)
+    _, feed_port = await pub.start("127.0.0.1", 0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = f"{nats.url}/cmd"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MBO_")}
+    env["MBO_LIVE_PERSIST_EVERY_S"] = "0.05"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mbo_fast", "ingest", "--live", f"tcp://127.0.0.1:{feed_port}",
+         "--nats", bus, "--port", str(port), "--data-dir", str(tmp_path / "ingest")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        replica = await _server(aiohttp_client, clx5_path, tmp_path / "r.db", live=bus)
+        last = len(data) - 1
+        await _until(lambda: _market(replica).index == last, timeout=60)
+        assert _market(replica).to_json() == _file_market(clx5_path).to_json()
+
+        def sources() -> Any:
+            url = f"http://127.0.0.1:{port}/api/v1/sources"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return json.loads(resp.read())["sources"]
+
+        t0 = time.monotonic()
+        while not (found := await asyncio.to_thread(sources)) or found[0]["records"] < len(data):
+            assert time.monotonic() - t0 < 30, found
+            await asyncio.sleep(0.2)
+        assert [(s["kind"], s["records"]) for s in found] == [("live", len(data))]
+    finally:
+        proc.terminate()
+        proc.wait(15)
         await pub.close()
