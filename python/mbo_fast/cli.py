@@ -18,6 +18,7 @@ Other packages add commands through the entry-point group `mbo_fast.commands` (s
 `_add_plugin_commands`); the server (server/, package mbo_fast_server) adds
 
     mbo-fast serve [--file PATH…] [--host H] [--port P] [--db PATH] [--config TOML]
+    mbo-fast ingest --live URL --nats nats://HOST:PORT/NAME [--db PATH]
 
 so this library never imports the server. Without it, `serve` is listed as not installed.
 """
