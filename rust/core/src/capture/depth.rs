@@ -8,6 +8,7 @@ use super::{for_each_boundary, Boundary, Filter};
 use crate::book::{Book, Side};
 use crate::dbn::Source;
 use crate::error::{Error, Result};
+use crate::table::Table;
 
 /// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
 /// whether the book has them or not (missing ones are padding), 16 bytes each: at this maximum a
@@ -52,6 +53,17 @@ impl DepthColumns {
             depth,
             ..Default::default()
         }
+    }
+
+    /// The columns as a table: the keys, then bid_px, bid_sz, bid_ct, ask_px, ask_sz, ask_ct
+    /// with `depth` values a row, best level first.
+    pub fn into_table(self) -> Table {
+        let mut columns = Vec::with_capacity(11);
+        let width = Some(self.depth);
+        self.keys.into_columns(&mut columns);
+        self.bid.into_columns("bid", width, &mut columns);
+        self.ask.into_columns("ask", width, &mut columns);
+        Table { columns }
     }
 
     /// Room for `rows` more rows in every column.

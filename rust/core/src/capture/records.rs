@@ -6,6 +6,7 @@ use super::columns::RowKeys;
 use super::FALLBACK_ROWS;
 use crate::dbn::{MboStream, MboVisitor, Source};
 use crate::error::{try_reserve, Error, Result};
+use crate::table::{Column, Table};
 
 /// Every MBO record, column by column (no book work).
 #[derive(Debug, Default)]
@@ -34,6 +35,22 @@ impl RecordColumns {
             out.push(i, msg);
         }
         out.failed.take().map_or(Ok(out), Err)
+    }
+
+    /// The columns as a table: the keys, then order_id, price, size, flags, action, side,
+    /// sequence, channel_id (action and side as ASCII codes).
+    pub fn into_table(self) -> Table {
+        let mut columns = Vec::with_capacity(13);
+        self.keys.into_columns(&mut columns);
+        columns.push(Column::new("order_id", self.order_id));
+        columns.push(Column::new("price", self.price));
+        columns.push(Column::new("size", self.size));
+        columns.push(Column::new("flags", self.flags));
+        columns.push(Column::new("action", self.action));
+        columns.push(Column::new("side", self.side));
+        columns.push(Column::new("sequence", self.sequence));
+        columns.push(Column::new("channel_id", self.channel_id));
+        Table { columns }
     }
 
     /// Room for `rows` more rows in every column.
