@@ -12,12 +12,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from numpy.typing import NDArray
-
 from . import _core
 from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
+from .columns import ArrowColumns, Columns
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
@@ -27,6 +26,7 @@ __version__: str = _core.__version__
 __all__ = [
     "MAX_DEPTH",
     "UNDEF_PRICE",
+    "ArrowColumns",
     "Backtest",
     "Bbo",
     "Book",
@@ -55,37 +55,6 @@ __all__ = [
     "simulate",
     "write_dbn",
 ]
-
-
-class Columns(dict[str, NDArray[Any]]):
-    """Named numpy columns of equal length; `pandas.DataFrame(cols)` and `polars.DataFrame(cols)`
-    accept it as is (read_depth's 2-D columns: use `cols.level(i)` to flatten one level)."""
-
-    def __getattr__(self, name: str) -> NDArray[Any]:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __len__(self) -> int:  # rows, not columns: what a table user expects
-        return 0 if not dict.__len__(self) else int(next(iter(self.values())).shape[0])
-
-    def __repr__(self) -> str:
-        return f"Columns(rows={len(self)}, columns={self.columns})"
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.keys())
-
-    def level(self, i: int) -> Columns:
-        """read_depth: the 1-D columns of level i (0 = best), prefixed like MBP-10 (`bid_px_00`)."""
-        out = Columns()
-        for name, col in self.items():
-            if col.ndim == 2:
-                out[f"{name}_{i:02d}"] = col[:, i]
-            else:
-                out[name] = col
-        return out
 
 
 def read_bbo(

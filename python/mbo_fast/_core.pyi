@@ -27,7 +27,10 @@ __all__ = [
     "Replay",
     "Uncross",
     "__version__",
+    "arrow_c_array",
+    "arrow_c_stream",
     "block_cache_stats",
+    "column_role",
     "export_depth_jsonl",
     "info",
     "mbo_record_fields",
@@ -73,6 +76,23 @@ def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
     order_id, price, size, flags, action, side, sequence, channel_id); action and side are
     uint8 ASCII codes."""
+
+# Arrow (the C data interface's PyCapsules) from named numpy columns, C-contiguous, sharing their
+# memory: prices int64 1e-9 (null on an empty side) or "float"/"decimal", times uint64 or
+# timestamp[ns, UTC] (pretty_ts), 2-D columns as fixed-size lists. ValueError for other arrays.
+
+def arrow_c_array(
+    columns: list[tuple[str, NDArray[Any]]], price_type: str = "fixed", pretty_ts: bool = False
+) -> tuple[Any, Any]:
+    """(schema capsule, array capsule) of one struct array (a record batch)."""
+
+def arrow_c_stream(
+    columns: list[tuple[str, NDArray[Any]]], price_type: str = "fixed", pretty_ts: bool = False
+) -> Any:
+    """An `arrow_array_stream` capsule of one record batch."""
+
+def column_role(name: str) -> Literal["price", "time", "plain"]:
+    """How a column of this name is typed: price (1e-9 fixed point), time (ns), plain."""
 
 def info(source: _RawSource) -> dict[str, Any]:
     """Metadata, record counts by action, time range, instruments (with symbols), books."""

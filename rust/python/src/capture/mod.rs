@@ -1,5 +1,6 @@
 //! Whole-stream functions: decode + apply + capture in one GIL-released pass.
 
+pub mod arrow;
 pub mod columns;
 pub mod export;
 
