@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from . import _core
 from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
-from .columns import ArrowColumns, Columns
+from .columns import ArrowColumns, Columns, PriceType
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
@@ -41,6 +41,7 @@ __all__ = [
     "OrderState",
     "OutOfMemoryError",
     "Player",
+    "PriceType",
     "Replay",
     "SchemaError",
     "Source",
@@ -49,11 +50,15 @@ __all__ = [
     "Uncross",
     "export_depth",
     "info",
+    "iter_bbo",
+    "iter_depth",
+    "iter_records",
     "read_bbo",
     "read_depth",
     "read_records",
     "simulate",
     "write_dbn",
+    "write_parquet",
 ]
 
 
@@ -92,6 +97,96 @@ def read_depth(
 def read_records(source: Source) -> Columns:
     """Every MBO record of the source as numpy columns (no book work)."""
     return Columns(_core.read_records(to_raw_source(source)))
+
+
+BATCH_ROWS = 65_536
+"""The default rows per batch of the iter_* readers (a batch is held whole in memory)."""
+
+
+def iter_bbo(
+    source: Source,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_bbo`'s columns a batch of at most `batch_rows` rows at a time: memory is one batch
+    and the books, whatever the source's size; the batches concatenated equal `read_bbo`. The
+    source is opened here (bad paths raise at once); a DecodeError comes after the batch of
+    the rows before the corrupt record."""
+    raw = to_raw_source(source)
+    return _drain(
+        _core.Batches(
+            raw,
+            "bbo",
+            batch_rows=batch_rows,
+            instrument_id=instrument_id,
+            publisher_id=publisher_id,
+        )
+    )
+
+
+def iter_depth(
+    source: Source,
+    depth: int = 10,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_depth`'s columns a batch at a time (see `iter_bbo`)."""
+    raw = to_raw_source(source)
+    batches = _core.Batches(
+        raw,
+        "depth",
+        depth=depth,
+        batch_rows=batch_rows,
+        instrument_id=instrument_id,
+        publisher_id=publisher_id,
+    )
+    return _drain(batches)
+
+
+def iter_records(source: Source, *, batch_rows: int = BATCH_ROWS) -> Iterator[Columns]:
+    """`read_records`' columns a batch at a time (see `iter_bbo`)."""
+    return _drain(_core.Batches(to_raw_source(source), "records", batch_rows=batch_rows))
+
+
+def _drain(batches: _core.Batches) -> Iterator[Columns]:
+    while (batch := batches.next_batch()) is not None:
+        yield Columns(batch)
+
+
+def write_parquet(
+    source: Source,
+    path: str | os.PathLike[str],
+    what: Literal["bbo", "depth", "records"] = "bbo",
+    *,
+    depth: int = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+    price_type: PriceType = "fixed",
+    pretty_ts: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    row_group_rows: int = 1 << 20,
+) -> int:
+    """Stream `read_bbo`/`read_depth`/`read_records`' columns into a Parquet file (zstd, row
+    groups of `row_group_rows`, the Arrow types of `Columns.arrow`: exact int64 prices by
+    default, depth levels as fixed-size lists), with the source's DBN metadata as JSON under
+    the key-value metadata key `databento:metadata`. Memory is one batch and one row group
+    whatever the source's size; the file appears only when complete. Returns the rows."""
+    return _core.write_parquet(
+        to_raw_source(source),
+        os.fspath(path),
+        what,
+        depth,
+        instrument_id,
+        publisher_id,
+        price_type,
+        pretty_ts,
+        batch_rows,
+        row_group_rows,
+    )
 
 
 def export_depth(

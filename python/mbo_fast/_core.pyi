@@ -10,6 +10,7 @@ __all__ = [
     "MAX_METADATA_LEN",
     "UNDEF_PRICE",
     "Backtest",
+    "Batches",
     "Bbo",
     "BlockBuilder",
     "BlockImport",
@@ -40,6 +41,7 @@ __all__ = [
     "set_block_cache_budget",
     "simulate_session",
     "write_dbn_columns",
+    "write_parquet",
 ]
 __version__: str
 UNDEF_PRICE: int
@@ -90,6 +92,38 @@ def arrow_c_stream(
     columns: list[tuple[str, NDArray[Any]]], price_type: str = "fixed", pretty_ts: bool = False
 ) -> Any:
     """An `arrow_array_stream` capsule of one record batch."""
+
+@final
+class Batches:
+    """A capture ("bbo", "depth", "records") a batch of at most batch_rows rows at a time."""
+
+    def __new__(
+        cls,
+        source: _RawSource,
+        what: str,
+        depth: int = 10,
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        batch_rows: int = 65536,
+    ) -> Batches: ...
+    def next_batch(self) -> _Columns | None:
+        """The next batch, or None after the last; a DecodeError after the rows before it."""
+    @property
+    def records_read(self) -> int: ...
+
+def write_parquet(
+    source: _RawSource,
+    path: str,
+    what: str,
+    depth: int = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+    price_type: str = "fixed",
+    pretty_ts: bool = False,
+    batch_rows: int = 65536,
+    row_group_rows: int = 1048576,
+) -> int:
+    """A capture streamed into a Parquet file (written beside `path`, renamed when complete)."""
 
 def column_role(name: str) -> Literal["price", "time", "plain"]:
     """How a column of this name is typed: price (1e-9 fixed point), time (ns), plain."""

@@ -76,6 +76,17 @@ impl BboColumns {
     }
 }
 
+impl super::batches::TableSink for BboColumns {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn take_table(&mut self) -> Result<Table> {
+        self.finish()?;
+        Ok(std::mem::take(self).into_table())
+    }
+}
+
 impl Boundary for BboColumns {
     fn reserve(&mut self, rows: usize) {
         // The input's size bounds the rows: reserving them all spares regrowing (copying) the

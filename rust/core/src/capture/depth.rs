@@ -36,14 +36,20 @@ pub struct DepthColumns {
 
 /// `depth` levels a side after every boundary; `depth` must be `1..=MAX_DEPTH`.
 pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<DepthColumns> {
+    check_depth(depth)?;
+    let mut out = DepthColumns::new(depth);
+    for_each_boundary(source, filter, &mut out)?;
+    Ok(out)
+}
+
+/// `depth` is `1..=MAX_DEPTH`, or a bad argument.
+pub(super) fn check_depth(depth: usize) -> Result<()> {
     if !(1..=MAX_DEPTH).contains(&depth) {
         return Err(Error::bad_argument(format!(
             "depth must be between 1 and {MAX_DEPTH} levels, got {depth}"
         )));
     }
-    let mut out = DepthColumns::new(depth);
-    for_each_boundary(source, filter, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 impl DepthColumns {
@@ -97,6 +103,18 @@ impl DepthColumns {
                 false
             }
         }
+    }
+}
+
+impl super::batches::TableSink for DepthColumns {
+    fn rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn take_table(&mut self) -> Result<Table> {
+        self.finish()?;
+        let fresh = DepthColumns::new(self.depth);
+        Ok(std::mem::replace(self, fresh).into_table())
     }
 }
 

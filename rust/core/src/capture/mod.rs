@@ -13,9 +13,11 @@
 
 //!
 //! The captures: [`bbo`] (best bid and offer), [`depth`] (top levels), [`records`] (every record,
-//! no book work), each as columns ([`columns`]); [`export`] (JSON lines, a chunk at a time);
+//! no book work), each as columns ([`columns`]), whole or a batch at a time ([`batches`]);
+//! [`export`] (JSON lines, a chunk at a time);
 //! [`info`] (what a stream holds). [`fmt`]: decimal prices and ISO timestamps.
 
+pub mod batches;
 pub mod bbo;
 pub mod columns;
 pub mod depth;
@@ -285,6 +287,14 @@ impl<'a, S: Boundary> Capture<'a, S> {
     /// MBO records applied so far.
     pub fn records_read(&self) -> u64 {
         self.input.records_read()
+    }
+
+    /// The DBN metadata of a stream's pass (`None` for a stored recording's range).
+    pub fn metadata(&self) -> Option<&dbn::Metadata> {
+        match &self.input {
+            Input::Stream(stream) => Some(stream.metadata()),
+            Input::Stored(_) => None,
+        }
     }
 }
 

@@ -116,6 +116,45 @@ impl RecordColumns {
     }
 }
 
+impl RecordColumns {
+    /// Empty columns with room for `rows` rows (less when that much memory is not there: they
+    /// grow as rows come).
+    pub(super) fn with_room(rows: usize) -> Self {
+        let mut out = RecordColumns::default();
+        if out.try_reserve(rows).is_err() {
+            let _ = out.try_reserve(rows.min(FALLBACK_ROWS));
+        }
+        out
+    }
+
+    pub fn rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Decode from `stream` until these columns hold `rows` rows or the stream ends; true at
+    /// the end of the stream. A later call continues after the last record taken.
+    pub(super) fn fill(&mut self, stream: &mut MboStream<'_>, rows: usize) -> Result<bool> {
+        struct Limited<'c> {
+            out: &'c mut RecordColumns,
+            rows: usize,
+        }
+        impl MboVisitor for Limited<'_> {
+            #[inline]
+            fn visit(&mut self, index: u64, msg: &MboMsg) {
+                self.out.push(index, msg);
+            }
+            fn paused(&self) -> bool {
+                self.out.failed.is_some() || self.out.keys.len() >= self.rows
+            }
+        }
+        stream.visit_each_mbo(&mut Limited { out: self, rows })?;
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
+        Ok(self.keys.len() < rows)
+    }
+}
+
 impl MboVisitor for RecordColumns {
     #[inline]
     fn visit(&mut self, index: u64, msg: &MboMsg) {

@@ -1,6 +1,7 @@
 //! Whole-stream functions: decode + apply + capture in one GIL-released pass.
 
 pub mod arrow;
+pub mod batches;
 pub mod columns;
 pub mod export;
 
