@@ -94,9 +94,14 @@ def read_depth(
     return Columns(_core.read_depth_columns(raw, depth, instrument_id, publisher_id))
 
 
-def read_records(source: Source) -> Columns:
-    """Every MBO record of the source as numpy columns (no book work)."""
-    return Columns(_core.read_records(to_raw_source(source)))
+def read_records(
+    source: Source, *, instrument_id: int | None = None, publisher_id: int | None = None
+) -> Columns:
+    """Every MBO record of the source as numpy columns (no book work); with `instrument_id` /
+    `publisher_id`, only those books' records (the others are skipped; `index` still counts
+    every record of the source, so a row can be traced back)."""
+    raw = to_raw_source(source)
+    return Columns(_core.read_records(raw, instrument_id, publisher_id))
 
 
 BATCH_ROWS = 65_536
@@ -147,9 +152,24 @@ def iter_depth(
     return _drain(batches)
 
 
-def iter_records(source: Source, *, batch_rows: int = BATCH_ROWS) -> Iterator[Columns]:
-    """`read_records`' columns a batch at a time (see `iter_bbo`)."""
-    return _drain(_core.Batches(to_raw_source(source), "records", batch_rows=batch_rows))
+def iter_records(
+    source: Source,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_records`' columns a batch at a time (see `iter_bbo`): a file too big for memory
+    split by book with `instrument_id=`."""
+    raw = to_raw_source(source)
+    batches = _core.Batches(
+        raw,
+        "records",
+        batch_rows=batch_rows,
+        instrument_id=instrument_id,
+        publisher_id=publisher_id,
+    )
+    return _drain(batches)
 
 
 def _drain(batches: _core.Batches) -> Iterator[Columns]:

@@ -74,10 +74,12 @@ def read_depth_columns(
     """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
     memory the process can get."""
 
-def read_records(source: _RawSource) -> _Columns:
-    """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
-    order_id, price, size, flags, action, side, sequence, channel_id); action and side are
-    uint8 ASCII codes."""
+def read_records(
+    source: _RawSource, instrument_id: int | None = None, publisher_id: int | None = None
+) -> _Columns:
+    """Every MBO record (of the books the ids keep; `index` counts every record) as columns
+    (index, ts_recv, ts_event, instrument_id, publisher_id, order_id, price, size, flags,
+    action, side, sequence, channel_id); action and side are uint8 ASCII codes."""
 
 # Arrow (the C data interface's PyCapsules) from named numpy columns, C-contiguous, sharing their
 # memory: prices int64 1e-9 (null on an empty side) or "float"/"decimal", times uint64 or

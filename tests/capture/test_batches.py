@@ -47,6 +47,20 @@ def test_filters_apply_to_batches(esh4_path):
     _assert_same(got, mbo_fast.read_bbo(esh4_path, instrument_id=instrument))
 
 
+def test_records_of_one_book():
+    """A file split by instrument: the kept records, their indexes those of the whole file."""
+    session = mbo_fast.simulate(seed=3, records=30_000, instruments=3)
+    whole = mbo_fast.read_records(session)
+    ids, counts = np.unique(whole.instrument_id, return_counts=True)
+    assert len(ids) > 1
+    instrument = int(ids[np.argmax(counts)])
+    keep = whole.instrument_id == instrument
+    want = {name: col[keep] for name, col in whole.items()}
+    _assert_same(mbo_fast.read_records(session, instrument_id=instrument), want)
+    batches = list(mbo_fast.iter_records(session, batch_rows=999, instrument_id=instrument))
+    _assert_same(_concat(batches), want)
+
+
 def test_bad_arguments_raise_when_called(tmp_path, clx5_path):
     with pytest.raises(mbo_fast.SourceError):
         mbo_fast.iter_bbo(tmp_path / "missing.dbn")  # at the call, not at the first next()

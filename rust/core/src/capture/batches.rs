@@ -55,6 +55,7 @@ enum Inner<'a> {
     Records {
         stream: MboStream<'a>,
         columns: RecordColumns,
+        filter: Filter,
     },
 }
 
@@ -117,12 +118,17 @@ impl<'a> Batches<'a> {
         Ok(Self::new(Inner::Depth(capture), batch_rows))
     }
 
-    /// `read_records`' columns a batch at a time.
-    pub fn records(source: Source<'a>, batch_rows: usize) -> Result<Self> {
+    /// `read_records_where`'s columns a batch at a time.
+    pub fn records(source: Source<'a>, filter: Filter, batch_rows: usize) -> Result<Self> {
         check_batch_rows(batch_rows)?;
         let stream = MboStream::open(source)?;
         let columns = RecordColumns::with_room(batch_rows);
-        Ok(Self::new(Inner::Records { stream, columns }, batch_rows))
+        let inner = Inner::Records {
+            stream,
+            columns,
+            filter,
+        };
+        Ok(Self::new(inner, batch_rows))
     }
 
     fn new(inner: Inner<'a>, batch_rows: usize) -> Self {
@@ -174,8 +180,12 @@ impl<'a> Batches<'a> {
         let (ended, table) = match &mut self.inner {
             Inner::Bbo(capture) => step(capture, batch_rows),
             Inner::Depth(capture) => step(capture, batch_rows),
-            Inner::Records { stream, columns } => {
-                let ended = columns.fill(stream, batch_rows);
+            Inner::Records {
+                stream,
+                columns,
+                filter,
+            } => {
+                let ended = columns.fill(stream, batch_rows, *filter);
                 let table = std::mem::replace(columns, RecordColumns::with_room(batch_rows));
                 (ended, Ok(table.into_table()))
             }
@@ -323,7 +333,7 @@ mod tests {
                 .collect::<Result<_>>()
                 .unwrap();
             assert_eq!(joined(&tables), depth, "depth, batches of {batch_rows}");
-            let tables: Vec<Table> = Batches::records(source, batch_rows)
+            let tables: Vec<Table> = Batches::records(source, filter, batch_rows)
                 .unwrap()
                 .collect::<Result<_>>()
                 .unwrap();
@@ -332,6 +342,36 @@ mod tests {
                 .all(|t| t.rows() == batch_rows));
             assert_eq!(joined(&tables), records, "records, batches of {batch_rows}");
         }
+    }
+
+    #[test]
+    fn filtered_records_are_the_rows_of_the_kept_books() {
+        use crate::capture::read_records_where;
+        let bytes = session();
+        let source = Source::Bytes(&bytes);
+        let all = read_records(source).unwrap();
+        let id = all.keys.instrument_id[all.keys.len() / 2];
+        let kept: Vec<usize> = (0..all.keys.len())
+            .filter(|&i| all.keys.instrument_id[i] == id)
+            .collect();
+        assert!(!kept.is_empty() && kept.len() < all.keys.len());
+        let filter = Filter {
+            instrument_id: Some(id),
+            publisher_id: None,
+        };
+        let some = read_records_where(source, filter).unwrap();
+        let pick = |column: &[i64]| kept.iter().map(|&i| column[i]).collect::<Vec<_>>();
+        assert_eq!(
+            some.keys.index,
+            kept.iter().map(|&i| all.keys.index[i]).collect::<Vec<_>>(),
+            "indexes count every record of the stream"
+        );
+        assert_eq!(some.price, pick(&all.price));
+        let tables: Vec<Table> = Batches::records(source, filter, 333)
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(joined(&tables), whole(some.into_table()));
     }
 
     #[test]
@@ -344,7 +384,7 @@ mod tests {
         let Err(whole_err) = read_records(source).map(|_| ()) else {
             panic!("the corrupt record is not an error")
         };
-        let mut batches = Batches::records(source, 1 << 20).unwrap();
+        let mut batches = Batches::records(source, Filter::default(), 1 << 20).unwrap();
         let first = batches.next_table().unwrap().unwrap();
         assert!(first.rows() > 1000);
         let err = batches.next_table().unwrap_err();
@@ -418,7 +458,7 @@ mod tests {
         let source = Source::Bytes(&bytes);
         for rows in [0, MAX_BATCH_ROWS + 1] {
             assert!(matches!(
-                Batches::records(source, rows),
+                Batches::records(source, Filter::default(), rows),
                 Err(Error::BadArgument { .. })
             ));
         }

@@ -39,7 +39,7 @@ use crate::store::{market_at, Recording};
 pub use bbo::{read_bbo, BboColumns};
 pub use columns::{RowKeys, SideColumns};
 pub use depth::{read_depth, DepthColumns, MAX_DEPTH};
-pub use records::{read_records, RecordColumns};
+pub use records::{read_records, read_records_where, RecordColumns};
 
 /// When the up-front reservation from the input's size fails, columns start with room for this
 /// many rows and double from there.
@@ -57,6 +57,14 @@ impl Filter {
     pub fn matches(&self, book: &Book) -> bool {
         self.instrument_id.is_none_or(|id| id == book.instrument_id)
             && self.publisher_id.is_none_or(|id| id == book.publisher_id)
+    }
+
+    /// The record belongs to a book this filter keeps (`read_records`' rows).
+    #[inline]
+    pub fn matches_record(&self, msg: &MboMsg) -> bool {
+        self.instrument_id
+            .is_none_or(|id| id == msg.hd.instrument_id)
+            && self.publisher_id.is_none_or(|id| id == msg.hd.publisher_id)
     }
 }
 

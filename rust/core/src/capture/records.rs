@@ -3,7 +3,7 @@
 use dbn::MboMsg;
 
 use super::columns::RowKeys;
-use super::FALLBACK_ROWS;
+use super::{Filter, FALLBACK_ROWS};
 use crate::dbn::{MboStream, MboVisitor, Source};
 use crate::error::{try_reserve, Error, Result};
 use crate::table::{Column, Table};
@@ -131,23 +131,36 @@ impl RecordColumns {
         self.keys.len()
     }
 
-    /// Decode from `stream` until these columns hold `rows` rows or the stream ends; true at
-    /// the end of the stream. A later call continues after the last record taken.
-    pub(super) fn fill(&mut self, stream: &mut MboStream<'_>, rows: usize) -> Result<bool> {
+    /// Decode from `stream` until these columns hold `rows` rows of the records `filter` keeps
+    /// or the stream ends; true at the end of the stream. A later call continues after the last
+    /// record taken.
+    pub(super) fn fill(
+        &mut self,
+        stream: &mut MboStream<'_>,
+        rows: usize,
+        filter: Filter,
+    ) -> Result<bool> {
         struct Limited<'c> {
             out: &'c mut RecordColumns,
             rows: usize,
+            filter: Filter,
         }
         impl MboVisitor for Limited<'_> {
             #[inline]
             fn visit(&mut self, index: u64, msg: &MboMsg) {
-                self.out.push(index, msg);
+                if self.filter.matches_record(msg) {
+                    self.out.push(index, msg);
+                }
             }
             fn paused(&self) -> bool {
                 self.out.failed.is_some() || self.out.keys.len() >= self.rows
             }
         }
-        stream.visit_each_mbo(&mut Limited { out: self, rows })?;
+        stream.visit_each_mbo(&mut Limited {
+            out: self,
+            rows,
+            filter,
+        })?;
         if let Some(err) = self.failed.take() {
             return Err(err);
         }
@@ -164,6 +177,18 @@ impl MboVisitor for RecordColumns {
     fn paused(&self) -> bool {
         self.failed.is_some()
     }
+}
+
+/// The records of the books `filter` keeps (the others are decoded and skipped), `index`
+/// still counting every record of the stream.
+pub fn read_records_where(source: Source<'_>, filter: Filter) -> Result<RecordColumns> {
+    if filter.instrument_id.is_none() && filter.publisher_id.is_none() {
+        return read_records(source);
+    }
+    let mut stream = MboStream::open(source)?;
+    let mut out = RecordColumns::default();
+    out.fill(&mut stream, usize::MAX, filter)?;
+    Ok(out)
 }
 
 pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {

@@ -27,7 +27,7 @@ fn open<'a>(
     match what {
         "bbo" => Batches::bbo(source, filter, batch_rows),
         "depth" => Batches::depth(source, depth, filter, batch_rows),
-        "records" => Batches::records(source, batch_rows),
+        "records" => Batches::records(source, filter, batch_rows),
         other => Err(Error::bad_argument(format!(
             "what must be \"bbo\", \"depth\" or \"records\", not {other:?}"
         ))),

@@ -54,9 +54,16 @@ pub fn read_depth_columns<'py>(
 }
 
 #[pyfunction]
-pub fn read_records<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (source, instrument_id=None, publisher_id=None))]
+pub fn read_records<'py>(
+    py: Python<'py>,
+    source: RawSource<'py>,
+    instrument_id: Option<u32>,
+    publisher_id: Option<u16>,
+) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
-    let columns = py.enter_core(move || capture::read_records(source))?;
+    let filter = filter(instrument_id, publisher_id);
+    let columns = py.enter_core(move || capture::read_records_where(source, filter))?;
     columns::table_dict(py, columns.into_table())
 }
 
