@@ -233,19 +233,18 @@ pub fn write_parquet(mut batches: Batches<'_>, path: &str, options: ParquetOptio
         }
         writer.finish()
     })();
-    match written {
-        Ok(rows) => {
-            std::fs::rename(&partial, path).map_err(|source| Error::Output {
+    let renamed = written.and_then(|rows| {
+        std::fs::rename(&partial, path)
+            .map(|()| rows)
+            .map_err(|source| Error::Output {
                 path: path.to_owned(),
                 source,
-            })?;
-            Ok(rows)
-        }
-        Err(err) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(err)
-        }
+            })
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&partial);
     }
+    renamed
 }
 
 /// Resume a book capture until a batch is full or the stream ends, and take the batch.
@@ -449,6 +448,17 @@ mod tests {
         ));
         assert!(!std::path::Path::new(bad).exists());
         assert!(!std::path::Path::new(&format!("{bad}.partial")).exists());
+
+        // a target that cannot be replaced (a directory): an output error, nothing left beside it
+        let taken = dir.join("taken.parquet");
+        std::fs::create_dir(&taken).unwrap();
+        let taken = taken.to_str().unwrap();
+        let batches = Batches::bbo(source, Filter::default(), 1_000).unwrap();
+        assert!(matches!(
+            write_parquet(batches, taken, options),
+            Err(Error::Output { .. })
+        ));
+        assert!(!std::path::Path::new(&format!("{taken}.partial")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
