@@ -140,6 +140,8 @@ def iter_depth(
     publisher_id: int | None = None,
 ) -> Iterator[Columns]:
     """`read_depth`'s columns a batch at a time (see `iter_bbo`)."""
+    if not 1 <= depth <= MAX_DEPTH:  # as read_depth: also catches ints beyond u64
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH} levels, got {depth}")
     raw = to_raw_source(source)
     batches = _core.Batches(
         raw,

@@ -66,8 +66,9 @@ def test_bad_arguments_raise_when_called(tmp_path, clx5_path):
         mbo_fast.iter_bbo(tmp_path / "missing.dbn")  # at the call, not at the first next()
     with pytest.raises(ValueError, match="batch_rows"):
         mbo_fast.iter_records(clx5_path, batch_rows=0)
-    with pytest.raises(ValueError, match="depth"):
-        mbo_fast.iter_depth(clx5_path, 0)
+    for depth in (0, mbo_fast.MAX_DEPTH + 1, 2**70):
+        with pytest.raises(ValueError, match="depth"):
+            mbo_fast.iter_depth(clx5_path, depth)
     with pytest.raises(ValueError, match="what"):
         mbo_fast.write_parquet(clx5_path, tmp_path / "x.parquet", "trades")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="price_type"):
