@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
-
-from numpy.typing import NDArray
+from typing import Any, Literal
 
 from . import _core
 from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
+from .columns import ArrowColumns, Columns, PriceType
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
@@ -27,6 +26,7 @@ __version__: str = _core.__version__
 __all__ = [
     "MAX_DEPTH",
     "UNDEF_PRICE",
+    "ArrowColumns",
     "Backtest",
     "Bbo",
     "Book",
@@ -41,6 +41,7 @@ __all__ = [
     "OrderState",
     "OutOfMemoryError",
     "Player",
+    "PriceType",
     "Replay",
     "SchemaError",
     "Source",
@@ -49,43 +50,16 @@ __all__ = [
     "Uncross",
     "export_depth",
     "info",
+    "iter_bbo",
+    "iter_depth",
+    "iter_records",
     "read_bbo",
     "read_depth",
     "read_records",
     "simulate",
     "write_dbn",
+    "write_parquet",
 ]
-
-
-class Columns(dict[str, NDArray[Any]]):
-    """Named numpy columns of equal length; `pandas.DataFrame(cols)` and `polars.DataFrame(cols)`
-    accept it as is (read_depth's 2-D columns: use `cols.level(i)` to flatten one level)."""
-
-    def __getattr__(self, name: str) -> NDArray[Any]:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __len__(self) -> int:  # rows, not columns: what a table user expects
-        return 0 if not dict.__len__(self) else int(next(iter(self.values())).shape[0])
-
-    def __repr__(self) -> str:
-        return f"Columns(rows={len(self)}, columns={self.columns})"
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.keys())
-
-    def level(self, i: int) -> Columns:
-        """read_depth: the 1-D columns of level i (0 = best), prefixed like MBP-10 (`bid_px_00`)."""
-        out = Columns()
-        for name, col in self.items():
-            if col.ndim == 2:
-                out[f"{name}_{i:02d}"] = col[:, i]
-            else:
-                out[name] = col
-        return out
 
 
 def read_bbo(
@@ -120,9 +94,121 @@ def read_depth(
     return Columns(_core.read_depth_columns(raw, depth, instrument_id, publisher_id))
 
 
-def read_records(source: Source) -> Columns:
-    """Every MBO record of the source as numpy columns (no book work)."""
-    return Columns(_core.read_records(to_raw_source(source)))
+def read_records(
+    source: Source, *, instrument_id: int | None = None, publisher_id: int | None = None
+) -> Columns:
+    """Every MBO record of the source as numpy columns (no book work); with `instrument_id` /
+    `publisher_id`, only those books' records (the others are skipped; `index` still counts
+    every record of the source, so a row can be traced back)."""
+    raw = to_raw_source(source)
+    return Columns(_core.read_records(raw, instrument_id, publisher_id))
+
+
+BATCH_ROWS = 65_536
+"""The default rows per batch of the iter_* readers (a batch is held whole in memory)."""
+
+
+def iter_bbo(
+    source: Source,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_bbo`'s columns a batch of at most `batch_rows` rows at a time: memory is one batch
+    and the books, whatever the source's size; the batches concatenated equal `read_bbo`. The
+    source is opened here (bad paths raise at once); a DecodeError comes after the batch of
+    the rows before the corrupt record."""
+    raw = to_raw_source(source)
+    return _drain(
+        _core.Batches(
+            raw,
+            "bbo",
+            batch_rows=batch_rows,
+            instrument_id=instrument_id,
+            publisher_id=publisher_id,
+        )
+    )
+
+
+def iter_depth(
+    source: Source,
+    depth: int = 10,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_depth`'s columns a batch at a time (see `iter_bbo`)."""
+    if not 1 <= depth <= MAX_DEPTH:  # as read_depth: also catches ints beyond u64
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH} levels, got {depth}")
+    raw = to_raw_source(source)
+    batches = _core.Batches(
+        raw,
+        "depth",
+        depth=depth,
+        batch_rows=batch_rows,
+        instrument_id=instrument_id,
+        publisher_id=publisher_id,
+    )
+    return _drain(batches)
+
+
+def iter_records(
+    source: Source,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+) -> Iterator[Columns]:
+    """`read_records`' columns a batch at a time (see `iter_bbo`): a file too big for memory
+    split by book with `instrument_id=`."""
+    raw = to_raw_source(source)
+    batches = _core.Batches(
+        raw,
+        "records",
+        batch_rows=batch_rows,
+        instrument_id=instrument_id,
+        publisher_id=publisher_id,
+    )
+    return _drain(batches)
+
+
+def _drain(batches: _core.Batches) -> Iterator[Columns]:
+    while (batch := batches.next_batch()) is not None:
+        yield Columns(batch)
+
+
+def write_parquet(
+    source: Source,
+    path: str | os.PathLike[str],
+    what: Literal["bbo", "depth", "records"] = "bbo",
+    *,
+    depth: int = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+    price_type: PriceType = "fixed",
+    pretty_ts: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    row_group_rows: int = 1 << 20,
+) -> int:
+    """Stream `read_bbo`/`read_depth`/`read_records`' columns into a Parquet file (zstd, row
+    groups of `row_group_rows`, the Arrow types of `Columns.arrow`: exact int64 prices by
+    default, depth levels as fixed-size lists), with the source's DBN metadata as JSON under
+    the key-value metadata key `databento:metadata`. Memory is one batch and one row group
+    whatever the source's size; the file appears only when complete. Returns the rows."""
+    return _core.write_parquet(
+        to_raw_source(source),
+        os.fspath(path),
+        what,
+        depth,
+        instrument_id,
+        publisher_id,
+        price_type,
+        pretty_ts,
+        batch_rows,
+        row_group_rows,
+    )
 
 
 def export_depth(

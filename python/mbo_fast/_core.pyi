@@ -10,6 +10,7 @@ __all__ = [
     "MAX_METADATA_LEN",
     "UNDEF_PRICE",
     "Backtest",
+    "Batches",
     "Bbo",
     "BlockBuilder",
     "BlockImport",
@@ -27,7 +28,10 @@ __all__ = [
     "Replay",
     "Uncross",
     "__version__",
+    "arrow_c_array",
+    "arrow_c_stream",
     "block_cache_stats",
+    "column_role",
     "export_depth_jsonl",
     "info",
     "mbo_record_fields",
@@ -37,6 +41,7 @@ __all__ = [
     "set_block_cache_budget",
     "simulate_session",
     "write_dbn_columns",
+    "write_parquet",
 ]
 __version__: str
 UNDEF_PRICE: int
@@ -69,10 +74,61 @@ def read_depth_columns(
     """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
     memory the process can get."""
 
-def read_records(source: _RawSource) -> _Columns:
-    """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,
-    order_id, price, size, flags, action, side, sequence, channel_id); action and side are
-    uint8 ASCII codes."""
+def read_records(
+    source: _RawSource, instrument_id: int | None = None, publisher_id: int | None = None
+) -> _Columns:
+    """Every MBO record (of the books the ids keep; `index` counts every record) as columns
+    (index, ts_recv, ts_event, instrument_id, publisher_id, order_id, price, size, flags,
+    action, side, sequence, channel_id); action and side are uint8 ASCII codes."""
+
+# Arrow (the C data interface's PyCapsules) from named numpy columns, C-contiguous, sharing their
+# memory: prices int64 1e-9 (null on an empty side) or "float"/"decimal", times uint64 or
+# timestamp[ns, UTC] (pretty_ts), 2-D columns as fixed-size lists. ValueError for other arrays.
+
+def arrow_c_array(
+    columns: list[tuple[str, NDArray[Any]]], price_type: str = "fixed", pretty_ts: bool = False
+) -> tuple[Any, Any]:
+    """(schema capsule, array capsule) of one struct array (a record batch)."""
+
+def arrow_c_stream(
+    columns: list[tuple[str, NDArray[Any]]], price_type: str = "fixed", pretty_ts: bool = False
+) -> Any:
+    """An `arrow_array_stream` capsule of one record batch."""
+
+@final
+class Batches:
+    """A capture ("bbo", "depth", "records") a batch of at most batch_rows rows at a time."""
+
+    def __new__(
+        cls,
+        source: _RawSource,
+        what: str,
+        depth: int = 10,
+        instrument_id: int | None = None,
+        publisher_id: int | None = None,
+        batch_rows: int = 65536,
+    ) -> Batches: ...
+    def next_batch(self) -> _Columns | None:
+        """The next batch, or None after the last; a DecodeError after the rows before it."""
+    @property
+    def records_read(self) -> int: ...
+
+def write_parquet(
+    source: _RawSource,
+    path: str,
+    what: str,
+    depth: int = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+    price_type: str = "fixed",
+    pretty_ts: bool = False,
+    batch_rows: int = 65536,
+    row_group_rows: int = 1048576,
+) -> int:
+    """A capture streamed into a Parquet file (written beside `path`, renamed when complete)."""
+
+def column_role(name: str) -> Literal["price", "time", "plain"]:
+    """How a column of this name is typed: price (1e-9 fixed point), time (ns), plain."""
 
 def info(source: _RawSource) -> dict[str, Any]:
     """Metadata, record counts by action, time range, instruments (with symbols), books."""

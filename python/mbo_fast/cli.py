@@ -1,8 +1,8 @@
 """The `mbo-fast` command line.
 
-    mbo-fast bbo FILE [-o OUT.csv] [--instrument-id N] [--publisher-id N]
+    mbo-fast bbo FILE [-o OUT.csv|OUT.parquet] [--instrument-id N] [--publisher-id N]
     mbo-fast book FILE [-o OUT.json]
-    mbo-fast export FILE --depth N [-o OUT.jsonl] [--instrument-id N] [--publisher-id N]
+    mbo-fast export FILE --depth N [-o OUT.jsonl|OUT.parquet] [--instrument-id N] [--publisher-id N]
     mbo-fast info FILE [--json]
     mbo-fast bench FILE [--repeat N]
     mbo-fast import FILE… [--db PATH]
@@ -268,7 +268,31 @@ def _iso(ns: int) -> str:
 # Commands
 
 
+def _is_parquet(output: str | None) -> bool:
+    return output is not None and output.lower().endswith(".parquet")
+
+
+def _write_parquet(args: argparse.Namespace, what: str, depth: int = 10) -> int:
+    """`-o OUT.parquet`: the capture streamed into the file (memory flat whatever FILE's size)."""
+    src = _source(args.file)
+
+    def run() -> int:
+        return mbo_fast.write_parquet(
+            src,
+            args.output,
+            "bbo" if what == "bbo" else "depth",
+            depth=depth,
+            instrument_id=args.instrument_id,
+            publisher_id=args.publisher_id,
+        )
+
+    _with_progress(args, what, run)
+    return 0
+
+
 def _cmd_bbo(args: argparse.Namespace) -> int:
+    if _is_parquet(args.output):
+        return _write_parquet(args, "bbo")
     src = _source(args.file)
 
     def run() -> dict[str, NDArray[Any]]:
@@ -307,6 +331,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if _is_parquet(args.output):
+        return _write_parquet(args, "depth", args.depth)
     src = _source(args.file)
 
     def run() -> bytes | int:
@@ -592,8 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--publisher-id", type=non_negative_int, metavar="N", help="only this publisher"
         )
 
-    p = add("bbo", "best bid/offer CSV, one row per F_LAST record")
-    p.add_argument("-o", "--output", metavar="OUT.csv", help="write here instead of stdout")
+    p = add("bbo", "best bid/offer CSV (or Parquet), one row per F_LAST record")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.csv",
+        help="write here instead of stdout; OUT.parquet: Parquet (streamed, exact int64 prices)",
+    )
     filters(p)
     p.set_defaults(func=_cmd_bbo)
 
@@ -601,9 +632,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.json", help="write here instead of stdout")
     p.set_defaults(func=_cmd_book)
 
-    p = add("export", "MBP-N depth snapshots as JSON lines, one per F_LAST record")
+    p = add("export", "MBP-N depth snapshots as JSON lines (or Parquet), one per F_LAST record")
     p.add_argument("--depth", type=positive_int, required=True, metavar="N", help="levels per side")
-    p.add_argument("-o", "--output", metavar="OUT.jsonl", help="write here instead of stdout")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.jsonl",
+        help="write here instead of stdout; OUT.parquet: Parquet (levels as fixed-size lists)",
+    )
     filters(p)
     p.set_defaults(func=_cmd_export)
 

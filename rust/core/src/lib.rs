@@ -13,6 +13,7 @@
 //! - [`live`]: live ingest (gaps and stale books, subscriptions, persistence, the socket pump).
 //! - [`synth`]: synthetic data (the matching engine, its records, whole sessions).
 //! - [`backtest`]: simulated orders against history.
+//! - [`table`]: captured columns as named, typed columns; their Arrow form; Parquet files.
 
 pub mod backtest;
 pub mod book;
@@ -25,6 +26,7 @@ pub mod live;
 pub mod replay;
 pub mod store;
 pub mod synth;
+pub mod table;
 #[cfg(test)]
 mod testing;
 

@@ -39,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<backtest::PyFill>()?;
     m.add_class::<backtest::PyOrderState>()?;
     m.add_class::<capture::export::PyDepthExport>()?;
+    m.add_class::<capture::batches::PyBatches>()?;
     m.add_class::<synth::engine::PyMatchingEngine>()?;
     m.add_class::<dbn::PyMboChunks>()?;
     m.add_class::<store::PyRecording>()?;
@@ -51,6 +52,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_depth_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_records, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::arrow::arrow_c_array, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::arrow::arrow_c_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::arrow::column_role, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::batches::write_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(capture::export_depth_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(capture::info, m)?)?;
     m.add_function(wrap_pyfunction!(synth::session::simulate_session, m)?)?;

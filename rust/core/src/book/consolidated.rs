@@ -181,7 +181,7 @@ mod tests {
             // bids around 100, asks around 110: some overlap, so books cross at times
             let base = if side == b'B' { 100 } else { 110 };
             let price = base + (r >> 20) as i64 % 15 - 7;
-            let action = if (r >> 40) % 3 == 0 && order_id > 10 {
+            let action = if (r >> 40).is_multiple_of(3) && order_id > 10 {
                 b'C'
             } else {
                 b'A'

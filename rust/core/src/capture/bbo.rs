@@ -7,6 +7,7 @@ use super::{for_each_boundary, Boundary, Filter, FALLBACK_ROWS};
 use crate::book::{Book, Side};
 use crate::dbn::Source;
 use crate::error::{Error, Result};
+use crate::table::Table;
 
 /// Best bid and offer after every boundary.
 ///
@@ -61,6 +62,28 @@ impl BboColumns {
                 false
             }
         }
+    }
+}
+
+impl BboColumns {
+    /// The columns as a table: the keys, then bid_px, bid_sz, bid_ct, ask_px, ask_sz, ask_ct.
+    pub fn into_table(self) -> Table {
+        let mut columns = Vec::with_capacity(11);
+        self.keys.into_columns(&mut columns);
+        self.bid.into_columns("bid", None, &mut columns);
+        self.ask.into_columns("ask", None, &mut columns);
+        Table { columns }
+    }
+}
+
+impl super::batches::TableSink for BboColumns {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn take_table(&mut self) -> Result<Table> {
+        self.finish()?;
+        Ok(std::mem::take(self).into_table())
     }
 }
 

@@ -6,6 +6,7 @@ use dbn::MboMsg;
 
 use crate::book::Top;
 use crate::error::{try_reserve, Result};
+use crate::table::Column;
 
 /// The identifying columns of every captured row.
 #[derive(Debug, Default)]
@@ -80,6 +81,15 @@ impl RowKeys {
         self.index.len()
     }
 
+    /// The key columns, in their order: index, ts_recv, ts_event, instrument_id, publisher_id.
+    pub fn into_columns(self, out: &mut Vec<Column>) {
+        out.push(Column::new("index", self.index));
+        out.push(Column::new("ts_recv", self.ts_recv));
+        out.push(Column::new("ts_event", self.ts_event));
+        out.push(Column::new("instrument_id", self.instrument_id));
+        out.push(Column::new("publisher_id", self.publisher_id));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
@@ -105,6 +115,23 @@ impl SideColumns {
         self.px.push(price);
         self.sz.push(u32::try_from(size).unwrap_or(u32::MAX));
         self.ct.push(count);
+    }
+
+    /// `{prefix}_px`, `{prefix}_sz`, `{prefix}_ct`; `width` values a row when given (depth).
+    pub fn into_columns(self, prefix: &str, width: Option<usize>, out: &mut Vec<Column>) {
+        let column = |name: &str| format!("{prefix}_{name}");
+        match width {
+            None => {
+                out.push(Column::new(column("px"), self.px));
+                out.push(Column::new(column("sz"), self.sz));
+                out.push(Column::new(column("ct"), self.ct));
+            }
+            Some(width) => {
+                out.push(Column::levels(column("px"), self.px, width));
+                out.push(Column::levels(column("sz"), self.sz, width));
+                out.push(Column::levels(column("ct"), self.ct, width));
+            }
+        }
     }
 
     pub(super) fn room(&self) -> usize {

@@ -8,6 +8,7 @@ use super::{for_each_boundary, Boundary, Filter};
 use crate::book::{Book, Side};
 use crate::dbn::Source;
 use crate::error::{Error, Result};
+use crate::table::Table;
 
 /// The most levels per side `read_depth` captures. Every row holds `depth` levels per side
 /// whether the book has them or not (missing ones are padding), 16 bytes each: at this maximum a
@@ -35,14 +36,20 @@ pub struct DepthColumns {
 
 /// `depth` levels a side after every boundary; `depth` must be `1..=MAX_DEPTH`.
 pub fn read_depth(source: Source<'_>, depth: usize, filter: Filter) -> Result<DepthColumns> {
+    check_depth(depth)?;
+    let mut out = DepthColumns::new(depth);
+    for_each_boundary(source, filter, &mut out)?;
+    Ok(out)
+}
+
+/// `depth` is `1..=MAX_DEPTH`, or a bad argument.
+pub(super) fn check_depth(depth: usize) -> Result<()> {
     if !(1..=MAX_DEPTH).contains(&depth) {
         return Err(Error::bad_argument(format!(
             "depth must be between 1 and {MAX_DEPTH} levels, got {depth}"
         )));
     }
-    let mut out = DepthColumns::new(depth);
-    for_each_boundary(source, filter, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 impl DepthColumns {
@@ -52,6 +59,17 @@ impl DepthColumns {
             depth,
             ..Default::default()
         }
+    }
+
+    /// The columns as a table: the keys, then bid_px, bid_sz, bid_ct, ask_px, ask_sz, ask_ct
+    /// with `depth` values a row, best level first.
+    pub fn into_table(self) -> Table {
+        let mut columns = Vec::with_capacity(11);
+        let width = Some(self.depth);
+        self.keys.into_columns(&mut columns);
+        self.bid.into_columns("bid", width, &mut columns);
+        self.ask.into_columns("ask", width, &mut columns);
+        Table { columns }
     }
 
     /// Room for `rows` more rows in every column.
@@ -85,6 +103,18 @@ impl DepthColumns {
                 false
             }
         }
+    }
+}
+
+impl super::batches::TableSink for DepthColumns {
+    fn rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn take_table(&mut self) -> Result<Table> {
+        self.finish()?;
+        let fresh = DepthColumns::new(self.depth);
+        Ok(std::mem::replace(self, fresh).into_table())
     }
 }
 

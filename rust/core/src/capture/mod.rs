@@ -13,9 +13,11 @@
 
 //!
 //! The captures: [`bbo`] (best bid and offer), [`depth`] (top levels), [`records`] (every record,
-//! no book work), each as columns ([`columns`]); [`export`] (JSON lines, a chunk at a time);
+//! no book work), each as columns ([`columns`]), whole or a batch at a time ([`batches`]);
+//! [`export`] (JSON lines, a chunk at a time);
 //! [`info`] (what a stream holds). [`fmt`]: decimal prices and ISO timestamps.
 
+pub mod batches;
 pub mod bbo;
 pub mod columns;
 pub mod depth;
@@ -37,7 +39,7 @@ use crate::store::{market_at, Recording};
 pub use bbo::{read_bbo, BboColumns};
 pub use columns::{RowKeys, SideColumns};
 pub use depth::{read_depth, DepthColumns, MAX_DEPTH};
-pub use records::{read_records, RecordColumns};
+pub use records::{read_records, read_records_where, RecordColumns};
 
 /// When the up-front reservation from the input's size fails, columns start with room for this
 /// many rows and double from there.
@@ -55,6 +57,14 @@ impl Filter {
     pub fn matches(&self, book: &Book) -> bool {
         self.instrument_id.is_none_or(|id| id == book.instrument_id)
             && self.publisher_id.is_none_or(|id| id == book.publisher_id)
+    }
+
+    /// The record belongs to a book this filter keeps (`read_records`' rows).
+    #[inline]
+    pub fn matches_record(&self, msg: &MboMsg) -> bool {
+        self.instrument_id
+            .is_none_or(|id| id == msg.hd.instrument_id)
+            && self.publisher_id.is_none_or(|id| id == msg.hd.publisher_id)
     }
 }
 
@@ -285,6 +295,14 @@ impl<'a, S: Boundary> Capture<'a, S> {
     /// MBO records applied so far.
     pub fn records_read(&self) -> u64 {
         self.input.records_read()
+    }
+
+    /// The DBN metadata of a stream's pass (`None` for a stored recording's range).
+    pub fn metadata(&self) -> Option<&dbn::Metadata> {
+        match &self.input {
+            Input::Stream(stream) => Some(stream.metadata()),
+            Input::Stored(_) => None,
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 use dbn::MboMsg;
 
 use super::columns::RowKeys;
-use super::FALLBACK_ROWS;
+use super::{Filter, FALLBACK_ROWS};
 use crate::dbn::{MboStream, MboVisitor, Source};
 use crate::error::{try_reserve, Error, Result};
+use crate::table::{Column, Table};
 
 /// Every MBO record, column by column (no book work).
 #[derive(Debug, Default)]
@@ -34,6 +35,22 @@ impl RecordColumns {
             out.push(i, msg);
         }
         out.failed.take().map_or(Ok(out), Err)
+    }
+
+    /// The columns as a table: the keys, then order_id, price, size, flags, action, side,
+    /// sequence, channel_id (action and side as ASCII codes).
+    pub fn into_table(self) -> Table {
+        let mut columns = Vec::with_capacity(13);
+        self.keys.into_columns(&mut columns);
+        columns.push(Column::new("order_id", self.order_id));
+        columns.push(Column::new("price", self.price));
+        columns.push(Column::new("size", self.size));
+        columns.push(Column::new("flags", self.flags));
+        columns.push(Column::new("action", self.action));
+        columns.push(Column::new("side", self.side));
+        columns.push(Column::new("sequence", self.sequence));
+        columns.push(Column::new("channel_id", self.channel_id));
+        Table { columns }
     }
 
     /// Room for `rows` more rows in every column.
@@ -99,6 +116,58 @@ impl RecordColumns {
     }
 }
 
+impl RecordColumns {
+    /// Empty columns with room for `rows` rows (less when that much memory is not there: they
+    /// grow as rows come).
+    pub(super) fn with_room(rows: usize) -> Self {
+        let mut out = RecordColumns::default();
+        if out.try_reserve(rows).is_err() {
+            let _ = out.try_reserve(rows.min(FALLBACK_ROWS));
+        }
+        out
+    }
+
+    pub fn rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Decode from `stream` until these columns hold `rows` rows of the records `filter` keeps
+    /// or the stream ends; true at the end of the stream. A later call continues after the last
+    /// record taken.
+    pub(super) fn fill(
+        &mut self,
+        stream: &mut MboStream<'_>,
+        rows: usize,
+        filter: Filter,
+    ) -> Result<bool> {
+        struct Limited<'c> {
+            out: &'c mut RecordColumns,
+            rows: usize,
+            filter: Filter,
+        }
+        impl MboVisitor for Limited<'_> {
+            #[inline]
+            fn visit(&mut self, index: u64, msg: &MboMsg) {
+                if self.filter.matches_record(msg) {
+                    self.out.push(index, msg);
+                }
+            }
+            fn paused(&self) -> bool {
+                self.out.failed.is_some() || self.out.keys.len() >= self.rows
+            }
+        }
+        stream.visit_each_mbo(&mut Limited {
+            out: self,
+            rows,
+            filter,
+        })?;
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
+        Ok(self.keys.len() < rows)
+    }
+}
+
 impl MboVisitor for RecordColumns {
     #[inline]
     fn visit(&mut self, index: u64, msg: &MboMsg) {
@@ -108,6 +177,18 @@ impl MboVisitor for RecordColumns {
     fn paused(&self) -> bool {
         self.failed.is_some()
     }
+}
+
+/// The records of the books `filter` keeps (the others are decoded and skipped), `index`
+/// still counting every record of the stream.
+pub fn read_records_where(source: Source<'_>, filter: Filter) -> Result<RecordColumns> {
+    if filter.instrument_id.is_none() && filter.publisher_id.is_none() {
+        return read_records(source);
+    }
+    let mut stream = MboStream::open(source)?;
+    let mut out = RecordColumns::default();
+    out.fill(&mut stream, usize::MAX, filter)?;
+    Ok(out)
 }
 
 pub fn read_records(source: Source<'_>) -> Result<RecordColumns> {

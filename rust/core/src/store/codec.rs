@@ -189,7 +189,7 @@ impl Checkpoint {
             .filter(|&end| end <= raw.len())
             .ok_or_else(bad)?;
         let total = (raw.len() - records_at) / RECORD_LEN;
-        if (raw.len() - records_at) % RECORD_LEN != 0 {
+        if !(raw.len() - records_at).is_multiple_of(RECORD_LEN) {
             return Err(bad());
         }
         let mut books = Vec::with_capacity(n);

@@ -149,7 +149,10 @@ impl BlockWriter {
     /// import put them.
     pub fn skip(&mut self, msg: &MboMsg) {
         debug_assert!(self.open.is_empty());
-        if self.next_index % self.layout.block_records as u64 == 0 {
+        if self
+            .next_index
+            .is_multiple_of(self.layout.block_records as u64)
+        {
             self.checkpoint_due(); // that stored block carries it, if one was taken
         }
         let slot = self.market.apply(msg);

@@ -1,5 +1,7 @@
 //! Whole-stream functions: decode + apply + capture in one GIL-released pass.
 
+pub mod arrow;
+pub mod batches;
 pub mod columns;
 pub mod export;
 
@@ -33,7 +35,7 @@ pub fn read_bbo_columns<'py>(
     let source = source.as_source();
     let filter = filter(instrument_id, publisher_id);
     let columns = py.enter_core(move || capture::read_bbo(source, filter))?;
-    columns::bbo_dict(py, columns)
+    columns::table_dict(py, columns.into_table())
 }
 
 #[pyfunction]
@@ -48,14 +50,21 @@ pub fn read_depth_columns<'py>(
     let source = source.as_source();
     let filter = filter(instrument_id, publisher_id);
     let columns = py.enter_core(move || capture::read_depth(source, depth, filter))?;
-    columns::depth_dict(py, columns)
+    columns::table_dict(py, columns.into_table())
 }
 
 #[pyfunction]
-pub fn read_records<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (source, instrument_id=None, publisher_id=None))]
+pub fn read_records<'py>(
+    py: Python<'py>,
+    source: RawSource<'py>,
+    instrument_id: Option<u32>,
+    publisher_id: Option<u16>,
+) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
-    let columns = py.enter_core(move || capture::read_records(source))?;
-    columns::records_dict(py, columns)
+    let filter = filter(instrument_id, publisher_id);
+    let columns = py.enter_core(move || capture::read_records_where(source, filter))?;
+    columns::table_dict(py, columns.into_table())
 }
 
 /// Writes to `path` and returns the number of lines, or returns the bytes when `path` is None.

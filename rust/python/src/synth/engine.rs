@@ -201,7 +201,7 @@ impl PyMatchingEngine {
             (records, first)
         };
         let columns = py.enter_core(move || RecordColumns::from_records(first, &records))?;
-        columns::records_dict(py, columns)
+        columns::table_dict(py, columns.into_table())
     }
 
     /// Take the pending records as a DBN stream: written to `path` (zstd for `.zst`; returns
