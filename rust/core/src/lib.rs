@@ -8,6 +8,7 @@
 //!   indicative uncross, snapshot records.
 //! - [`capture`]: passes over a stream that capture books at event boundaries (BBO, depth,
 //!   records as columns; the JSON-lines export; the stream summary).
+//! - [`derive`]: Databento's derived schemas (MBP-10, MBP-1, TBBO, BBO, CMBP-1, CBBO) from MBO.
 //! - [`replay`]: seekable cursors over a recording, the streaming player, latency histograms.
 //! - [`store`]: the block store (a stream as compressed blocks plus checkpoints).
 //! - [`live`]: live ingest (gaps and stale books, subscriptions, persistence, the socket pump).
@@ -18,6 +19,7 @@ pub mod backtest;
 pub mod book;
 pub mod capture;
 pub mod dbn;
+pub mod derive;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod hugepages;
