@@ -42,13 +42,14 @@ lint:
 	cargo fmt --manifest-path rust/fuzz/Cargo.toml --check
 	cargo clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict python/mbo_fast
 	$(BIN)/mypy --strict server/mbo_fast_server
 	$(BIN)/python -m mypy.stubtest mbo_fast._core
 
 # Offline checks of the deployment files (seconds): Dockerfile, Prometheus config and rules,
 # Kubernetes manifests (bundled schemas), compose/workflow/dependabot schemas, YAML style.
-# The image build itself: scripts/docker-steps.sh (slow, not here); tests/test_deploy.py runs
+# The image build itself: scripts/docker-steps.sh (slow, not here); tests/deploy/test_deploy.py runs
 # the server against promtool and a real Prometheus.
 deploy-check:
 	$(BIN)/hadolint Dockerfile
@@ -96,7 +97,7 @@ py-test:
 # parser, FUZZ_SECONDS each, from a seed corpus written from the sample files and simulated
 # sessions (rust/fuzz/corpus, gitignored; crashes land in rust/fuzz/artifacts). The fuzz crate is
 # outside the workspace; stable Rust runs it with RUSTC_BOOTSTRAP=1 (libFuzzer needs -Z flags).
-# The always-on, bounded fuzzing is tests/test_fuzz.py (part of py-test).
+# The always-on, bounded fuzzing is tests/dbn/test_fuzz.py (part of py-test).
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 fuzz: setup

@@ -20,8 +20,9 @@ Records/s always counts DBN records of the input, whatever a library turns them 
 
 Cases (skipped with a note when their package is missing):
   ours.*       mbo_fast on the whole input (plain DBN; .zst where a peer can only read zstd)
-  ref.*        tests/reference_book.py (pure Python) on the first --ref-records records, records
-               decoded before timing; its output is checked against mbo_fast's on the same slice
+  ref.*        tests/support/reference_book.py (pure Python) on the first --ref-records records,
+               records decoded before timing; its output is checked against mbo_fast's on the
+               same slice
   nautilus.*   nautilus_trader (pip install -r requirements-bench.txt -c constraints.txt):
                its Rust L3 OrderBook fed pre-decoded deltas, and DBN.zst -> book -> BBO from
                Python through DatabentoDataLoader (which reads zstd-compressed DBN only)
@@ -147,7 +148,7 @@ def work_ours(case: str, path: Path, repeat: int) -> dict[str, Any]:
 
 
 def work_ref(case: str, path: Path, repeat: int, n: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from dbn_builder import load_records
     from reference_book import RefMarket, ref_read_bbo
 

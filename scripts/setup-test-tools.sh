@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages only the test suite needs, installed when missing (run by `make test`):
-#   chromium    driven by Playwright from PyPI in tests/test_ui_browser.py (never `playwright install`)
-#   prometheus  promtool for `make deploy-check`, the server binary for tests/test_deploy.py
+#   chromium    driven by Playwright from PyPI in tests/ui/test_ui_browser.py (never `playwright install`)
+#   prometheus  promtool for `make deploy-check`, the server binary for tests/deploy/test_deploy.py
 # Needs root (or passwordless sudo) and apt-get; elsewhere it says what is missing and the tests
 # that need it skip (deploy-check needs promtool).
 set -euo pipefail

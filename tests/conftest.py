@@ -1,14 +1,16 @@
 """Shared fixtures: the sample files (skipped cleanly when absent), records, hypothesis profiles.
 
+The tests mirror the code: one folder per subsystem (book/, dbn/, replay/, store/, synth/,
+backtest/, live/, cli/, server/, ui/, deploy/), and support/ holds what they share (the DBN
+builder, the reference models, the server fixtures; on sys.path through pyproject's pythonpath).
+
 The data files are read in place (never copied into the repo). Override their directory with
-MBO_FAST_DATA_DIR. Set MBO_FAST_REQUIRE_CORE=1 (CI) to make a missing compiled core an error
-instead of a skip.
+MBO_FAST_DATA_DIR.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -34,37 +36,6 @@ settings.register_profile(
     "dev", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def require_core():
-    """Import mbo_fast (the compiled core); skip the calling module when it is not built."""
-    try:
-        import mbo_fast
-    except ImportError as exc:
-        if os.environ.get("MBO_FAST_REQUIRE_CORE"):
-            raise
-        pytest.skip(f"mbo_fast is not built: {exc}", allow_module_level=True)
-    return mbo_fast
-
-
-def run_guarded(body, timeout=120.0):
-    """Run body() in a thread; fail (instead of hanging the suite) if it does not finish."""
-    result: list[BaseException | None] = []
-
-    def target():
-        try:
-            body()
-            result.append(None)
-        except BaseException as exc:
-            result.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        pytest.fail(f"no result after {timeout}s: the decoder hangs")
-    if result[0] is not None:
-        raise result[0]
 
 
 def _data_file(name: str) -> Path:

@@ -251,31 +251,8 @@ class Backtest:
 
 
 def _fill(f: _core.Fill) -> Fill:
-    return Fill(
-        order_id=f.order_id,
-        ts=f.ts,
-        record_index=f.record_index,
-        price=f.price,
-        size=f.size,
-        kind=f.kind,
-        orders_ahead_at_entry=f.orders_ahead_at_entry,
-        volume_ahead_at_entry=f.volume_ahead_at_entry,
-    )
+    return Fill._make(getattr(f, name) for name in Fill._fields)
 
 
 def _state(o: _core.OrderState) -> OrderState:
-    return OrderState(
-        order_id=o.order_id,
-        instrument_id=o.instrument_id,
-        publisher_id=o.publisher_id,
-        side=o.side,
-        price=o.price,
-        size=o.size,
-        filled=o.filled,
-        remaining=o.remaining,
-        status=o.status,
-        request_ts=o.request_ts,
-        entry_ts=o.entry_ts,
-        orders_ahead_at_entry=o.orders_ahead_at_entry,
-        volume_ahead_at_entry=o.volume_ahead_at_entry,
-    )
+    return OrderState._make(getattr(o, name) for name in OrderState._fields)

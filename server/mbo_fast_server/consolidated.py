@@ -1,8 +1,6 @@
-"""`GET /api/v1/consolidated`: one instrument's book summed over all its publishers.
-
-Each publisher's book comes from a cursor over the source's blocks at the same index (or ts);
-the top `depth` levels of every publisher are enough for the consolidated top `depth` (a price
-among the consolidated best `depth` is among the best `depth` of each publisher quoting it)."""
+"""`GET /api/v1/consolidated`: one instrument's book summed over all its publishers, by the
+core (`Replay.consolidated`: the top `depth` levels per side summed per price over the books of
+the instrument, at the same index or ts), with the request's head fields around it."""
 
 from __future__ import annotations
 
@@ -11,64 +9,34 @@ from typing import Any
 
 from aiohttp import web
 
-from .data import LookupFailed, Source, seek
-from .routes import I64, U32, ParamError, _catalog, _check_known, _int, _json, _run, _state, _ts
+from .data import LookupFailed, Source, join_json, seek
+from .routes import I64, U32, ParamError, _catalog, _check_known, _int, _run, _state, _ts
 
 routes = web.RouteTableDef()
-
-Level = tuple[int, int, int]
-
-
-def merge_levels(books: list[list[Level]], side: str, depth: int) -> list[dict[str, int]]:
-    """Sum (price, size, count) levels of several books per price; best first (bids: highest)."""
-    acc: dict[int, list[int]] = {}
-    for levels in books:
-        for price, size, count in levels:
-            cur = acc.setdefault(price, [0, 0])
-            cur[0] += size
-            cur[1] += count
-    prices = sorted(acc, reverse=side == "B")[:depth]
-    return [{"price": p, "size": acc[p][0], "count": acc[p][1]} for p in prices]
 
 
 def consolidated_at(
     src: Source, instrument_id: int, *, index: int | None, ts: int | None, depth: int
-) -> dict[str, Any]:
-    """Blocking (call it in an executor)."""
+) -> bytes:
+    """The document as JSON. Blocking (call it in an executor)."""
     pids = sorted(pid for (iid, pid) in src.books if iid == instrument_id)
     replay = src.recording.replay()
     seek(replay, index, ts)
     position = replay.position
-    seen = {(b.instrument_id, b.publisher_id) for b in replay.books()}
-    bids: list[list[Level]] = []
-    asks: list[list[Level]] = []
-    present: list[int] = []
-    for pid in pids:
-        if (instrument_id, pid) not in seen:  # no record of this book applied yet
-            continue
-        book = replay.book(instrument_id, pid)
-        present.append(pid)
-        bids.append([tuple(x) for x in book.levels("B", depth)])  # type: ignore[misc]
-        asks.append([tuple(x) for x in book.levels("A", depth)])  # type: ignore[misc]
-    ts_recv = replay.ts_recv
-    out_bids = merge_levels(bids, "B", depth)
-    out_asks = merge_levels(asks, "A", depth)
-    symbol = src.books[(instrument_id, pids[0])].symbol if pids else None
-    return {
+    present = {b.publisher_id for b in replay.books() if b.instrument_id == instrument_id}
+    head: dict[str, Any] = {
         "source": src.id,
         "instrument_id": instrument_id,
-        "symbol": symbol,
+        "symbol": src.books[(instrument_id, pids[0])].symbol if pids else None,
         "consolidated": True,
         "publishers": pids,
-        "publishers_present": present,
+        "publishers_present": sorted(present),
         "index": position - 1 if position else None,
         "position": position,
-        "ts_recv": ts_recv,
-        "bids": out_bids,
-        "asks": out_asks,
-        "crossed": bool(out_bids and out_asks and out_bids[0]["price"] >= out_asks[0]["price"]),
+        "ts_recv": replay.ts_recv,
         "uncross": None,
     }
+    return join_json(head, replay.consolidated(instrument_id, depth).to_json())
 
 
 def _source_of(request: web.Request, iid: int) -> Source:
@@ -100,6 +68,6 @@ async def consolidated(request: web.Request) -> web.Response:
     depth = _int(request, "depth", lo=1, hi=cfg.max_depth, default=10)
     assert depth is not None
     t0 = time.perf_counter()
-    doc = await _run(request, lambda: consolidated_at(src, iid, index=index, ts=ts, depth=depth))
+    body = await _run(request, lambda: consolidated_at(src, iid, index=index, ts=ts, depth=depth))
     _state(request).metrics.book_seconds.observe(time.perf_counter() - t0)
-    return _json(doc)
+    return web.Response(body=body, content_type="application/json")

@@ -11,6 +11,7 @@ Requests name sources by their store id; only paths from the configuration are e
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from typing import Any
@@ -203,50 +204,6 @@ class Catalog:
         return candidates[0]
 
 
-def _levels(book: mbo_fast.Book, side: str, depth: int, orders: bool) -> list[dict[str, Any]]:
-    out = []
-    for px, sz, ct in book.levels(side, depth):  # type: ignore[arg-type]
-        level: dict[str, Any] = {"price": px, "size": sz, "count": ct}
-        if orders:
-            level["orders"] = [[oid, osz] for oid, osz in book.orders(side, px)]  # type: ignore[arg-type]
-        out.append(level)
-    return out
-
-
-def describe_book(book: mbo_fast.Book | None, depth: int, orders: bool) -> dict[str, Any]:
-    """The state part of a book document (`GET /api/v1/book`): top `depth` levels per side
-    (with their L3 queues when `orders`), flags and the indicative uncross when crossed. `book`
-    None: the book has no record applied yet (an empty book)."""
-    if book is None:
-        return {
-            "bids": [],
-            "asks": [],
-            "order_count": 0,
-            "crossed": False,
-            "consistent": False,
-            "maybe_bad": False,
-            "uncross": None,
-        }
-    uncross = book.indicative_uncross() if book.crossed else None
-    return {
-        "bids": _levels(book, "B", depth, orders),
-        "asks": _levels(book, "A", depth, orders),
-        "order_count": book.order_count,
-        "crossed": book.crossed,
-        "consistent": book.consistent,
-        "maybe_bad": book.maybe_bad,
-        "uncross": None
-        if uncross is None
-        else {
-            "price": uncross.price,
-            "volume": uncross.volume,
-            "bid_volume": uncross.bid_volume,
-            "ask_volume": uncross.ask_volume,
-            "imbalance": uncross.imbalance,
-        },
-    }
-
-
 def seek(replay: _core.Replay, index: int | None, ts: int | None) -> None:
     """After record `index`, or every record with ts_recv <= `ts`, or (neither) the end."""
     if index is not None:
@@ -266,15 +223,17 @@ def book_at(
     ts: int | None,
     depth: int,
     orders: bool,
-) -> dict[str, Any]:
-    """The book after record `index` (or after every record with ts_recv <= ts; the end of the
-    data when neither is given), from the source's blocks: a cursor of its own that follows
-    this book only (the checkpoint before the target, then the book's records up to it).
-    Blocking: call it in an executor."""
+) -> bytes:
+    """The `/api/v1/book` document (JSON) of the book after record `index` (or after every
+    record with ts_recv <= ts; the end of the data when neither is given), from the source's
+    blocks: a cursor of its own that follows this book only (the checkpoint before the target,
+    then the book's records up to it). The book's state (levels, queues, flags, uncross) is
+    written by the core (`Book.state_json`); a book with no record applied yet reads as an
+    empty book. Blocking: call it in an executor."""
     replay = src.recording.replay(instrument_id, publisher_id)
     seek(replay, index, ts)
     position = replay.position
-    out: dict[str, Any] = {
+    head = {
         "source": src.id,
         "instrument_id": instrument_id,
         "publisher_id": publisher_id,
@@ -283,9 +242,13 @@ def book_at(
         "position": position,
         "ts_recv": replay.ts_recv,
     }
-    # a book with no record applied yet reads as an empty book
-    out.update(describe_book(replay.book(instrument_id, publisher_id), depth, orders))
-    return out
+    state = replay.book(instrument_id, publisher_id).state_json(depth, orders)
+    return join_json(head, state)
+
+
+def join_json(head: dict[str, Any], state: bytes) -> bytes:
+    """`head`'s fields followed by those of the core's JSON object `state`, as one object."""
+    return json.dumps(head, separators=(",", ":")).encode()[:-1] + b"," + state[1:]
 
 
 def default_data_path(config: Config) -> str:

@@ -1,9 +1,9 @@
 """The OpenAPI 3.1 document (hand-written, built from the configuration's limits) and a docs page
 rendered from it, served locally.
 
-The document is exact, and tests/test_server_schema.py holds the server to it with schemathesis:
-every route and method, every parameter with its type, bounds and whether it is required
-(an empty value is a 400, never "not given"), request bodies, and the JSON Schema of every
+The document is exact, and tests/server/test_server_schema.py holds the server to it with
+schemathesis: every route and method, every parameter with its type, bounds and whether it is
+required (an empty value is a 400, never "not given"), request bodies, and the JSON Schema of every
 response body (200/201 and each error status) with its headers. Limits that depend on the data
 (a record index below the source's record count, a known instrument) are in the descriptions:
 breaking them is a 400 or 404 with `{"error", "parameter"}`."""

@@ -297,12 +297,12 @@ async def book(request: web.Request) -> web.Response:
     assert depth is not None
     metrics = _state(request).metrics
     t0 = time.perf_counter()
-    doc = await _run(
+    body = await _run(
         request,
         lambda: book_at(src, iid, pid, index=index, ts=ts, depth=depth, orders=orders),
     )
     metrics.book_seconds.observe(time.perf_counter() - t0)
-    return _json(doc)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def _history(request: web.Request, kind: str) -> web.Response:

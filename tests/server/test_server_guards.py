@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 require_core()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 mbo_fast = require_core()
 

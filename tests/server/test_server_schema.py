@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conftest import require_core
+from core import require_core
 
 require_core()
 schemathesis = pytest.importorskip("schemathesis")

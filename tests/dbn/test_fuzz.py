@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import require_core, run_guarded
+from core import require_core, run_guarded
 from dbn_builder import zstd_compress
 
 mbo_fast = require_core()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 mbo_fast = require_core()
 from mbo_fast.errors import DecodeError, StoreError  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import require_core
+from core import require_core
 from dbn_builder import build_dbn
 from reference_book import Rec
 

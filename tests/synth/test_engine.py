@@ -214,11 +214,8 @@ def test_written_files_read_back_through_databento(tmp_path: Path) -> None:
             assert back[key].tolist() == cols[key].tolist()
 
 
-def test_real_file_columns_round_trip_through_write_dbn() -> None:
-    src = Path(__file__).resolve().parents[2] / "shared" / "data" / "CLX5_mbo.dbn"
-    if not src.exists():
-        pytest.skip("sample file not present")
-    cols = mbo_fast.read_records(src)
+def test_real_file_columns_round_trip_through_write_dbn(clx5_path: Path) -> None:
+    cols = mbo_fast.read_records(clx5_path)
     again = mbo_fast.read_records(mbo_fast.write_dbn(cols))  # type: ignore[arg-type]
     for key in cols:
         assert np.array_equal(cols[key], again[key]), key

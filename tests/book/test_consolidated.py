@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import require_core
+from core import require_core
 
 require_core()
 

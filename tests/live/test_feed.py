@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 mbo_fast = require_core()
 from mbo_fast import _core, feed  # noqa: E402

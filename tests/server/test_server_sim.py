@@ -10,7 +10,6 @@ import pytest
 from server_helpers import CLX5_IID, client, make_client  # noqa: F401
 
 mbo_fast = pytest.importorskip("mbo_fast")
-from mbo_fast_server.consolidated import merge_levels  # noqa: E402
 
 
 async def call(client: Any, method: str, url: str, status: int, **kw: Any) -> Any:
@@ -18,18 +17,6 @@ async def call(client: Any, method: str, url: str, status: int, **kw: Any) -> An
     body = await resp.json()
     assert resp.status == status, (url, resp.status, body)
     return body
-
-
-def test_merge_levels_sums_per_price() -> None:
-    a = [(100, 5, 2), (99, 1, 1)]
-    b = [(101, 3, 1), (100, 2, 1), (98, 7, 3)]
-    assert merge_levels([a, b], "B", 3) == [
-        {"price": 101, "size": 3, "count": 1},
-        {"price": 100, "size": 7, "count": 3},
-        {"price": 99, "size": 1, "count": 1},
-    ]
-    assert [lv["price"] for lv in merge_levels([a, b], "A", 2)] == [98, 99]
-    assert merge_levels([], "B", 5) == []
 
 
 async def test_consolidated_equals_the_single_publisher_book(client: Any) -> None:

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from conftest import require_core, run_guarded
+from core import require_core, run_guarded
 from dbn_builder import (
     build_dbn,
     mbp1_dbn,

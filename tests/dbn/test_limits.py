@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 from dbn_builder import zstd_bomb
 
 mbo_fast = require_core()

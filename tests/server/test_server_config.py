@@ -53,7 +53,7 @@ def test_env_example_documents_every_key() -> None:
     import dataclasses
     import re
 
-    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     named = set(re.findall(r"^#?\s*MBO_([A-Z0-9_]+)=", text, flags=re.M)) - {"CONFIG"}
     keys = {f.name.upper() for f in dataclasses.fields(Config)}
     assert named == keys, (sorted(keys - named), sorted(named - keys))

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 require_core()
 

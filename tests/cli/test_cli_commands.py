@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 require_core()  # type: ignore[no-untyped-call]
 

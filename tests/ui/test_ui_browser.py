@@ -32,7 +32,7 @@ from aiohttp import web  # noqa: E402
 from mbo_fast_server import create_app  # noqa: E402
 from mbo_fast_server.state import STATE  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SEEK_INDEX = 20_000
 
 

@@ -30,11 +30,11 @@ from typing import Any
 
 import pytest
 
-from conftest import require_core
+from core import require_core
 
 yaml = pytest.importorskip("yaml")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mbo-fast.json"
 PROM_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"

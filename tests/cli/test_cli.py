@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import require_core
+from core import require_core
 from dbn_builder import build_dbn, mbp1_dbn
 from reference_book import Rec
 

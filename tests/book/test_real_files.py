@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_core
+from core import require_core
 from reference_book import (
     ANOMALY_NAMES,
     BBO_COLUMNS,
