@@ -18,6 +18,7 @@ from . import _core
 from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncross
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
+from .convert import convert
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
@@ -47,6 +48,7 @@ __all__ = [
     "SourceError",
     "Submitted",
     "Uncross",
+    "convert",
     "export_depth",
     "info",
     "read_bbo",

@@ -15,6 +15,7 @@ __all__ = [
     "BlockImport",
     "Book",
     "Consolidated",
+    "Conversion",
     "DepthExport",
     "Fill",
     "LiveMarket",
@@ -28,6 +29,7 @@ __all__ = [
     "Uncross",
     "__version__",
     "block_cache_stats",
+    "derived_record_fields",
     "export_depth_jsonl",
     "info",
     "mbo_record_fields",
@@ -339,6 +341,37 @@ class BlockBuilder:
     def keys(self) -> list[tuple[int, int]]: ...
     def books(self) -> list[tuple[int, int, int, int, int, int]]:
         """(instrument_id, publisher_id, records, trades, ts_first, ts_last) per book."""
+
+def derived_record_fields(schema: str) -> tuple[list[tuple[str, str, int]], int]:
+    """((name, numpy format, offset) of each field, record size) of a derived schema's DBN
+    records (ValueError for an unknown schema name)."""
+
+@final
+class Conversion:
+    """MBO sources to a derived schema (mbp-10, mbp-1, tbbo, bbo-1s, bbo-1m, cmbp-1, tcbbo,
+    cbbo-1s, cbbo-1m), a step at a time. With `path`: a DBN file written under a temporary name
+    and renamed when complete (removed on an error or `abort`); without: records in memory."""
+
+    def __new__(
+        cls,
+        sources: list[_RawSource],
+        schema: str,
+        path: str | None = None,
+        zstd: bool = False,
+        policy: str | None = None,
+    ) -> Conversion: ...
+    @property
+    def schema(self) -> str: ...
+    def step(self, max_records: int) -> bool:
+        """Read up to max_records more MBO records; True once every input is read."""
+    @property
+    def records_read(self) -> int: ...
+    @property
+    def estimated_records(self) -> int | None: ...
+    def finish(self) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Complete the output; (record bytes as uint8, MBO index of each record)."""
+    def abort(self) -> None:
+        """Stop without completing the output (the file is removed)."""
 
 def mbo_record_fields() -> list[tuple[str, str, int]]:
     """(name, numpy format, offset) of each field of a 56-byte DBN MBO record."""

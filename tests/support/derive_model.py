@@ -1,0 +1,273 @@
+"""A small, obviously-correct Python model of the derived schemas (issue 19), for comparing with
+`mbo_fast.convert` record by record. It shares no code with the core: books are
+`reference_book.RefBook`s, and what a record changed is read off the whole level lists before
+and after it (the core finds it without comparing levels).
+
+The rules, per book (instrument_id, publisher_id), in stream order:
+
+- an event runs to its boundary: the record with F_LAST (a standalone N included), or every
+  record when `per_record`;
+- a record is *book-changing* when the book's level lists (price, size, count per level, both
+  sides) differ after it; its *touch* on a side is the first index at which that side's list
+  differs;
+- at a boundary, an event with a book-changing record whose top N levels differ from those the
+  book's last record showed is one record: the levels, finished; action, price, size, ts_event,
+  ts_recv, ts_in_delta, sequence and flags (| F_LAST unless per record) of the last
+  book-changing record; depth the smallest touch; side B/A for the side with it, N on a tie;
+- a T ends the piece of the event before it (emitted by the rule above), then is its own record:
+  its side, price, size, flags (| F_LAST unless per record), the levels as they stand, depth the
+  number of passive-side levels strictly better than its price (0 for side N); F is dropped;
+- TBBO: the trade records of MBP-1;
+- BBO-1s/1m: per interval (end - P, end] of ts_recv, stamped end, every book with an MBP-1
+  record in it gives one record (in (instrument_id, publisher_id) order): the top after its
+  last MBP-1 record there, that record's flags and sequence, and the book's last trade so far
+  (price, size, side, ts_event; UNDEF_PRICE, 0, N, UNDEF_TIMESTAMP before the first). A record
+  whose interval ends before the one being filled joins the one being filled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference_book import F_LAST, UNDEF_PRICE, Rec, RefBook
+
+UNDEF_TIMESTAMP = 2**64 - 1
+U32_MAX = 2**32 - 1
+
+Level = tuple[int, int, int]  # (price, size, count)
+EMPTY: Level = (UNDEF_PRICE, 0, 0)
+
+
+@dataclass
+class MbpRow:
+    """One MBP-N record: the head fields and `levels`, N pairs of (bid level, ask level)."""
+
+    index: int
+    ts_event: int
+    publisher_id: int
+    instrument_id: int
+    action: str
+    side: str
+    depth: int
+    price: int
+    size: int
+    flags: int
+    ts_recv: int
+    ts_in_delta: int
+    sequence: int
+    levels: list[tuple[Level, Level]] = field(default_factory=list)
+
+
+def _first_difference(before: list[Level], after: list[Level]) -> int | None:
+    if before == after:
+        return None
+    for i, (a, b) in enumerate(zip(before, after)):
+        if a != b:
+            return i
+    return min(len(before), len(after))
+
+
+def _top(levels: tuple[list[Level], list[Level]], n: int) -> list[tuple[Level, Level]]:
+    def pad(side: list[Level]) -> list[Level]:
+        clipped = [(p, min(s, U32_MAX), c) for p, s, c in side[:n]]
+        return clipped + [EMPTY] * (n - len(clipped))
+
+    bids, asks = levels
+    return list(zip(pad(bids), pad(asks)))
+
+
+@dataclass
+class _Event:
+    touch: list[int | None] = field(default_factory=lambda: [None, None])  # bid, ask
+    last: Rec | None = None
+
+
+def _shallowest(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def derive_mbp(records: list[Rec], n: int, *, per_record: bool = False) -> list[MbpRow]:
+    """The MBP-n records of `records` (see the module header)."""
+    return derive_mbps(records, (n,), per_record=per_record)[n]
+
+
+def derive_mbps(
+    records: list[Rec], ns: tuple[int, ...], *, per_record: bool = False
+) -> dict[int, list[MbpRow]]:
+    """The MBP-n records of `records` for each n in `ns`, from one pass over the books."""
+    books: dict[tuple[int, int], RefBook] = {}
+    levels_now: dict[tuple[int, int], tuple[list[Level], list[Level]]] = {}
+    events: dict[tuple[int, tuple[int, int]], _Event] = {}
+    shown: dict[tuple[int, tuple[int, int]], list[tuple[Level, Level]]] = {}
+    out: dict[int, list[MbpRow]] = {n: [] for n in ns}
+
+    def flags_of(rec: Rec) -> int:
+        return rec.flags if per_record else rec.flags | F_LAST
+
+    def finish(n: int, key: tuple[int, int], index: int) -> None:
+        event = events.pop((n, key), None)
+        if event is None or event.last is None:
+            return
+        levels = _top(levels_now[key], n)
+        if levels == shown[n, key]:
+            return
+        shown[n, key] = levels
+        bid, ask = event.touch
+        depth = _shallowest(bid, ask)
+        assert depth is not None
+        side = (
+            "N" if bid == ask else ("B" if ask is None or (bid is not None and bid < ask) else "A")
+        )
+        last = event.last
+        out[n].append(
+            MbpRow(index, last.ts_event, last.publisher_id, last.instrument_id, last.action,
+                   side, depth, last.price, last.size, flags_of(last), last.ts_recv,
+                   last.ts_in_delta, last.sequence, levels)
+        )  # fmt: skip
+
+    for index, rec in enumerate(records):
+        key = (rec.instrument_id, rec.publisher_id)
+        if key not in books:
+            books[key] = RefBook(key)
+            levels_now[key] = ([], [])
+            for n in ns:
+                shown[n, key] = [(EMPTY, EMPTY)] * n
+        book = books[key]
+        if rec.action == "T":
+            passive = {"B": "A", "A": "B"}.get(rec.side)
+            depth = 0
+            if passive is not None:
+                sign = 1 if passive == "B" else -1  # bids better above, asks below
+                prices = [p for p, _, _ in book.levels(passive)]
+                depth = min(255, sum(1 for p in prices if sign * (p - rec.price) > 0))
+            for n in ns:
+                finish(n, key, index)
+                out[n].append(
+                    MbpRow(index, rec.ts_event, rec.publisher_id, rec.instrument_id, "T",
+                           rec.side, depth, rec.price, rec.size, flags_of(rec), rec.ts_recv,
+                           rec.ts_in_delta, rec.sequence, shown[n, key])
+                )  # fmt: skip
+            continue
+        before = levels_now[key]
+        if rec.action in ("A", "C", "M", "R"):
+            # the sides a record can change: both for a clear; else its own and the one its
+            # order rests on (the others' lists are kept, only to save time on deep books)
+            resting = book.index.get(rec.order_id)
+            sides = {"B", "A"} if rec.action == "R" else {rec.side, resting and resting[0]}
+            book.apply(rec)
+            levels_now[key] = (
+                book.levels("B") if "B" in sides else before[0],
+                book.levels("A") if "A" in sides else before[1],
+            )
+        else:
+            book.apply(rec)
+        touched = [_first_difference(b, a) for b, a in zip(before, levels_now[key])]
+        for n in ns:
+            if touched != [None, None]:
+                event = events.setdefault((n, key), _Event())
+                event.touch = [_shallowest(t, u) for t, u in zip(event.touch, touched)]
+                event.last = rec
+            if per_record or rec.flags & F_LAST:
+                finish(n, key, index)
+    return out
+
+
+@dataclass
+class BboRow:
+    index: int
+    ts_event: int
+    publisher_id: int
+    instrument_id: int
+    price: int
+    size: int
+    side: str
+    flags: int
+    ts_recv: int
+    sequence: int
+    level: tuple[Level, Level]
+
+
+def sample_bbo(mbp1: list[MbpRow], interval: int) -> list[BboRow]:
+    """BBO-1s (interval 1e9) or BBO-1m (6e10) from MBP-1 rows (see the module header)."""
+    out: list[BboRow] = []
+    trades: dict[tuple[int, int], MbpRow] = {}
+    latest: dict[tuple[int, int], MbpRow] = {}  # the open interval's last row per book
+    end = 0
+
+    def flush() -> None:
+        for key in sorted(latest):
+            row = latest[key]
+            trade = trades.get(key)
+            out.append(
+                BboRow(
+                    row.index,
+                    trade.ts_event if trade else UNDEF_TIMESTAMP,
+                    row.publisher_id,
+                    row.instrument_id,
+                    trade.price if trade else UNDEF_PRICE,
+                    trade.size if trade else 0,
+                    trade.side if trade else "N",
+                    row.flags,
+                    end,
+                    row.sequence,
+                    row.levels[0],
+                )
+            )
+        latest.clear()
+
+    for row in mbp1:
+        row_end = -(-row.ts_recv // interval) * interval  # ts_recv rounded up
+        if row_end > end:
+            flush()
+            end = row_end
+        key = (row.instrument_id, row.publisher_id)
+        latest[key] = row
+        if row.action == "T":
+            trades[key] = row
+    flush()
+    return out
+
+
+# --- comparing with the core's columns --------------------------------------------------------
+
+
+def _lists(cols: Any) -> dict[str, list[Any]]:
+    return {name: column.tolist() for name, column in cols.items()}
+
+
+def mbp_columns_rows(cols: Any, n: int) -> list[MbpRow]:
+    """`mbo_fast.convert(..., schema="mbp-N")` columns as MbpRows."""
+    c = _lists(cols)
+    rows = []
+    for i in range(len(c["index"])):
+        levels = [
+            ((c[f"bid_px_{j:02d}"][i], c[f"bid_sz_{j:02d}"][i], c[f"bid_ct_{j:02d}"][i]),
+             (c[f"ask_px_{j:02d}"][i], c[f"ask_sz_{j:02d}"][i], c[f"ask_ct_{j:02d}"][i]))
+            for j in range(n)
+        ]  # fmt: skip
+        rows.append(
+            MbpRow(c["index"][i], c["ts_event"][i], c["publisher_id"][i], c["instrument_id"][i],
+                   chr(c["action"][i]), chr(c["side"][i]), c["depth"][i], c["price"][i],
+                   c["size"][i], c["flags"][i], c["ts_recv"][i], c["ts_in_delta"][i],
+                   c["sequence"][i], levels)
+        )  # fmt: skip
+    return rows
+
+
+def bbo_columns_rows(cols: Any) -> list[BboRow]:
+    c = _lists(cols)
+    return [
+        BboRow(
+            c["index"][i], c["ts_event"][i], c["publisher_id"][i], c["instrument_id"][i],
+            c["price"][i], c["size"][i], chr(c["side"][i]), c["flags"][i], c["ts_recv"][i],
+            c["sequence"][i],
+            ((c["bid_px_00"][i], c["bid_sz_00"][i], c["bid_ct_00"][i]),
+             (c["ask_px_00"][i], c["ask_sz_00"][i], c["ask_ct_00"][i])),
+        )
+        for i in range(len(c["index"]))
+    ]  # fmt: skip
