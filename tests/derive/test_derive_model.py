@@ -11,7 +11,19 @@ from hypothesis import strategies as st
 
 from core import require_core
 from dbn_builder import build_dbn, metadata_bytes, pack_records
-from derive_model import bbo_columns_rows, derive_mbp, derive_mbps, mbp_columns_rows, sample_bbo
+from derive_model import (
+    bbo_columns_rows,
+    cbbo_columns_rows,
+    cbbo_model_rows,
+    cmbp_columns_rows,
+    cmbp_model_rows,
+    consolidate,
+    derive_mbp,
+    derive_mbps,
+    mbp_columns_rows,
+    sample_bbo,
+    sample_cbbo,
+)
 from reference_book import F_LAST, F_SNAPSHOT, F_TOB, UNDEF_PRICE, Rec
 
 mbo_fast = require_core()
@@ -117,6 +129,21 @@ def test_bbo_schemas_match_the_model(records, schema):
     interval = 1_000_000_000 if schema == "bbo-1s" else 60_000_000_000
     want = sample_bbo(derive_mbp(records, 1), interval)
     _assert_same(bbo_columns_rows(cols), want)
+
+
+@given(streams(), st.sampled_from(["cmbp-1", "tcbbo", "cbbo-1s", "cbbo-1m"]))
+def test_consolidated_schemas_match_the_model(records, schema):
+    """Instrument 5 has two publishers: their tops merge (best price, summed size, the
+    publisher with the most size)."""
+    cols = mbo_fast.convert(_encode(records), schema)
+    cmbp = consolidate(derive_mbp(records, 1))
+    if schema in ("cmbp-1", "tcbbo"):
+        if schema == "tcbbo":
+            cmbp = [(row, top) for row, top in cmbp if row.action == "T"]
+        _assert_same(cmbp_columns_rows(cols), cmbp_model_rows(cmbp))
+    else:
+        interval = 1_000_000_000 if schema == "cbbo-1s" else 60_000_000_000
+        _assert_same(cbbo_columns_rows(cols), cbbo_model_rows(sample_cbbo(cmbp, interval)))
 
 
 @given(streams(max_events=12), st.sampled_from(["mbp-10", "mbp-1"]))

@@ -18,6 +18,12 @@ The rules, per book (instrument_id, publisher_id), in stream order:
   its side, price, size, flags (| F_LAST unless per record), the levels as they stand, depth the
   number of passive-side levels strictly better than its price (0 for side N); F is dropped;
 - TBBO: the trade records of MBP-1;
+- CMBP-1: per instrument, each publisher's top is its last MBP-1 record's level; the
+  consolidated top is, per side, the best price among them, the size summed over the publishers
+  at that price and, as the publisher, the one with the most size there (the lowest id on a
+  tie); empty: UNDEF_PRICE, 0, 0. After each MBP-1 record, a CMBP-1 record (that record's head
+  fields) when the consolidated top differs from the last one written, or the record is a
+  trade; TCBBO: its trade records; CBBO-1s/1m: CMBP-1 sampled like BBO, per instrument;
 - BBO-1s/1m: per interval (end - P, end] of ts_recv, stamped end, every book with an MBP-1
   record in it gives one record (in (instrument_id, publisher_id) order): the top after its
   last MBP-1 record there, that record's flags and sequence, and the book's last trade so far
@@ -192,6 +198,78 @@ class BboRow:
     level: tuple[Level, Level]
 
 
+Top = tuple[int, int, int, int, int, int]  # bid_px, bid_sz, bid_pb, ask_px, ask_sz, ask_pb
+EMPTY_TOP: Top = (UNDEF_PRICE, 0, 0, UNDEF_PRICE, 0, 0)
+
+
+def _consolidated_side(quotes: list[tuple[int, int, int]], bid: bool) -> tuple[int, int, int]:
+    """(price, summed size, publisher) of one side from (publisher, price, size) quotes."""
+    prices = [price for _, price, _ in quotes if price != UNDEF_PRICE]
+    if not prices:
+        return (UNDEF_PRICE, 0, 0)
+    best = max(prices) if bid else min(prices)
+    at_best = sorted((pub, size) for pub, price, size in quotes if price == best)
+    largest = max(size for _, size in at_best)
+    publisher = next(pub for pub, size in at_best if size == largest)
+    return (best, min(U32_MAX, sum(size for _, size in at_best)), publisher)
+
+
+def consolidate(mbp1: list[MbpRow]) -> list[tuple[MbpRow, Top]]:
+    """CMBP-1: (the MBP-1 record it was written at, the consolidated top)."""
+    tops: dict[int, dict[int, tuple[Level, Level]]] = {}
+    shown: dict[int, Top] = {}
+    out = []
+    for row in mbp1:
+        publishers = tops.setdefault(row.instrument_id, {})
+        publishers[row.publisher_id] = row.levels[0]
+        bids = [(pub, bid[0], bid[1]) for pub, (bid, _) in publishers.items()]
+        asks = [(pub, ask[0], ask[1]) for pub, (_, ask) in publishers.items()]
+        top = (*_consolidated_side(bids, True), *_consolidated_side(asks, False))
+        if row.action == "T" or top != shown.get(row.instrument_id, EMPTY_TOP):
+            shown[row.instrument_id] = top
+            out.append((row, top))
+    return out
+
+
+def sample_cbbo(cmbp: list[tuple[MbpRow, Top]], interval: int) -> list[tuple[BboRow, Top]]:
+    """CBBO-1s/1m: CMBP-1 on the BBO grid, per instrument (BboRow.level unused: the top)."""
+    out: list[tuple[BboRow, Top]] = []
+    trades: dict[int, MbpRow] = {}
+    latest: dict[int, tuple[MbpRow, Top]] = {}
+    end = 0
+
+    def flush() -> None:
+        for key in sorted(latest):
+            row, top = latest[key]
+            trade = trades.get(key)
+            bbo = BboRow(
+                row.index,
+                trade.ts_event if trade else UNDEF_TIMESTAMP,
+                row.publisher_id,
+                row.instrument_id,
+                trade.price if trade else UNDEF_PRICE,
+                trade.size if trade else 0,
+                trade.side if trade else "N",
+                row.flags,
+                end,
+                0,
+                (EMPTY, EMPTY),
+            )
+            out.append((bbo, top))
+        latest.clear()
+
+    for row, top in cmbp:
+        row_end = -(-row.ts_recv // interval) * interval
+        if row_end > end:
+            flush()
+            end = row_end
+        latest[row.instrument_id] = (row, top)
+        if row.action == "T":
+            trades[row.instrument_id] = row
+    flush()
+    return out
+
+
 def sample_bbo(mbp1: list[MbpRow], interval: int) -> list[BboRow]:
     """BBO-1s (interval 1e9) or BBO-1m (6e10) from MBP-1 rows (see the module header)."""
     out: list[BboRow] = []
@@ -270,4 +348,46 @@ def bbo_columns_rows(cols: Any) -> list[BboRow]:
              (c["ask_px_00"][i], c["ask_sz_00"][i], c["ask_ct_00"][i])),
         )
         for i in range(len(c["index"]))
+    ]  # fmt: skip
+
+
+def _top_of(c: dict[str, list[Any]], i: int) -> Top:
+    return (c["bid_px_00"][i], c["bid_sz_00"][i], c["bid_pb_00"][i],
+            c["ask_px_00"][i], c["ask_sz_00"][i], c["ask_pb_00"][i])  # fmt: skip
+
+
+def cmbp_columns_rows(cols: Any) -> list[tuple[Any, ...]]:
+    """CMBP-1 / TCBBO columns as comparable tuples (see `cmbp_model_rows`)."""
+    c = _lists(cols)
+    return [
+        (c["index"][i], c["ts_event"][i], c["publisher_id"][i], c["instrument_id"][i],
+         chr(c["action"][i]), chr(c["side"][i]), c["price"][i], c["size"][i], c["flags"][i],
+         c["ts_recv"][i], c["ts_in_delta"][i], _top_of(c, i))
+        for i in range(len(c["index"]))
+    ]  # fmt: skip
+
+
+def cmbp_model_rows(cmbp: list[tuple[MbpRow, Top]]) -> list[tuple[Any, ...]]:
+    return [
+        (r.index, r.ts_event, r.publisher_id, r.instrument_id, r.action, r.side, r.price, r.size,
+         r.flags, r.ts_recv, r.ts_in_delta, top)
+        for r, top in cmbp
+    ]  # fmt: skip
+
+
+def cbbo_columns_rows(cols: Any) -> list[tuple[Any, ...]]:
+    c = _lists(cols)
+    return [
+        (c["index"][i], c["ts_event"][i], c["publisher_id"][i], c["instrument_id"][i],
+         c["price"][i], c["size"][i], chr(c["side"][i]), c["flags"][i], c["ts_recv"][i],
+         _top_of(c, i))
+        for i in range(len(c["index"]))
+    ]  # fmt: skip
+
+
+def cbbo_model_rows(cbbo: list[tuple[BboRow, Top]]) -> list[tuple[Any, ...]]:
+    return [
+        (b.index, b.ts_event, b.publisher_id, b.instrument_id, b.price, b.size, b.side, b.flags,
+         b.ts_recv, top)
+        for b, top in cbbo
     ]  # fmt: skip
