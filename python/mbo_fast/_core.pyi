@@ -36,6 +36,7 @@ __all__ = [
     "read_bbo_columns",
     "read_depth_columns",
     "read_records",
+    "read_snapshot_columns",
     "set_block_cache_budget",
     "simulate_session",
     "write_dbn_columns",
@@ -70,6 +71,14 @@ def read_depth_columns(
 ) -> _Columns:
     """ValueError unless 1 <= depth <= MAX_DEPTH; OutOfMemoryError when the columns outgrow the
     memory the process can get."""
+
+def read_snapshot_columns(
+    source: _RawSource, depth: int, every: int, only_changed: bool = True
+) -> _Columns:
+    """Every book's top depth levels at every multiple of `every` ns of ts_recv: ts (the grid
+    time), the boundary record's keys, and (rows, depth) px/sz/ct columns a side. ValueError
+    unless 1 <= depth <= MAX_DEPTH and every >= 1, or for more than 10,000,000 grid times
+    without only_changed."""
 
 def read_records(source: _RawSource) -> _Columns:
     """Every MBO record as columns (index, ts_recv, ts_event, instrument_id, publisher_id,

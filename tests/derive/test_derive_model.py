@@ -1,16 +1,17 @@
-"""`mbo_fast.convert` (issue 19) against the Python model of the derived schemas
-(tests/support/derive_model.py), record by record: on hypothesis streams (several books, both
-F_LAST forms, trades splitting events, fills, snapshots, clears, TOB adds, deep-only changes,
-changes undone within an event) and on the real files.
+"""`mbo_fast.convert` and `mbo_fast.read_snapshots` (issue 19) against the Python model of the
+derived schemas (tests/support/derive_model.py), record by record: on hypothesis streams
+(several books, both F_LAST forms, trades splitting events, fills, snapshots, clears, TOB adds,
+deep-only changes, changes undone within an event) and on the real files.
 """
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
 from core import require_core
-from dbn_builder import build_dbn, metadata_bytes, pack_records
+from dbn_builder import build_dbn, mbp1_dbn, metadata_bytes, pack_records
 from derive_model import (
     bbo_columns_rows,
     cbbo_columns_rows,
@@ -21,8 +22,10 @@ from derive_model import (
     derive_mbp,
     derive_mbps,
     mbp_columns_rows,
+    ref_snapshots,
     sample_bbo,
     sample_cbbo,
+    snapshot_columns_rows,
 )
 from reference_book import F_LAST, F_SNAPSHOT, F_TOB, UNDEF_PRICE, Rec
 
@@ -199,3 +202,53 @@ def test_real_files_match_the_model(real_path):
     for schema, interval in (("bbo-1s", 1_000_000_000), ("bbo-1m", 60_000_000_000)):
         got = bbo_columns_rows(mbo_fast.convert(real_path, schema))
         _assert_same(got, sample_bbo(mbp1, interval))
+
+
+# --- read_snapshots: books on a time grid -------------------------------------------------------
+
+
+@given(
+    streams(),
+    st.sampled_from([1, 3]),
+    st.sampled_from([1, 1000, 700_000_000, "1s", "1m"]),
+    st.booleans(),
+)
+def test_snapshots_match_the_model(records, depth, every, only_changed):
+    if not only_changed and every in (1, 1000):
+        every = "700ms"  # every book at every grid time: keep the grid small
+    interval = mbo_fast.parse_interval(every)
+    cols = mbo_fast.read_snapshots(_encode(records), depth, every, only_changed=only_changed)
+    want = ref_snapshots(records, depth, interval, only_changed)
+    _assert_same(snapshot_columns_rows(cols), want)
+
+
+def test_snapshot_arguments_are_checked():
+    data = build_dbn([Rec(1, 1, 5, 1, 1, 100, 1, F_LAST, "A", "B", 0)])
+    for bad in ["", "1 fortnight", "-1s", "0ms", 0, 2**64, True, 1.5]:
+        with pytest.raises(ValueError, match="interval"):
+            mbo_fast.read_snapshots(data, 1, bad)
+    with pytest.raises(ValueError, match="depth"):
+        mbo_fast.read_snapshots(data, 0, "1s")
+    assert mbo_fast.parse_interval("100ms") == 100_000_000
+    assert mbo_fast.parse_interval("5min") == mbo_fast.parse_interval("5m") == 300 * 10**9
+    assert len(mbo_fast.read_snapshots(data, 1, "1s")["ts"]) == 0  # no grid time in [1, 1]
+    assert list(mbo_fast.read_snapshots(data, 1, 1)["ts"]) == [1]
+    with pytest.raises(mbo_fast.SchemaError):
+        mbo_fast.read_snapshots(mbp1_dbn(), 1, "1s")
+    spread = build_dbn(
+        [Rec(0, 0, 5, 1, 1, 100, 1, F_LAST, "A", "B", 0),
+         Rec(10**9, 10**9, 5, 1, 2, 100, 1, F_LAST, "A", "B", 1)]
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="grid"):
+        mbo_fast.read_snapshots(spread, 1, 1, only_changed=False)  # 1e9 grid times
+
+
+def test_real_file_snapshots_match_the_model(clx5_path):
+    from dbn_builder import load_records
+
+    records = load_records(clx5_path)
+    for every, only_changed in (("100ms", True), ("1s", False)):
+        cols = mbo_fast.read_snapshots(clx5_path, 5, every, only_changed=only_changed)
+        want = ref_snapshots(records, 5, mbo_fast.parse_interval(every), only_changed)
+        assert len(want) > 100
+        _assert_same(snapshot_columns_rows(cols), want)

@@ -391,3 +391,68 @@ def cbbo_model_rows(cbbo: list[tuple[BboRow, Top]]) -> list[tuple[Any, ...]]:
          b.ts_recv, top)
         for b, top in cbbo
     ]  # fmt: skip
+
+
+# --- books on a time grid (read_snapshots) ----------------------------------------------------
+
+
+def ref_snapshots(
+    records: list[Rec], depth: int, every: int, only_changed: bool
+) -> list[tuple[Any, ...]]:
+    """`read_snapshots` rows as (ts, index, instrument_id, publisher_id, bids, asks): at each
+    multiple `t` of `every` from the first record's ts_recv to the last one's, every book after
+    its last F_LAST record with ts_recv <= t (records in ts_recv order), by (instrument_id,
+    publisher_id); with `only_changed`, a book's row only when its levels differ from its last
+    row. (Only grid times right after a record can change anything, so with `only_changed` only
+    those are visited.)"""
+    if not records:
+        return []
+    first, last = records[0].ts_recv, records[-1].ts_recv
+
+    def ceil(ts: int) -> int:
+        return -(-ts // every) * every
+
+    if only_changed:
+        grid = sorted({ceil(r.ts_recv) for r in records if ceil(r.ts_recv) <= last})
+    else:
+        grid = list(range(ceil(first), last + 1, every))
+    books: dict[tuple[int, int], RefBook] = {}
+    state: dict[tuple[int, int], tuple[int, list[Level], list[Level]]] = {}
+    shown: dict[tuple[int, int], tuple[list[Level], list[Level]]] = {}
+    out = []
+    position = 0
+    for t in grid:
+        while position < len(records) and records[position].ts_recv <= t:
+            rec = records[position]
+            key = (rec.instrument_id, rec.publisher_id)
+            book = books.setdefault(key, RefBook(key))
+            book.apply(rec)
+            if rec.flags & F_LAST:
+                pad = [EMPTY] * depth
+                bids = (book.levels("B", depth) + pad)[:depth]
+                asks = (book.levels("A", depth) + pad)[:depth]
+                state[key] = (position, bids, asks)
+            position += 1
+        for key in sorted(state):
+            index, bids, asks = state[key]
+            if only_changed and shown.get(key) == (bids, asks):
+                continue
+            shown[key] = (bids, asks)
+            out.append((t, index, *key, bids, asks))
+    return out
+
+
+def snapshot_columns_rows(cols: Any) -> list[tuple[Any, ...]]:
+    c = {name: column.tolist() for name, column in cols.items()}
+
+    def side(name: str, i: int) -> list[Level]:
+        return [
+            tuple(level)
+            for level in zip(c[f"{name}_px"][i], c[f"{name}_sz"][i], c[f"{name}_ct"][i])
+        ]  # type: ignore[misc]
+
+    return [
+        (c["ts"][i], c["index"][i], c["instrument_id"][i], c["publisher_id"][i],
+         side("bid", i), side("ask", i))
+        for i in range(len(c["ts"]))
+    ]  # fmt: skip

@@ -54,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture::read_bbo_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_depth_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::read_records, m)?)?;
+    m.add_function(wrap_pyfunction!(capture::read_snapshot_columns, m)?)?;
     m.add_function(wrap_pyfunction!(capture::export_depth_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(capture::info, m)?)?;
     m.add_function(wrap_pyfunction!(synth::session::simulate_session, m)?)?;

@@ -1,6 +1,8 @@
 //! Captured columns as a dict of numpy arrays, handed over without copying.
 
-use mbo_fast_core::capture::{BboColumns, DepthColumns, RecordColumns, RowKeys, SideColumns};
+use mbo_fast_core::capture::{
+    BboColumns, DepthColumns, RecordColumns, RowKeys, SideColumns, SnapshotColumns,
+};
 use numpy::{IntoPyArray, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -51,6 +53,16 @@ pub fn bbo_dict(py: Python<'_>, columns: BboColumns) -> PyResult<Bound<'_, PyDic
 pub fn depth_dict(py: Python<'_>, columns: DepthColumns) -> PyResult<Bound<'_, PyDict>> {
     let dict = PyDict::new(py);
     let depth = Some(columns.depth);
+    put_keys(&dict, columns.keys)?;
+    put_side(&dict, "bid", columns.bid, depth)?;
+    put_side(&dict, "ask", columns.ask, depth)?;
+    Ok(dict)
+}
+
+pub fn snapshot_dict(py: Python<'_>, columns: SnapshotColumns) -> PyResult<Bound<'_, PyDict>> {
+    let dict = PyDict::new(py);
+    let depth = Some(columns.depth);
+    dict.set_item("ts", columns.ts.into_pyarray(py))?;
     put_keys(&dict, columns.keys)?;
     put_side(&dict, "bid", columns.bid, depth)?;
     put_side(&dict, "ask", columns.ask, depth)?;

@@ -51,6 +51,22 @@ pub fn read_depth_columns<'py>(
     columns::depth_dict(py, columns)
 }
 
+/// Every book's top `depth` levels at every multiple of `every` ns of `ts_recv`.
+#[pyfunction]
+#[pyo3(signature = (source, depth, every, only_changed=true))]
+pub fn read_snapshot_columns<'py>(
+    py: Python<'py>,
+    source: RawSource<'py>,
+    depth: usize,
+    every: u64,
+    only_changed: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let source = source.as_source();
+    let columns =
+        py.enter_core(move || capture::read_snapshots(source, depth, every, only_changed))?;
+    columns::snapshot_dict(py, columns)
+}
+
 #[pyfunction]
 pub fn read_records<'py>(py: Python<'py>, source: RawSource<'py>) -> PyResult<Bound<'py, PyDict>> {
     let source = source.as_source();
