@@ -175,22 +175,23 @@ impl Book {
         touch
     }
 
-    /// An `F_TOB` add: the side becomes one order-less level (or empty): a change unless the
-    /// side is that already.
+    /// An `F_TOB` add: the side becomes one order-less level (or empty). The first level that
+    /// differs: none when the side is that already; 1 when its best level is that one and
+    /// deeper levels go; else 0.
     fn tob_touch(&self, side: Side, price: i64, size: u32) -> Touch {
         let mut levels = self.levels(side);
-        let unchanged = if price == UNDEF_PRICE || size == 0 {
-            levels.len() == 0
-        } else {
-            levels.len() == 1
-                && levels.next().is_some_and(|level| {
-                    level.price == price && level.size == u64::from(size) && level.count == 0
-                })
-        };
-        if unchanged {
-            Touch::NONE
-        } else {
-            Touch::side(side, 0)
+        let count = levels.len();
+        let first_kept = price != UNDEF_PRICE
+            && size > 0
+            && levels.next().is_some_and(|level| {
+                level.price == price && level.size == u64::from(size) && level.count == 0
+            });
+        let emptied = price == UNDEF_PRICE || size == 0;
+        match (first_kept, count) {
+            (true, 1) => Touch::NONE,
+            (true, _) => Touch::side(side, 1),
+            (false, 0) if emptied => Touch::NONE,
+            (false, _) => Touch::side(side, 0),
         }
     }
 }
@@ -254,6 +255,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A TOB add restating the best level while deeper levels rest (orders added after an
+    /// earlier TOB add) changes the levels from the second on.
+    #[test]
+    fn a_tob_add_keeping_the_best_level_touches_the_next() {
+        let tob = dbn::flags::TOB | 0x80;
+        let mut book = Book::new(1, 1);
+        book.apply_touching(&mbo(b'A', b'B', 0, 100, 5, tob), 10);
+        book.apply_touching(&mbo(b'A', b'B', 1, 99, 1, 0x80), 10);
+        let touch = book.apply_touching(&mbo(b'A', b'B', 0, 100, 5, tob), 10);
+        assert_eq!(touch.depth, [1, UNTOUCHED]);
+        assert_eq!(levels(&book, Side::Bid), [(100, 5, 0)]);
     }
 
     #[test]
