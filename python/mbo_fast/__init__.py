@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from ._core import MAX_DEPTH, UNDEF_PRICE, Bbo, Book, Consolidated, Player, Uncr
 from ._source import Source, to_raw_source
 from .backtest import Backtest, Fill, OrderState
 from .columns import ArrowColumns, Columns, PriceType
+from .convert import convert
 from .engine import Engine, Submitted, write_dbn
 from .errors import DecodeError, MboError, OutOfMemoryError, SchemaError, SourceError
 from .simulate import simulate
@@ -48,6 +50,7 @@ __all__ = [
     "SourceError",
     "Submitted",
     "Uncross",
+    "convert",
     "export_depth",
     "info",
     "iter_bbo",
@@ -56,6 +59,7 @@ __all__ = [
     "read_bbo",
     "read_depth",
     "read_records",
+    "read_snapshots",
     "simulate",
     "write_dbn",
     "write_parquet",
@@ -209,6 +213,52 @@ def write_parquet(
         batch_rows,
         row_group_rows,
     )
+
+
+_INTERVAL = re.compile(r"\s*(\d+)\s*(ns|us|µs|ms|s|m|min|h)?\s*")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+            "m": 60_000_000_000, "min": 60_000_000_000, "h": 3_600_000_000_000}  # fmt: skip
+
+
+def parse_interval(every: str | int) -> int:
+    """An interval in ns: an int (ns) or "250ns", "10us", "100ms", "1s", "5m"/"5min", "1h"."""
+    if isinstance(every, bool):
+        raise ValueError(f"not an interval: {every!r}")
+    if isinstance(every, int):
+        value = every
+    else:
+        match = _INTERVAL.fullmatch(every) if isinstance(every, str) else None
+        if match is None:
+            raise ValueError(
+                f"not an interval: {every!r} (a number of ns, or with a unit: ns, us, ms, s, m, h)"
+            )
+        value = int(match.group(1)) * _UNIT_NS[match.group(2) or "ns"]
+    if not 1 <= value < 2**64:
+        raise ValueError(f"the interval must be between 1 ns and 2**64 - 1 ns, got {every!r}")
+    return value
+
+
+def read_snapshots(
+    source: Source, depth: int = 10, every: str | int = "1s", *, only_changed: bool = True
+) -> Columns:
+    """Every book's consistent state on a time grid (Tardis/OneTick-style book snapshots).
+
+    The grid is the multiples of `every` (ns, or a string: "100ms", "1s", "5m", ...) of
+    `ts_recv` from the stream's first record to its last. A book's row at grid time `ts` shows
+    it after its last F_LAST record with ts_recv <= ts (a book inside an event shows the state
+    before it); books get rows from their first boundary on, by (instrument_id, publisher_id).
+    With `only_changed` (the default) a row is written only when the book's top `depth` levels
+    differ from its previous row; without it every book has a row at every grid time (more than
+    10,000,000 grid times: ValueError).
+
+    Columns: ts (the grid time), index / ts_recv / ts_event / instrument_id / publisher_id of the
+    boundary record shown, and bid_px, bid_sz, ... as (rows, depth) arrays like read_depth.
+    """
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be between 1 and {MAX_DEPTH} levels, got {depth}")
+    interval = parse_interval(every)
+    raw = to_raw_source(source)
+    return Columns(_core.read_snapshot_columns(raw, depth, interval, only_changed))
 
 
 def export_depth(

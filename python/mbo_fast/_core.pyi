@@ -16,6 +16,7 @@ __all__ = [
     "BlockImport",
     "Book",
     "Consolidated",
+    "Conversion",
     "DepthExport",
     "Fill",
     "LiveMarket",
@@ -32,12 +33,14 @@ __all__ = [
     "arrow_c_stream",
     "block_cache_stats",
     "column_role",
+    "derived_record_fields",
     "export_depth_jsonl",
     "info",
     "mbo_record_fields",
     "read_bbo_columns",
     "read_depth_columns",
     "read_records",
+    "read_snapshot_columns",
     "set_block_cache_budget",
     "simulate_session",
     "write_dbn_columns",
@@ -129,6 +132,14 @@ def write_parquet(
 
 def column_role(name: str) -> Literal["price", "time", "plain"]:
     """How a column of this name is typed: price (1e-9 fixed point), time (ns), plain."""
+
+def read_snapshot_columns(
+    source: _RawSource, depth: int, every: int, only_changed: bool = True
+) -> _Columns:
+    """Every book's top depth levels at every multiple of `every` ns of ts_recv: ts (the grid
+    time), the boundary record's keys, and (rows, depth) px/sz/ct columns a side. ValueError
+    unless 1 <= depth <= MAX_DEPTH and every >= 1, or for more than 10,000,000 grid times
+    without only_changed."""
 
 def info(source: _RawSource) -> dict[str, Any]:
     """Metadata, record counts by action, time range, instruments (with symbols), books."""
@@ -409,6 +420,37 @@ class BlockBuilder:
     def keys(self) -> list[tuple[int, int]]: ...
     def books(self) -> list[tuple[int, int, int, int, int, int]]:
         """(instrument_id, publisher_id, records, trades, ts_first, ts_last) per book."""
+
+def derived_record_fields(schema: str) -> tuple[list[tuple[str, str, int]], int]:
+    """((name, numpy format, offset) of each field, record size) of a derived schema's DBN
+    records (ValueError for an unknown schema name)."""
+
+@final
+class Conversion:
+    """MBO sources to a derived schema (mbp-10, mbp-1, tbbo, bbo-1s, bbo-1m, cmbp-1, tcbbo,
+    cbbo-1s, cbbo-1m), a step at a time. With `path`: a DBN file written under a temporary name
+    and renamed when complete (removed on an error or `abort`); without: records in memory."""
+
+    def __new__(
+        cls,
+        sources: list[_RawSource],
+        schema: str,
+        path: str | None = None,
+        zstd: bool = False,
+        policy: str | None = None,
+    ) -> Conversion: ...
+    @property
+    def schema(self) -> str: ...
+    def step(self, max_records: int) -> bool:
+        """Read up to max_records more MBO records; True once every input is read."""
+    @property
+    def records_read(self) -> int: ...
+    @property
+    def estimated_records(self) -> int | None: ...
+    def finish(self) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Complete the output; (record bytes as uint8, MBO index of each record)."""
+    def abort(self) -> None:
+        """Stop without completing the output (the file is removed)."""
 
 def mbo_record_fields() -> list[tuple[str, str, int]]:
     """(name, numpy format, offset) of each field of a 56-byte DBN MBO record."""

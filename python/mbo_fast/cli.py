@@ -6,6 +6,7 @@
     mbo-fast info FILE [--json]
     mbo-fast bench FILE [--repeat N]
     mbo-fast import FILE… [--db PATH]
+    mbo-fast convert FILE… --schema mbp-10|mbp-1|tbbo|bbo-1s|bbo-1m|cmbp-1|cbbo-1s|… [-o OUT]
     mbo-fast db list|upgrade [PATH]
     mbo-fast simulate [--seed N] [--records N] [--instruments N] [-o OUT.dbn[.zst]]
     mbo-fast fetch --dataset D --symbols S[,S…] --start T --end T -o OUT.dbn.zst (needs DBN_KEY)
@@ -731,6 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", metavar="PATH", help="the database (default: the server's)")
     p.set_defaults(func=_cmd_db)
 
+    _add_convert_command(sub)
     _add_plugin_commands(sub)
     return parser
 
@@ -850,6 +852,79 @@ class _RecordBar:
 def _record_bar(args: argparse.Namespace, label: str) -> _RecordBar | None:
     tqdm = _load_tqdm() if not args.no_progress and _stderr_is_tty() else None
     return _RecordBar(tqdm, label) if tqdm is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# convert: Databento's derived schemas from MBO (mbo_fast.convert), as DBN files.
+
+
+def _add_convert_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .convert import BOUNDARIES, SCHEMAS
+
+    help_ = "derive Databento's MBP-10, MBP-1, TBBO, BBO, CMBP-1 or CBBO from MBO, as DBN"
+    p = commands.add_parser("convert", help=help_, description=help_)
+    p.add_argument("files", nargs="+", metavar="FILE", help="DBN MBO file(s), read as one stream")
+    p.add_argument("--schema", required=True, choices=SCHEMAS, help="the schema to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.dbn[.zst]",
+        help="file to write (.zst: compressed; default FILE's name with the schema)",
+    )
+    p.add_argument(
+        "--boundary",
+        choices=BOUNDARIES,
+        help="where events end: F_LAST or every record (default: the dataset's)",
+    )
+    p.set_defaults(func=_cmd_convert)
+
+
+def _convert_output_name(first: str, schema: str) -> str:
+    """`dir/CLX5_mbo.dbn.zst` -> `dir/CLX5.mbp-10.dbn.zst` (beside the first input)."""
+    base = os.path.basename(first)
+    zst = base.endswith(".zst")
+    stem = base[: -len(".zst")] if zst else base
+    for suffix in (".dbn", ".mbo", "_mbo", "-mbo"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return os.path.join(os.path.dirname(first), f"{stem}.{schema}.dbn" + (".zst" if zst else ""))
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    if "-" in args.files:
+        raise CliError("convert reads files, not standard input")
+    output = args.output or _convert_output_name(args.files[0], args.schema)
+    if os.path.abspath(output) in {os.path.abspath(f) for f in args.files}:
+        raise CliError(f"the output {output} is one of the inputs")
+    tqdm = _load_tqdm() if not args.no_progress and _stderr_is_tty() else None
+    bar: Any = None
+    t0 = time.monotonic()
+
+    def progress(read: int, total: int | None) -> None:
+        nonlocal bar
+        if tqdm is None:
+            return
+        if bar is None:
+            bar = tqdm(
+                desc=args.schema,
+                total=total,
+                unit=" rec",
+                unit_scale=True,
+                leave=False,
+                file=sys.stderr,
+            )
+        bar.update(read - bar.n)
+
+    try:
+        convert(args.files, args.schema, output, boundary=args.boundary, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.monotonic() - t0
+    print(f"wrote {output} ({args.schema}) in {seconds:.1f} s", flush=True)
+    return 0
 
 
 def _cmd_db(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@
 //! - [`book`]: one L3 book (ladder, order queues), every book of a stream (`Market`), the
 //!   indicative uncross, snapshot records.
 //! - [`capture`]: passes over a stream that capture books at event boundaries (BBO, depth,
-//!   records as columns; the JSON-lines export; the stream summary).
+//!   records as columns; the JSON-lines export; the stream summary; books on a time grid).
+//! - [`derive`]: Databento's derived schemas (MBP-10, MBP-1, TBBO, BBO, CMBP-1, CBBO) from MBO.
 //! - [`replay`]: seekable cursors over a recording, the streaming player, latency histograms.
 //! - [`store`]: the block store (a stream as compressed blocks plus checkpoints).
 //! - [`live`]: live ingest (gaps and stale books, subscriptions, persistence, the socket pump).
@@ -19,6 +20,7 @@ pub mod backtest;
 pub mod book;
 pub mod capture;
 pub mod dbn;
+pub mod derive;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod hugepages;

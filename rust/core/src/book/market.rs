@@ -32,8 +32,9 @@ impl Market {
         slot
     }
 
+    /// The slot of the book for `key`, created empty on first sight.
     #[inline]
-    fn slot_for(&mut self, key: BookKey) -> usize {
+    pub(crate) fn slot_for(&mut self, key: BookKey) -> usize {
         if let Some((last_key, slot)) = self.last {
             if last_key == key {
                 return slot;

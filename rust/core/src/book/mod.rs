@@ -7,6 +7,7 @@
 //! - [`auction`]: the indicative uncross of a crossed book;
 //! - [`consolidated`]: one instrument's depth summed over its publishers;
 //! - [`snapshot`]: books as the snapshot records that rebuild them;
+//! - [`touch`]: the levels a record changes (for the derived MBP schemas);
 //! - [`json`]: the JSON shapes of books that clients see.
 //!
 //! Layout, chosen for the hot loop (one `apply` per record, no allocation in steady state):
@@ -27,6 +28,7 @@ mod ladder;
 pub mod market;
 mod queue;
 pub mod snapshot;
+pub mod touch;
 
 use dbn::{flags, MboMsg, UNDEF_PRICE};
 use std::collections::hash_map::Entry;

@@ -14,8 +14,8 @@
 //!
 //! The captures: [`bbo`] (best bid and offer), [`depth`] (top levels), [`records`] (every record,
 //! no book work), each as columns ([`columns`]), whole or a batch at a time ([`batches`]);
-//! [`export`] (JSON lines, a chunk at a time);
-//! [`info`] (what a stream holds). [`fmt`]: decimal prices and ISO timestamps.
+//! [`export`] (JSON lines, a chunk at a time); [`info`] (what a stream holds); [`snapshots`]
+//! (every book on a time grid). [`fmt`]: decimal prices and ISO timestamps.
 
 pub mod batches;
 pub mod bbo;
@@ -25,6 +25,7 @@ pub mod export;
 pub mod fmt;
 pub mod info;
 pub mod records;
+pub mod snapshots;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub use bbo::{read_bbo, BboColumns};
 pub use columns::{RowKeys, SideColumns};
 pub use depth::{read_depth, DepthColumns, MAX_DEPTH};
 pub use records::{read_records, read_records_where, RecordColumns};
+pub use snapshots::{read_snapshots, SnapshotColumns};
 
 /// When the up-front reservation from the input's size fails, columns start with room for this
 /// many rows and double from there.

@@ -53,6 +53,22 @@ pub fn read_depth_columns<'py>(
     columns::table_dict(py, columns.into_table())
 }
 
+/// Every book's top `depth` levels at every multiple of `every` ns of `ts_recv`.
+#[pyfunction]
+#[pyo3(signature = (source, depth, every, only_changed=true))]
+pub fn read_snapshot_columns<'py>(
+    py: Python<'py>,
+    source: RawSource<'py>,
+    depth: usize,
+    every: u64,
+    only_changed: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let source = source.as_source();
+    let columns =
+        py.enter_core(move || capture::read_snapshots(source, depth, every, only_changed))?;
+    columns::table_dict(py, columns.into_table())
+}
+
 #[pyfunction]
 #[pyo3(signature = (source, instrument_id=None, publisher_id=None))]
 pub fn read_records<'py>(
