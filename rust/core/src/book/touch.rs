@@ -239,10 +239,10 @@ mod tests {
                 let price = base + (r >> 20) as i64 % 9 - 4;
                 let size = [0, 1, 1, 2, 3, 5][(r >> 28) as usize % 6];
                 let mut flags = 0x80;
-                if action == b'A' && (r >> 40) % 50 == 0 {
+                if action == b'A' && (r >> 40).is_multiple_of(50) {
                     flags |= dbn::flags::TOB;
                 }
-                if action == b'R' && (r >> 44) % 8 != 0 {
+                if action == b'R' && !(r >> 44).is_multiple_of(8) {
                     continue; // clears are rare
                 }
                 let msg = mbo(action, side, id, price, size, flags);
