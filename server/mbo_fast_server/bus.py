@@ -261,7 +261,6 @@ class BusSubscriber:
         self.server, self.name = split_replica_url(url)
         self.stream = stream_name(self.name)
         self.on_bytes, self.on_reconnect, self.on_state = on_bytes, on_reconnect, on_state
-        self.messages = 0
         self.last_seq = 0  # the stream sequence of the last message applied
         self.connection: str | None = None
         # after bytes the market refused (DecodeError), skip to the next connection's start
@@ -337,7 +336,6 @@ class BusSubscriber:
                     if self.connection is not None:
                         self.on_reconnect()
                     self.connection, self.await_start = this, False
-                self.messages += 1
                 try:
                     self.on_bytes(bytes(msg.data))
                 except Exception:

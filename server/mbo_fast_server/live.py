@@ -168,7 +168,6 @@ class LiveIngest:
         self.store = state.store if self.config.live_persist and not self.replica else None
         self.publisher: Any = None  # the bus (NATS JetStream) this ingest publishes to
         self.subscriber: Any = None  # a replica's side of the bus
-        self.bus_messages = 0
         if self.config.live_publish:
             from .bus import BusPublisher, split_replica_url
 
@@ -498,7 +497,6 @@ class LiveIngest:
                     self._fail("connect", f"no stream {subscriber.stream} yet: no ingest published")
                 else:
                     self._fail("closed", f"bus: {type(exc).__name__}: {exc}")
-            self.bus_messages = subscriber.messages
             self.metrics.live_connected.set(0)
             if self._stop.is_set():
                 break

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import _core
 from ..errors import SourceError, StoreError
-from .types import Imported, StoredBook, StoredSource
+from .types import Imported, StoredBook, StoredSource, file_sha256
 
 log = logging.getLogger("mbo_fast.store")
 
@@ -310,8 +310,6 @@ class SqlStore:
         """Store a DBN MBO file unless the store holds its content already. Crash-safe: the
         source is visible only once complete; an import interrupted (killed) is resumed by the
         next import of the same file; two imports of it at once store it once."""
-        from .types import file_sha256
-
         t0 = time.perf_counter()
         try:
             sha = sha256 or file_sha256(path)
