@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from server_helpers import make_config, ready
+from server_helpers import make_config, ready, until
 
 mbo_fast = pytest.importorskip("mbo_fast")
 from mbo_fast import _core, feed  # noqa: E402
@@ -37,13 +37,6 @@ def nats() -> Iterator[Any]:
         yield server
     finally:
         server.close()
-
-
-async def _until(cond: Any, timeout: float = 20.0) -> None:
-    t0 = time.monotonic()
-    while not cond():
-        assert time.monotonic() - t0 < timeout, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def _server(aiohttp_client: Any, clx5: Path, db: Path, **over: Any) -> Any:
@@ -80,10 +73,12 @@ async def test_replicas_replay_the_ingest_exactly(
         )
         first = await _server(aiohttp_client, clx5_path, tmp_path / "r1.db", live=bus)
         last = len(data) - 1
-        await _until(lambda: _market(ingest).index == last and _market(first).index == last)
+        await until(
+            lambda: _market(ingest).index == last and _market(first).index == last, timeout=20
+        )
         # a replica started after the feed ended replays the whole stream
         late = await _server(aiohttp_client, clx5_path, tmp_path / "r2.db", live=bus)
-        await _until(lambda: _market(late).index == last)
+        await until(lambda: _market(late).index == last, timeout=20)
         want = _file_market(clx5_path).to_json()
         for client in (ingest, first, late):
             assert _market(client).to_json() == want
@@ -113,13 +108,13 @@ async def test_a_nats_restart_loses_nothing(
             live_publish=bus,
         )
         replica = await _server(aiohttp_client, clx5_path, tmp_path / "r.db", live=bus)
-        await _until(lambda: _market(replica).index > 1000)
+        await until(lambda: _market(replica).index > 1000, timeout=20)
         await asyncio.to_thread(nats.stop)
         await asyncio.sleep(1.0)  # the ingest goes on applying; its bytes wait
         assert _market(ingest).index > _market(replica).index
         await asyncio.to_thread(nats.start)
         last = len(data) - 1
-        await _until(lambda: _market(replica).index == last, timeout=40)
+        await until(lambda: _market(replica).index == last, timeout=40)
         assert _market(replica).to_json() == _file_market(clx5_path).to_json()
         publisher = ingest.server.app[STATE].live.publisher
         assert publisher.lost == 0 and publisher.pending == 0
@@ -139,21 +134,21 @@ async def test_a_replica_restart_resumes_after_its_last_message(
     publisher.start()
     half = len(raw) // 2
     publisher.offer(1, raw[:half])
-    await _until(lambda: publisher.pending == 0)
+    await until(lambda: publisher.pending == 0, timeout=20)
     market = _core.LiveMarket(0)
     subscriber = BusSubscriber(f"{nats.url}/direct", market.feed, market.reconnect, lambda s: None)
     import threading
 
     stop = threading.Event()
     runner = asyncio.create_task(asyncio.to_thread(subscriber.run, stop))
-    await _until(lambda: subscriber.last_seq > 0 and market.stats()["bytes"] == half)
+    await until(lambda: subscriber.last_seq > 0 and market.stats()["bytes"] == half, timeout=20)
     stop.set()
     await runner
     publisher.offer(1, raw[half:])
-    await _until(lambda: publisher.pending == 0)
+    await until(lambda: publisher.pending == 0, timeout=20)
     stop.clear()
     runner = asyncio.create_task(asyncio.to_thread(subscriber.run, stop))
-    await _until(lambda: market.stats()["bytes"] == len(raw))
+    await until(lambda: market.stats()["bytes"] == len(raw), timeout=20)
     stop.set()
     await runner
     publisher.close()
@@ -245,7 +240,7 @@ async def test_a_silent_ingest_is_reported_and_its_return_noticed(
         async def status() -> Any:
             return await (await replica.get("/api/v1/live/status")).json()
 
-        await _until(lambda: _market(replica).index > 1000)
+        await until(lambda: _market(replica).index > 1000, timeout=20)
         assert (await status())["ingest"] == "alive"
         await ingest.close()  # the ingest is gone
         t0 = time.monotonic()
@@ -298,7 +293,7 @@ async def test_the_ingest_command_publishes_and_stores_only_the_feed(
     try:
         replica = await _server(aiohttp_client, clx5_path, tmp_path / "r.db", live=bus)
         last = len(data) - 1
-        await _until(lambda: _market(replica).index == last, timeout=60)
+        await until(lambda: _market(replica).index == last, timeout=60)
         assert _market(replica).to_json() == _file_market(clx5_path).to_json()
 
         def sources() -> Any:

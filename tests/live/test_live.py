@@ -27,6 +27,7 @@ from server_helpers import (  # noqa: F401
     read_events,
     ready,
     serve_process,
+    until,
 )
 
 mbo_fast = pytest.importorskip("mbo_fast")
@@ -34,13 +35,6 @@ from mbo_fast import _core, feed  # noqa: E402
 from mbo_fast_server.state import STATE  # noqa: E402
 
 LIVE = f"/api/v1/live?instrument_id={CLX5_IID}&depth=5"
-
-
-async def _until(cond: Any, timeout: float = 10.0) -> None:
-    t0 = time.monotonic()
-    while not cond():
-        assert time.monotonic() - t0 < timeout, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def _live(client: Any) -> Any:
@@ -97,7 +91,7 @@ async def _fed_client(make_client: Any, paths: list[str]) -> AsyncIterator[Any]:
     try:
         client = await make_client(live=f"tcp://127.0.0.1:{port}")
         live = _live(client)
-        await _until(lambda: live.market.stats()["records"] >= len(data))
+        await until(lambda: live.market.stats()["records"] >= len(data))
         yield client
     finally:
         await pub.close()
@@ -137,14 +131,14 @@ async def test_reconnect_after_the_feed_dies(make_client: Any, clx5_path: Path) 
     _, port = await pub.start("127.0.0.1", 0)
     client = await make_client(live=f"tcp://127.0.0.1:{port}", status_every_s=0.2)
     live = _live(client)
-    await _until(lambda: live.market.stats()["records"] > 2_000)
+    await until(lambda: live.market.stats()["records"] > 2_000)
     await pub.close()  # killed mid-stream
-    await _until(lambda: live.connection == "backoff")
+    await until(lambda: live.connection == "backoff")
     pub2 = feed.Feed(data, rate=200_000)
     await pub2.start("127.0.0.1", port)
     try:
-        await _until(lambda: live.reconnects == 1 and live.connection == "connected")
-        await _until(lambda: live.market.stats()["records"] > len(data))
+        await until(lambda: live.reconnects == 1 and live.connection == "connected")
+        await until(lambda: live.market.stats()["records"] > len(data))
         stats = live.market.stats()
         assert stats["connections"] == 2
         assert stats["stale_books"] >= 1  # stale after the reconnect (no clear followed)
@@ -180,7 +174,7 @@ async def test_an_unexpected_ingest_failure_is_logged_and_retried(
     try:
         client = await make_client(live=f"tcp://127.0.0.1:{port}", status_every_s=0.2)
         live = _live(client)
-        await _until(lambda: live.market.stats()["records"] > 1_000)  # the retry ingests
+        await until(lambda: live.market.stats()["records"] > 1_000)  # the retry ingests
         assert len(calls) == 2 and live.connection == "connected"
         assert live.last_error is not None and "traceback" in live.last_error
         metrics = await (await client.get("/metrics")).text()
@@ -212,8 +206,8 @@ async def test_garbage_and_truncated_streams_are_dropped_and_retried(
     try:
         client = await make_client(live=f"tcp://127.0.0.1:{port}")
         live = _live(client)
-        await _until(lambda: len(sent) >= 4)
-        await _until(lambda: live.market.stats()["records"] >= 200)
+        await until(lambda: len(sent) >= 4)
+        await until(lambda: live.market.stats()["records"] >= 200)
         assert live.market.stats()["records"] % 100 == 0  # no partial record applied
         metrics = await (await client.get("/metrics")).text()
         assert 'mbo_live_connection_errors_total{reason="garbage"}' in metrics
@@ -365,10 +359,10 @@ async def test_live_records_are_stored_as_blocks_and_served_as_history(
     try:
         client = await make_client(db=db, live=f"tcp://127.0.0.1:{port}", live_persist_every_s=0.05)
         live = _live(client)
-        await _until(lambda: live.persisted == len(data), timeout=20)
+        await until(lambda: live.persisted == len(data), timeout=20)
         status = await (await client.get("/api/v1/live/status")).json()
         assert status["persisted"] == len(data)
-        await _until(lambda: live.source is not None and live.source.books, timeout=5)
+        await until(lambda: live.source is not None and live.source.books, timeout=5)
     finally:
         await pub.close()
     sid = live.db_source_id
@@ -430,7 +424,7 @@ async def test_a_ts_out_live_feed_is_stored_whole(aiohttp_client: Any, tmp_path:
         client = await aiohttp_client(create_app(config))
         await ready(client.server.app)
         live = _live(client)
-        await _until(lambda: live.persisted == len(recs), timeout=20)
+        await until(lambda: live.persisted == len(recs), timeout=20)
         assert live.persist_dropped == 0 and live.market.stats()["records"] == len(recs)
         source = live.source
     finally:
@@ -506,7 +500,7 @@ async def test_live_databento_through_the_client_boundary(
     live = _live(client)
     market = mbo_fast.Market()
     n = market.apply(str(clx5_path))
-    await _until(lambda: live.market.stats()["records"] == n, timeout=20)
+    await until(lambda: live.market.stats()["records"] == n, timeout=20)
     assert live.market.to_json() == market.to_json()
     first, second = _FakeLive.sessions[:2]
     assert first.key == "db-secret-key-123"
@@ -724,14 +718,14 @@ async def test_live_records_survive_a_block_store_outage(
         client = await aiohttp_client(create_app(config))
         await ready(client.server.app)
         live = _live(client)
-        await _until(lambda: live.persisted > 0, timeout=20)
+        await until(lambda: live.persisted > 0, timeout=20)
         await asyncio.to_thread(pg.stop)
-        await _until(lambda: live.persist_pending > 0, timeout=10)
+        await until(lambda: live.persist_pending > 0, timeout=10)
         status = await (await client.get("/api/v1/live/status")).json()
         assert status["persist_pending"] > 0 and status["persist_lost"] == 0
         await asyncio.sleep(0.5)
         await asyncio.to_thread(pg.start)
-        await _until(lambda: live.persisted == len(data), timeout=30)
+        await until(lambda: live.persisted == len(data), timeout=30)
         assert live.persist_dropped == 0 and live.persist_pending == 0
         sid = live.db_source_id
         await pub.close()

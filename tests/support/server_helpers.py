@@ -4,6 +4,7 @@ CLX5_mbo.dbn with its own database, ready (the file imported into its block stor
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,14 @@ def make_client(
 @pytest.fixture
 async def client(make_client: MakeClient) -> TestClient[Any, Any]:
     return await make_client()
+
+
+async def until(cond: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Wait (polling every 20 ms) until `cond()` is true; fail after `timeout` s."""
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout, "timed out"
+        await asyncio.sleep(0.02)
 
 
 async def read_events(
