@@ -85,7 +85,7 @@ def test_postgres_stores_what_sqlite_stores_and_answers_like_the_file(
     with SqliteStore(str(tmp_path / "db.sqlite")) as lite:
         lite.import_file(str(session))
         (lsrc,) = lite.sources()
-    assert dataclass_fields(src) == dataclass_fields(lsrc)
+    assert what_stores_agree_on(src) == what_stores_agree_on(lsrc)
     db = sqlite3.connect(tmp_path / "db.sqlite")
     assert pg_rows(pg_dsn, BLOCKS) == db.execute(BLOCKS).fetchall(), (
         "the same blocks, byte for byte"
@@ -93,7 +93,7 @@ def test_postgres_stores_what_sqlite_stores_and_answers_like_the_file(
     assert pg_rows(pg_dsn, BOOKS) == db.execute(BOOKS).fetchall()
 
 
-def dataclass_fields(src: Any) -> tuple[Any, ...]:
+def what_stores_agree_on(src: Any) -> tuple[Any, ...]:
     """What two stores agree on (not ids or times of day)."""
     return (
         src.sha256,
